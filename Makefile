@@ -1,0 +1,34 @@
+# bpfmatrix: the two set-up commands are `make matrix` and `make test`.
+GO        ?= go
+BIN       := bin
+KERNELS   ?=
+REPORT    ?= report
+export CGO_ENABLED := 0
+
+.PHONY: all build deps test test-unit bench matrix bpf bpf-check lint clean
+
+all: build
+
+deps:
+	./scripts/install-deps.sh
+
+build:
+	$(GO) build -o $(BIN)/bpfmatrix ./cmd/bpfmatrix
+	$(GO) build -o $(BIN)/bpfmatrix-agent ./cmd/bpfmatrix-agent
+
+# Full test suite, including tests that boot real kernels under QEMU.
+test: deps build
+	$(GO) vet ./...
+	$(GO) test -timeout 30m ./...
+
+test-unit:
+	$(GO) test -short ./...
+
+bench: deps build
+	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./tests/...
+
+matrix: deps build
+	$(BIN)/bpfmatrix run --out $(REPORT) $(if $(KERNELS),--kernels $(KERNELS))
+
+clean:
+	rm -rf $(BIN)

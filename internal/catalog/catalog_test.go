@@ -1,0 +1,67 @@
+package catalog
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestEmbeddedCatalog(t *testing.T) {
+	c := Default()
+	for _, want := range []string{"debian-5.10", "debian-6.1", "debian-6.12", "debian-7.2", "debian-7.3",
+		"debian-6.1-arm64", "4.4", "4.9", "4.14", "4.19", "5.4", "5.10", "5.15", "6.1", "6.6", "6.12", "6.18", "6.6-arm64"} {
+		t.Run(want, func(t *testing.T) {
+			k, err := c.Lookup(want)
+			require.NoError(t, err)
+			assert.NotEmpty(t, k.Sources)
+		})
+	}
+	var names []string
+	for _, k := range c.Defaults(AMD64) {
+		names = append(names, k.Name)
+	}
+	assert.Equal(t, []string{"debian-5.10", "debian-6.1", "debian-6.12", "debian-7.2", "debian-7.3"}, names)
+}
+
+func TestUnknownKernelSuggests(t *testing.T) {
+	_, err := Default().Lookup("debian-6.2")
+	require.ErrorIs(t, err, ErrUnknownKernel)
+	assert.Contains(t, err.Error(), "debian-6.1")
+	assert.NotContains(t, err.Error(), "\n")
+}
+
+func TestParseRejects(t *testing.T) {
+	for name, doc := range map[string]string{
+		"unknown key":  `{"schema":1,"kernels":[{"name":"a","version":"6.1","arch":"x86_64","sources":[{"file":{"image":"x"}}],"colour":1}]}`,
+		"no sources":   `{"schema":1,"kernels":[{"name":"a","version":"6.1","arch":"x86_64","sources":[]}]}`,
+		"two kinds":    `{"schema":1,"kernels":[{"name":"a","version":"6.1","arch":"x86_64","sources":[{"file":{"image":"x"},"oci":{"repository":"r","tag":"t"}}]}]}`,
+		"bad arch":     `{"schema":1,"kernels":[{"name":"a","version":"6.1","arch":"mips","sources":[{"file":{"image":"x"}}]}]}`,
+		"bad version":  `{"schema":1,"kernels":[{"name":"a","version":"six","arch":"x86_64","sources":[{"file":{"image":"x"}}]}]}`,
+		"duplicate":    `{"schema":1,"kernels":[{"name":"a","version":"6.1","arch":"x86_64","sources":[{"file":{"image":"x"}}]},{"name":"a","version":"6.1","arch":"x86_64","sources":[{"file":{"image":"x"}}]}]}`,
+		"wrong schema": `{"schema":2,"kernels":[]}`,
+		"bad regexp":   `{"schema":1,"kernels":[{"name":"a","version":"6.1","arch":"x86_64","sources":[{"debian":{"suite":"sid","package":"("}}]}]}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse([]byte(doc))
+			assert.Error(t, err)
+		})
+	}
+}
+
+func TestParseVersion(t *testing.T) {
+	for in, want := range map[string]Version{
+		"6.1":                   {6, 1, 0},
+		"5.10.0-32-cloud-amd64": {5, 10, 0},
+		"6.12.117+deb13-cloud":  {6, 12, 117},
+		"7.3-cloud-amd64":       {7, 3, 0},
+	} {
+		t.Run(in, func(t *testing.T) {
+			v, err := ParseVersion(in)
+			require.NoError(t, err)
+			assert.Equal(t, want, v)
+		})
+	}
+	assert.True(t, Version{5, 10, 0}.Less(Version{6, 1, 0}))
+	assert.False(t, Version{6, 12, 0}.Less(Version{6, 1, 9}))
+}
