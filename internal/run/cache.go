@@ -1,0 +1,102 @@
+package run
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/bpfmatrix/bpfmatrix/internal/result"
+)
+
+// resultCache stores one KernelResult per key under dir, written atomically.
+type resultCache struct{ dir string }
+
+// cacheKey hashes everything that determines a kernel's result.
+func cacheKey(parts ...string) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "schema=%d\n", result.SchemaVersion)
+	for _, p := range parts {
+		fmt.Fprintf(h, "%d:%s\n", len(p), p)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func (c resultCache) path(key string) string { return filepath.Join(c.dir, key+".json") }
+
+// load returns the cached result for key; a missing or unreadable entry is a miss.
+func (c resultCache) load(key string) (*result.KernelResult, bool) {
+	if c.dir == "" {
+		return nil, false
+	}
+	b, err := os.ReadFile(c.path(key))
+	if err != nil {
+		return nil, false
+	}
+	var kr result.KernelResult
+	if err := json.Unmarshal(b, &kr); err != nil || kr.Schema != result.SchemaVersion {
+		return nil, false
+	}
+	return &kr, true
+}
+
+func (c resultCache) store(key string, kr *result.KernelResult) error {
+	if c.dir == "" {
+		return nil
+	}
+	b, err := json.Marshal(kr)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(c.path(key), b)
+}
+
+// writeFileAtomic writes data to a temp file in the target directory and
+// renames it into place, so readers never see a partial file.
+func writeFileAtomic(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// fileDigest returns the hex sha256 of a file, "" for an empty path.
+func fileDigest(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

@@ -1,0 +1,11 @@
+// Package run orchestrates a matrix run: for each kernel it fetches the image
+// (internal/fetch), boots it with the agent (internal/vm), runs the probes
+// and the verifier corpus inside as one job, and collects a
+// result.KernelResult. Kernels run concurrently up to a limit; a kernel that
+// fails to fetch or boot keeps its place in the matrix with the error, and
+// never affects the others. A broken boot is retried once (internal/vm
+// decides what counts as broken).
+//
+// Results are cached by (kernel digest, agent digest, bpftool digest, job):
+// a repeat run with nothing changed boots nothing.
+package run
