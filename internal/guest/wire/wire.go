@@ -1,0 +1,243 @@
+package wire
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Version is the protocol version written into every frame and into [Job].
+const Version = 1
+
+// Paths inside the guest's initramfs.
+const (
+	// JobPath holds the JSON [Job].
+	JobPath = "/bpfmatrix/job.json"
+	// BinDir holds the job's program.
+	BinDir = "/bpfmatrix/bin"
+	// WorkDir is the job's working directory (the host Dir's contents).
+	WorkDir = "/bpfmatrix/work"
+)
+
+// MaxPayload bounds one frame's payload (after decompression too), so a
+// corrupt length cannot make the host allocate gigabytes.
+const MaxPayload = 4 << 20
+
+const headerLen = 4 + 1 + 1 + 1 + 4 + 4
+
+var magic = [4]byte{'B', 'P', 'F', 'M'}
+
+// Type says what a frame carries.
+type Type uint8
+
+const (
+	TypeHello  Type = 1 // JSON Hello: the agent is up
+	TypeStdout Type = 2 // raw bytes of the job's stdout
+	TypeStderr Type = 3 // raw bytes of the job's stderr
+	TypeExit   Type = 4 // JSON Exit: the job is over; always the last frame
+)
+
+func (t Type) String() string {
+	switch t {
+	case TypeHello:
+		return "hello"
+	case TypeStdout:
+		return "stdout"
+	case TypeStderr:
+		return "stderr"
+	case TypeExit:
+		return "exit"
+	}
+	return fmt.Sprintf("type(%d)", uint8(t))
+}
+
+// FlagZstd marks a zstd-compressed payload.
+const FlagZstd uint8 = 1
+
+// Errors returned by [Reader.Next].
+var (
+	ErrTruncated = errors.New("truncated frame")
+	ErrCorrupt   = errors.New("corrupt frame")
+)
+
+// Job is what the guest agent runs. The host writes it to [JobPath].
+type Job struct {
+	Version int `json:"version"`
+	// Program is the guest path of the static binary to run.
+	Program string   `json:"program"`
+	Args    []string `json:"args,omitempty"`
+	Env     []string `json:"env,omitempty"`
+	// Dir is the guest working directory.
+	Dir string `json:"dir"`
+	// DataPort is the guest device carrying frames (e.g. /dev/ttyS1).
+	DataPort string `json:"data_port"`
+}
+
+// Hello is the agent's first frame.
+type Hello struct {
+	Version int    `json:"version"`
+	Release string `json:"release"` // uname -r
+	Machine string `json:"machine"` // uname -m
+	CPUs    int    `json:"cpus"`
+	// Warnings lists set-up steps that failed without stopping the job
+	// (for example a file system the kernel does not have).
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Exit is the agent's last frame.
+type Exit struct {
+	// Code is the job's exit status; -1 when it was killed by a signal or
+	// never started.
+	Code int `json:"code"`
+	// Signal names the signal that killed the job, if any.
+	Signal string `json:"signal,omitempty"`
+	// Error is set when the agent could not run the job at all.
+	Error string `json:"error,omitempty"`
+}
+
+// Frame is one decoded frame.
+type Frame struct {
+	Type    Type
+	Payload []byte
+}
+
+// Writer writes frames. It is safe for concurrent use.
+type Writer struct {
+	mu  sync.Mutex
+	w   io.Writer
+	enc *zstd.Encoder
+	buf []byte
+}
+
+// NewWriter returns a Writer on w. Small payloads go out raw; larger ones are
+// compressed when that makes them smaller.
+func NewWriter(w io.Writer) *Writer {
+	// Errors only come from invalid options.
+	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
+	return &Writer{w: w, enc: enc}
+}
+
+// minCompress is the payload size below which compression is not tried.
+const minCompress = 256
+
+// WriteFrame writes one frame holding payload.
+func (w *Writer) WriteFrame(t Type, payload []byte) error {
+	if len(payload) > MaxPayload {
+		return fmt.Errorf("write %s frame: payload of %d bytes exceeds %d", t, len(payload), MaxPayload)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	flags := uint8(0)
+	body := payload
+	if len(payload) >= minCompress {
+		c := w.enc.EncodeAll(payload, w.buf[:0])
+		w.buf = c[:0]
+		if len(c) < len(payload) {
+			flags, body = FlagZstd, c
+		}
+	}
+	var h [headerLen]byte
+	copy(h[:4], magic[:])
+	h[4], h[5], h[6] = Version, uint8(t), flags
+	binary.BigEndian.PutUint32(h[7:11], uint32(len(body)))
+	crc := crc32.NewIEEE()
+	crc.Write(h[4:11])
+	crc.Write(body)
+	binary.BigEndian.PutUint32(h[11:15], crc.Sum32())
+	if _, err := w.w.Write(h[:]); err != nil {
+		return fmt.Errorf("write %s frame: %w", t, err)
+	}
+	if _, err := w.w.Write(body); err != nil {
+		return fmt.Errorf("write %s frame: %w", t, err)
+	}
+	return nil
+}
+
+// WriteJSON writes v as a JSON frame.
+func (w *Writer) WriteJSON(t Type, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("write %s frame: %w", t, err)
+	}
+	return w.WriteFrame(t, b)
+}
+
+// Reader reads frames.
+type Reader struct {
+	r   *bufio.Reader
+	dec *zstd.Decoder
+}
+
+// NewReader returns a Reader on r.
+func NewReader(r io.Reader) *Reader {
+	dec, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxPayload))
+	return &Reader{r: bufio.NewReaderSize(r, 64<<10), dec: dec}
+}
+
+// Next returns the next frame. It returns io.EOF only when the stream ends
+// cleanly between frames.
+func (r *Reader) Next() (Frame, error) {
+	var h [headerLen]byte
+	n, err := io.ReadFull(r.r, h[:])
+	switch {
+	case n == 0 && errors.Is(err, io.EOF):
+		return Frame{}, io.EOF
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return Frame{}, fmt.Errorf("read frame header: %w (%d of %d bytes)", ErrTruncated, n, headerLen)
+	case err != nil:
+		return Frame{}, fmt.Errorf("read frame header: %w", err)
+	}
+	if [4]byte(h[:4]) != magic {
+		return Frame{}, fmt.Errorf("read frame header: %w: bad magic %q", ErrCorrupt, h[:4])
+	}
+	if h[4] != Version {
+		return Frame{}, fmt.Errorf("read frame header: protocol version %d, want %d (host and agent binaries differ)", h[4], Version)
+	}
+	t, flags := Type(h[5]), h[6]
+	size := binary.BigEndian.Uint32(h[7:11])
+	if size > MaxPayload {
+		return Frame{}, fmt.Errorf("read %s frame: %w: length %d exceeds %d", t, ErrCorrupt, size, MaxPayload)
+	}
+	body := make([]byte, size)
+	if n, err := io.ReadFull(r.r, body); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return Frame{}, fmt.Errorf("read %s frame: %w (%d of %d payload bytes)", t, ErrTruncated, n, size)
+		}
+		return Frame{}, fmt.Errorf("read %s frame: %w", t, err)
+	}
+	crc := crc32.NewIEEE()
+	crc.Write(h[4:11])
+	crc.Write(body)
+	if crc.Sum32() != binary.BigEndian.Uint32(h[11:15]) {
+		return Frame{}, fmt.Errorf("read %s frame: %w: checksum mismatch", t, ErrCorrupt)
+	}
+	switch flags {
+	case 0:
+	case FlagZstd:
+		body, err = r.dec.DecodeAll(body, nil)
+		if err != nil {
+			return Frame{}, fmt.Errorf("read %s frame: decompress: %w", t, err)
+		}
+		if len(body) > MaxPayload {
+			return Frame{}, fmt.Errorf("read %s frame: %w: payload exceeds %d", t, ErrCorrupt, MaxPayload)
+		}
+	default:
+		return Frame{}, fmt.Errorf("read %s frame: %w: unknown flags %#x", t, ErrCorrupt, flags)
+	}
+	return Frame{Type: t, Payload: body}, nil
+}
+
+// Decode unmarshals a JSON frame payload into v, rejecting unknown fields.
+func (f Frame) Decode(v any) error {
+	if err := strictUnmarshal(f.Payload, v); err != nil {
+		return fmt.Errorf("decode %s frame: %w", f.Type, err)
+	}
+	return nil
+}
