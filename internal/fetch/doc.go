@@ -1,0 +1,34 @@
+// Package fetch obtains kernel images for catalog entries and keeps them in a
+// content-addressed cache. It is the only bpfmatrix package that touches the
+// network.
+//
+// A kernel comes from the first of its catalog sources that works:
+//
+//   - debian: the suite's InRelease is fetched from the mirror named by the
+//     machine's apt sources (or Options), its clearsigned signature is checked
+//     against the Debian archive keyring, the Packages index is checked
+//     against the SHA256 the InRelease lists, and the .deb against the size
+//     and SHA256 the index lists. The .deb is unpacked in-process (ar plus
+//     data.tar.{xz,zst,gz}; no dpkg, no root). Candidates are tried newest
+//     first; a candidate the mirror does not serve (HTTP 404, seen for the
+//     newest bullseye-security 5.10 image) falls back to the next one and the
+//     Kernel records which package was used.
+//   - oci: an image pulled with go-containerregistry (no daemon) from
+//     Options.OCIRegistry; cilium/ci-kernels (/boot/vmlinuz) and
+//     little-vm-helper (/data/kernels/<v>/boot/vmlinuz-<release>) layouts.
+//   - file: a local image and optional config, digested into the cache.
+//
+// Errors: Fetch wraps ErrNotObtainable, naming every source tried and why,
+// when no source could be reached or resolved here (no mirror, no registry,
+// package missing, network down). An integrity failure (bad signature, hash
+// or size mismatch, truncated download, tar entry escaping its directory) is
+// an *IntegrityError: it stops the fetch at once instead of silently falling
+// back, and nothing enters the cache.
+//
+// Cache: Options.CacheDir/kernels holds blobs/sha256/<hex> (image, config,
+// System.map) and records/<name>-<spec hash>.json (which package, version,
+// source and digests). Both are written as temp file + rename under a
+// per-kernel flock, so a killed download or two concurrent runs never leave a
+// broken entry. Fetch and Cached consult the cache first and never touch the
+// network on a hit.
+package fetch

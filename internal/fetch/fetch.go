@@ -1,0 +1,267 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
+)
+
+// DefaultKeyring is where Debian's debian-archive-keyring package installs
+// the archive signing keys (a binary OpenPGP keyring).
+const DefaultKeyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
+
+// DefaultAptDir is where apt sources are read from.
+const DefaultAptDir = "/etc/apt"
+
+// ErrNotObtainable is wrapped by Fetch when no source of a kernel could be
+// reached or resolved here; the message names every source tried and why.
+var ErrNotObtainable = errors.New("not obtainable here")
+
+// IntegrityError is a download that failed verification: a bad signature, a
+// hash or size mismatch, a truncated download, or an archive entry escaping
+// its directory. Fetch stops at the first one instead of trying the next
+// source, and nothing enters the cache.
+type IntegrityError struct {
+	What string
+	Err  error
+}
+
+func (e *IntegrityError) Error() string { return "verify " + e.What + ": " + e.Err.Error() }
+func (e *IntegrityError) Unwrap() error { return e.Err }
+
+// Options configures a Fetcher. Empty mirror fields are filled from the apt
+// sources under AptDir.
+type Options struct {
+	CacheDir             string // required
+	DebianMirror         string // e.g. the URI of the machine's main Debian apt source
+	DebianSecurityMirror string // the URI of the apt source whose suites end in -security
+	OCIRegistry          string // host[:port] serving the catalog's OCI repositories
+	Keyring              string // default DefaultKeyring
+	AptDir               string // default DefaultAptDir
+	HTTPClient           *http.Client
+	// Progress, if set, is called as download bytes arrive; total is -1
+	// when unknown. It may be called from several goroutines.
+	Progress func(kernel string, done, total int64)
+	// Now overrides the clock used for signature and key expiry (tests).
+	Now func() time.Time
+}
+
+// Fetcher obtains kernels. It is safe for concurrent use.
+type Fetcher struct {
+	opts                 Options
+	client               *http.Client
+	mirror, mirrorOrigin string
+	securityMirror       string
+	securityMirrorOrigin string
+
+	keyringOnce sync.Once
+	keyring     openpgp.EntityList
+	keyringErr  error
+}
+
+// Kernel is a kernel in the cache.
+type Kernel struct {
+	Name    string
+	Arch    catalog.Arch
+	Version catalog.Version
+	// Release is the kernel's `uname -r` (e.g. 6.1.0-50-cloud-amd64), from
+	// the package paths or the image header; "" if unknown.
+	Release string
+	// Image is the absolute path of the kernel image in the cache.
+	Image string
+	// Config and SystemMap are absolute paths, "" when the source had none.
+	Config, SystemMap string
+	// Digest is "sha256:<hex>" of Image.
+	Digest string
+	// Source says where the kernel came from, e.g. "debian bookworm-security
+	// linux-image-6.1.0-50-cloud-amd64-unsigned 6.1.158-1".
+	Source string
+	// PackageVersion is the Debian package version or the OCI manifest digest.
+	PackageVersion string
+}
+
+// New returns a Fetcher. It reads the apt sources but does no network I/O.
+func New(opts Options) (*Fetcher, error) {
+	if opts.CacheDir == "" {
+		return nil, errors.New("new fetcher: no cache directory")
+	}
+	if opts.Keyring == "" {
+		opts.Keyring = DefaultKeyring
+	}
+	if opts.AptDir == "" {
+		opts.AptDir = DefaultAptDir
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	f := &Fetcher{opts: opts, client: opts.HTTPClient}
+	if f.client == nil {
+		f.client = &http.Client{Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			ResponseHeaderTimeout: 60 * time.Second,
+			TLSHandshakeTimeout:   30 * time.Second,
+		}}
+	}
+	apt := readAptSources(opts.AptDir)
+	f.mirror, f.mirrorOrigin = pick(opts.DebianMirror, apt.Archive)
+	f.securityMirror, f.securityMirrorOrigin = pick(opts.DebianSecurityMirror, apt.Security)
+	for _, d := range []string{f.tmpDir(), f.blobDir(), f.recordDir(), f.lockDir()} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("new fetcher: %w", err)
+		}
+	}
+	f.removeStaleTemps()
+	return f, nil
+}
+
+func pick(flag, apt string) (string, string) {
+	if flag != "" {
+		return strings.TrimRight(flag, "/"), "configured"
+	}
+	if apt != "" {
+		return apt, "from apt sources"
+	}
+	return "", ""
+}
+
+func (f *Fetcher) now() time.Time { return f.opts.Now() }
+
+func (f *Fetcher) loadKeyring() (openpgp.EntityList, error) {
+	f.keyringOnce.Do(func() { f.keyring, f.keyringErr = loadKeyring(f.opts.Keyring) })
+	return f.keyring, f.keyringErr
+}
+
+func errNoMirror(suite string) error {
+	if strings.HasSuffix(suite, "-security") {
+		return fmt.Errorf("no Debian security mirror configured (apt sources have no -security entry; --security-mirror or BPFMATRIX_DEBIAN_SECURITY_MIRROR): %w", errNotServed)
+	}
+	return fmt.Errorf("no Debian mirror configured (apt sources have none; --mirror or BPFMATRIX_DEBIAN_MIRROR): %w", errNotServed)
+}
+
+var errNoRegistry = fmt.Errorf("no OCI registry configured (--oci-registry or BPFMATRIX_OCI_REGISTRY): %w", errNotServed)
+
+// Fetch returns spec's kernel, from the cache if it is there (with no network
+// access at all), otherwise from the first source that works.
+func (f *Fetcher) Fetch(ctx context.Context, spec catalog.KernelSpec) (*Kernel, error) {
+	if k, ok := f.Cached(spec); ok {
+		return k, nil
+	}
+	unlock, err := f.lock(ctx, spec)
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", spec.Name, err)
+	}
+	defer unlock()
+	// Another process may have filled the entry while we waited.
+	if k, ok := f.Cached(spec); ok {
+		return k, nil
+	}
+	var tried []string
+	for _, src := range spec.Sources {
+		kf, desc, pkgVersion, err := f.fetchSource(ctx, spec, src)
+		if err != nil {
+			var ie *IntegrityError
+			if errors.As(err, &ie) || ctx.Err() != nil {
+				return nil, fmt.Errorf("fetch %s: %s: %w", spec.Name, src, err)
+			}
+			tried = append(tried, fmt.Sprintf("%s: %v", src, err))
+			continue
+		}
+		if kf.Release == "" {
+			kf.Release = imageRelease(kf.Image.Path)
+		}
+		k, err := f.commit(spec, kf, desc, pkgVersion)
+		kf.remove()
+		if err != nil {
+			return nil, fmt.Errorf("fetch %s: %w", spec.Name, err)
+		}
+		return k, nil
+	}
+	return nil, fmt.Errorf("fetch %s: %w: %s", spec.Name, ErrNotObtainable, strings.Join(tried, "; "))
+}
+
+func (f *Fetcher) fetchSource(ctx context.Context, spec catalog.KernelSpec, src catalog.Source) (*kernelFiles, string, string, error) {
+	switch {
+	case src.Debian != nil:
+		return f.fetchDebian(ctx, spec, src.Debian)
+	case src.OCI != nil:
+		return f.fetchOCI(ctx, spec, src.OCI)
+	case src.File != nil:
+		return f.fetchFile(spec, src.File)
+	}
+	return nil, "", "", fmt.Errorf("unknown source kind")
+}
+
+// fetchFile digests a local image (and config) into the cache.
+func (f *Fetcher) fetchFile(spec catalog.KernelSpec, src *catalog.FileSource) (*kernelFiles, string, string, error) {
+	img, err := copyToTemp(f.tmpDir(), src.Image)
+	if err != nil {
+		return nil, "", "", fmt.Errorf("read kernel image: %w", err)
+	}
+	kf := &kernelFiles{Image: img}
+	if src.Config != "" {
+		cfg, err := copyToTemp(f.tmpDir(), src.Config)
+		if err != nil {
+			kf.remove()
+			return nil, "", "", fmt.Errorf("read kernel config: %w", err)
+		}
+		kf.Config = cfg
+	}
+	abs, _ := filepath.Abs(src.Image)
+	return kf, "file " + abs, img.Digest, nil
+}
+
+func copyToTemp(dir, p string) (*tempBlob, error) {
+	in, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	st, err := in.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", p)
+	}
+	return writeTemp(dir, in)
+}
+
+// Obtainable says, without network access, whether spec can be fetched here
+// and from which source, or why not. A cached kernel is always obtainable.
+func (f *Fetcher) Obtainable(spec catalog.KernelSpec) (bool, string) {
+	if _, ok := f.Cached(spec); ok {
+		return true, "yes (cached)"
+	}
+	var why []string
+	for _, src := range spec.Sources {
+		switch {
+		case src.Debian != nil:
+			base, origin := f.mirrorFor(src.Debian.Suite)
+			if base != "" {
+				return true, fmt.Sprintf("yes (debian %s, mirror %s)", src.Debian.Suite, origin)
+			}
+			why = append(why, strings.TrimSuffix(errNoMirror(src.Debian.Suite).Error(), ": "+errNotServed.Error()))
+		case src.OCI != nil:
+			if f.opts.OCIRegistry != "" {
+				return true, "yes (oci " + f.opts.OCIRegistry + "/" + src.OCI.Repository + ":" + src.OCI.Tag + ")"
+			}
+			why = append(why, "oci: no OCI registry configured (--oci-registry or BPFMATRIX_OCI_REGISTRY)")
+		case src.File != nil:
+			if _, err := os.Stat(src.File.Image); err == nil {
+				return true, "yes (file)"
+			} else {
+				why = append(why, "file: "+err.Error())
+			}
+		}
+	}
+	return false, "no: " + strings.Join(why, "; ")
+}
