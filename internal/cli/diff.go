@@ -1,17 +1,55 @@
 package cli
 
 import (
-	"errors"
+	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/bpfmatrix/bpfmatrix/internal/matrix"
 )
 
 func newDiffCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "diff",
-		Short: "not implemented yet",
+	var format string
+	cmd := &cobra.Command{
+		Use:   "diff OLD.json NEW.json",
+		Short: "Show features and verifier outcomes gained and lost per kernel",
+		Long: `diff compares two matrix.json files kernel by kernel (matched by name) and lists
+features and verifier outcomes gained and lost, and other changes (a cell that
+became or stopped being inconclusive, a feature probed on one side only, a
+kernel added, removed or newly failing).
+
+Exit status: 0 when nothing was lost, 1 when something was lost (a feature or
+verifier case went from supported/accepted to unsupported/rejected, or a kernel
+that booted before fails now), 2 on bad input. Inconclusive is never a loss.`,
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("diff: not implemented yet")
+			if format != "text" && format != "markdown" {
+				return usageError("diff: --format %q: want text or markdown", format)
+			}
+			old, err := readMatrix(args[0])
+			if err != nil {
+				return err
+			}
+			cur, err := readMatrix(args[1])
+			if err != nil {
+				return err
+			}
+			d := matrix.Compare(old, cur)
+			if format == "markdown" {
+				err = d.WriteMarkdown(g.stdout)
+			} else {
+				err = d.WriteText(g.stdout)
+			}
+			if err != nil {
+				return fmt.Errorf("diff: %w", err)
+			}
+			if n := d.Losses(); n > 0 {
+				fmt.Fprintf(g.stderr, "diff: %d lost\n", n)
+				return &ExitError{Code: 1}
+			}
+			return nil
 		},
 	}
+	cmd.Flags().StringVar(&format, "format", "text", "output format: text or markdown")
+	return cmd
 }

@@ -1,0 +1,18 @@
+// Package matrix turns results into the published artifacts: matrix.json
+// (the versioned schema, read back strictly), matrix.md, index.html,
+// junit.xml, a JSON Lines stream, and the diff between two matrices.
+//
+// It is pure: results in, bytes out. It boots nothing and touches no network;
+// the only I/O is Write and Read, and every write is atomic (temp file in the
+// same directory, then rename), so a reader never sees half a report.
+//
+// Tri-state is kept everywhere: an inconclusive feature is shown as "?",
+// counted as skipped in JUnit and is never a loss in a diff. An unsupported
+// feature is shown with its reason (version, commit, config option,
+// privilege, architecture). A finding (an outcome that contradicts the
+// version and config expectation, or a verifier outcome that contradicts its
+// case's expectation) is never hidden: it is a JUnit failure and is listed in
+// the Markdown and HTML reports.
+//
+// A kernel that failed to boot keeps its column everywhere, with its error.
+package matrix

@@ -1,0 +1,323 @@
+package matrix
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/bpfmatrix/bpfmatrix/internal/result"
+)
+
+// kindOrder is the order of feature groups in every report. Helpers come
+// last because they are by far the largest group (grouped by program type).
+var kindOrder = []result.Kind{
+	result.KindProgramType,
+	result.KindMapType,
+	result.KindAttachType,
+	result.KindLinkType,
+	result.KindMisc,
+	result.KindSystem,
+	result.KindHelper,
+}
+
+// KindVerifier labels verifier-corpus rows in the HTML page and the JSON
+// Lines stream. It is not a result.Kind: verifier outcomes are a separate
+// list in the schema.
+const KindVerifier = "verifier"
+
+var kindTitles = map[result.Kind]string{
+	result.KindProgramType: "Program types",
+	result.KindMapType:     "Map types",
+	result.KindAttachType:  "Attach types",
+	result.KindLinkType:    "Link types",
+	result.KindMisc:        "Misc features",
+	result.KindSystem:      "System state",
+	result.KindHelper:      "Helpers",
+}
+
+func kindTitle(k result.Kind) string {
+	if t, ok := kindTitles[k]; ok {
+		return t
+	}
+	return string(k)
+}
+
+// featureRow is one feature across all kernels.
+type featureRow struct {
+	key   string
+	kind  result.Kind
+	ptype string
+	name  string
+	cells []*result.Feature // per kernel; nil: not probed there
+}
+
+// featureGroup is a run of rows with the same kind (and program type, for helpers).
+type featureGroup struct {
+	kind  result.Kind
+	ptype string
+	rows  []*featureRow
+}
+
+func (g *featureGroup) title() string {
+	if g.kind == result.KindHelper {
+		return "Helpers: " + g.ptype
+	}
+	return kindTitle(g.kind)
+}
+
+// verifierRow is one verifier case across all kernels.
+type verifierRow struct {
+	name  string
+	cells []*result.VerifierOutcome
+}
+
+// archPair is two kernels of the same mainline version on different architectures.
+type archPair struct {
+	version string
+	a, b    int // kernel indexes
+}
+
+// model is the kernel-by-feature table every renderer draws from.
+type model struct {
+	m        *result.Matrix
+	kernels  []*result.KernelResult
+	groups   []*featureGroup
+	verifier []*verifierRow
+	pairs    []archPair
+}
+
+func verifierKey(v *result.VerifierOutcome) string { return v.Case }
+
+// newModel groups the features of all kernels into rows. Row order inside a
+// group is the order of first appearance (the probes' own order), so a
+// feature only newer kernels have lands after the older ones.
+func newModel(m *result.Matrix) *model {
+	md := &model{m: m}
+	for i := range m.Kernels {
+		md.kernels = append(md.kernels, &m.Kernels[i])
+	}
+	n := len(md.kernels)
+	rows := map[string]*featureRow{}
+	groups := map[string]*featureGroup{}
+	var groupOrder []*featureGroup
+	for ki, k := range md.kernels {
+		for fi := range k.Features {
+			f := &k.Features[fi]
+			key := f.Key()
+			r := rows[key]
+			if r == nil {
+				r = &featureRow{key: key, kind: f.Kind, ptype: f.ProgramType, name: f.Name, cells: make([]*result.Feature, n)}
+				rows[key] = r
+				gk := string(f.Kind)
+				if f.Kind == result.KindHelper {
+					gk += "/" + f.ProgramType
+				}
+				g := groups[gk]
+				if g == nil {
+					g = &featureGroup{kind: f.Kind}
+					if f.Kind == result.KindHelper {
+						g.ptype = f.ProgramType
+					}
+					groups[gk] = g
+					groupOrder = append(groupOrder, g)
+				}
+				g.rows = append(g.rows, r)
+			}
+			r.cells[ki] = f
+		}
+	}
+	// Stable order: known kinds first in kindOrder, unknown kinds after, in
+	// order of appearance; helper groups in order of appearance.
+	for _, kind := range kindOrder {
+		for _, g := range groupOrder {
+			if g.kind == kind {
+				md.groups = append(md.groups, g)
+			}
+		}
+	}
+	for _, g := range groupOrder {
+		if !knownKind(g.kind) {
+			md.groups = append(md.groups, g)
+		}
+	}
+
+	vrows := map[string]*verifierRow{}
+	for ki, k := range md.kernels {
+		for vi := range k.Verifier {
+			v := &k.Verifier[vi]
+			key := verifierKey(v)
+			r := vrows[key]
+			if r == nil {
+				r = &verifierRow{name: key, cells: make([]*result.VerifierOutcome, n)}
+				vrows[key] = r
+				md.verifier = append(md.verifier, r)
+			}
+			r.cells[ki] = v
+		}
+	}
+
+	for i := 0; i < n; i++ {
+		for j := i + 1; j < n; j++ {
+			a, b := md.kernels[i].Kernel, md.kernels[j].Kernel
+			if a.Version != "" && a.Version == b.Version && a.Arch != b.Arch {
+				md.pairs = append(md.pairs, archPair{version: a.Version, a: i, b: j})
+			}
+		}
+	}
+	return md
+}
+
+func knownKind(k result.Kind) bool {
+	for _, o := range kindOrder {
+		if o == k {
+			return true
+		}
+	}
+	return false
+}
+
+// featureRows returns every feature row in report order.
+func (md *model) featureRows() []*featureRow {
+	var out []*featureRow
+	for _, g := range md.groups {
+		out = append(out, g.rows...)
+	}
+	return out
+}
+
+// verdict collapses a status to yes/no/unknown for comparisons; inconclusive
+// and missing cells never count as "no".
+type verdict int
+
+const (
+	verdictUnknown verdict = iota
+	verdictYes
+	verdictNo
+)
+
+func featureVerdict(f *result.Feature) verdict {
+	if f == nil {
+		return verdictUnknown
+	}
+	switch f.Status {
+	case result.Supported:
+		return verdictYes
+	case result.Unsupported:
+		return verdictNo
+	}
+	return verdictUnknown
+}
+
+func verifierVerdict(v *result.VerifierOutcome) verdict {
+	if v == nil || v.Inconclusive != "" {
+		return verdictUnknown
+	}
+	if v.Accepted {
+		return verdictYes
+	}
+	return verdictNo
+}
+
+// ReasonText renders an unsupported feature's reason as one phrase, the same
+// way in every report: "introduced in 6.9 (commit 1234567890ab)", "needs
+// CONFIG_BPF_LIRC_MODE2".
+func ReasonText(r *result.Reason) string {
+	if r == nil {
+		return "no reason recorded"
+	}
+	var s string
+	switch r.Kind {
+	case result.ReasonVersion:
+		s = "introduced in " + orUnknown(r.Version)
+		if r.Commit != "" {
+			s += " (commit " + shortCommit(r.Commit) + ")"
+		}
+	case result.ReasonConfig:
+		s = "needs " + orUnknown(r.Config)
+	case result.ReasonPrivilege:
+		s = "needs privilege"
+	case result.ReasonArch:
+		s = "not available on this architecture"
+	case result.ReasonUnexplained:
+		s = "unexplained (expected by version and config)"
+	default:
+		s = string(r.Kind)
+	}
+	if r.Kind != result.ReasonConfig && r.Config != "" {
+		s += ", needs " + r.Config
+	}
+	if r.Detail != "" {
+		s += ": " + r.Detail
+	}
+	return s
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "an unknown version"
+	}
+	return s
+}
+
+func shortCommit(c string) string {
+	if len(c) > 12 {
+		return c[:12]
+	}
+	return c
+}
+
+// isFinding says whether a feature outcome is a finding: flagged by the
+// probe, or unsupported without an explanation.
+func isFinding(f *result.Feature) bool {
+	return f != nil && (f.Finding != "" || (f.Status == result.Unsupported && f.Reason != nil && f.Reason.Kind == result.ReasonUnexplained))
+}
+
+func findingText(f *result.Feature) string {
+	if f.Finding != "" {
+		return f.Finding
+	}
+	return "unsupported: " + ReasonText(f.Reason)
+}
+
+// verifierMismatch returns why a verifier outcome is a finding, or "".
+func verifierMismatch(v *result.VerifierOutcome) string {
+	if v == nil {
+		return ""
+	}
+	if v.Finding != "" {
+		return v.Finding
+	}
+	if v.Inconclusive == "" && v.Expected != nil && *v.Expected != v.Accepted {
+		return fmt.Sprintf("expected %s, got %s", acceptWord(*v.Expected), acceptWord(v.Accepted))
+	}
+	return ""
+}
+
+func acceptWord(ok bool) string {
+	if ok {
+		return "accepted"
+	}
+	return "rejected"
+}
+
+// featureLabel names a feature for humans: "helper bpf_loop (kprobe)".
+func featureLabel(kind result.Kind, ptype, name string) string {
+	if ptype != "" {
+		return fmt.Sprintf("%s %s (%s)", kind, name, ptype)
+	}
+	return fmt.Sprintf("%s %s", kind, name)
+}
+
+// kernelLabel names a kernel column: "debian-6.1 (6.1.0-40-cloud-amd64, x86_64)".
+func kernelLabel(k result.Kernel) string {
+	var parts []string
+	if k.Release != "" {
+		parts = append(parts, k.Release)
+	}
+	if k.Arch != "" {
+		parts = append(parts, k.Arch)
+	}
+	if len(parts) == 0 {
+		return k.Name
+	}
+	return k.Name + " (" + strings.Join(parts, ", ") + ")"
+}

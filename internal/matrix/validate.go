@@ -1,0 +1,144 @@
+package matrix
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/bpfmatrix/bpfmatrix/internal/result"
+)
+
+// ErrInvalid wraps every schema or invariant violation found by Validate and Decode.
+var ErrInvalid = errors.New("invalid matrix")
+
+var validStatus = map[result.Status]bool{result.Supported: true, result.Unsupported: true, result.Inconclusive: true}
+
+var validReason = map[result.ReasonKind]bool{
+	result.ReasonVersion: true, result.ReasonConfig: true, result.ReasonPrivilege: true,
+	result.ReasonArch: true, result.ReasonUnexplained: true,
+}
+
+// Validate checks the invariants the schema promises beyond its shape:
+// the schema version matches, kernel names are unique and non-empty, every
+// feature has a known kind and status, every unsupported feature has a
+// reason, every inconclusive one an error, every helper its program type, no
+// feature or verifier case appears twice for one kernel, and a kernel
+// without features says why (Error).
+func Validate(m *result.Matrix) error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf(format, args...))
+	}
+	if m.Schema != result.SchemaVersion {
+		bad("schema %d, this build reads schema %d", m.Schema, result.SchemaVersion)
+	}
+	names := map[string]bool{}
+	for i := range m.Kernels {
+		k := &m.Kernels[i]
+		name := k.Kernel.Name
+		if name == "" {
+			bad("kernel %d: empty name", i)
+			name = fmt.Sprintf("#%d", i)
+		}
+		if names[name] {
+			bad("kernel %s: listed twice", name)
+		}
+		names[name] = true
+		if k.Schema != 0 && k.Schema != result.SchemaVersion {
+			bad("kernel %s: schema %d, want %d", name, k.Schema, result.SchemaVersion)
+		}
+		if k.Error == "" && len(k.Features) == 0 && len(k.Verifier) == 0 {
+			bad("kernel %s: no features, no verifier outcomes and no error", name)
+		}
+		keys := map[string]bool{}
+		for j := range k.Features {
+			f := &k.Features[j]
+			where := fmt.Sprintf("kernel %s: feature %s", name, f.Key())
+			if f.Name == "" {
+				bad("kernel %s: feature %d: empty name", name, j)
+			}
+			if !knownKind(f.Kind) {
+				bad("%s: unknown kind %q", where, f.Kind)
+			}
+			if f.Kind == result.KindHelper && f.ProgramType == "" {
+				bad("%s: helper without program type", where)
+			}
+			if keys[f.Key()] {
+				bad("%s: listed twice", where)
+			}
+			keys[f.Key()] = true
+			switch {
+			case !validStatus[f.Status]:
+				bad("%s: unknown status %q", where, f.Status)
+			case f.Status == result.Unsupported && f.Reason == nil:
+				bad("%s: unsupported without a reason", where)
+			case f.Status == result.Inconclusive && f.Error == "":
+				bad("%s: inconclusive without an error", where)
+			}
+			if f.Reason != nil && !validReason[f.Reason.Kind] {
+				bad("%s: unknown reason kind %q", where, f.Reason.Kind)
+			}
+		}
+		cases := map[string]bool{}
+		for j := range k.Verifier {
+			v := &k.Verifier[j]
+			if v.Case == "" {
+				bad("kernel %s: verifier outcome %d: empty case", name, j)
+			}
+			if cases[verifierKey(v)] {
+				bad("kernel %s: verifier case %s listed twice", name, v.Case)
+			}
+			cases[verifierKey(v)] = true
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
+	}
+	return nil
+}
+
+// Decode reads a matrix strictly: unknown fields, trailing data and
+// invariant violations (see Validate) are errors.
+func Decode(r io.Reader) (*result.Matrix, error) {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	var m result.Matrix
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("%w: decode: %w", ErrInvalid, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%w: trailing data after the matrix", ErrInvalid)
+	}
+	if err := Validate(&m); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// Read decodes and validates the matrix.json at path.
+func Read(path string) (*result.Matrix, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read matrix: %w", err)
+	}
+	m, err := Decode(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// JSON renders matrix.json: indented, with a trailing newline.
+func JSON(m *result.Matrix) ([]byte, error) {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode matrix: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// Matrix is result.Matrix, re-exported so callers of Read need not import result.
+type Matrix = result.Matrix
