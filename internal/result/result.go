@@ -41,6 +41,10 @@ const (
 	ReasonArch ReasonKind = "arch"
 	// ReasonUnexplained: by version and config it should be there but is not: a finding.
 	ReasonUnexplained ReasonKind = "unexplained"
+	// ReasonProgramType: the helper (or attach/link type) exists in this
+	// kernel but is not offered to this program type, or the program type
+	// itself is unsupported (Detail says which).
+	ReasonProgramType ReasonKind = "program_type"
 )
 
 // Reason explains an Unsupported status.
