@@ -186,45 +186,82 @@ func (f *Fetcher) fetchDebian(ctx context.Context, spec catalog.KernelSpec, src 
 	if len(cands) == 0 {
 		return nil, "", "", fmt.Errorf("no package matching %s in %s main/binary-%s: %w", src.Package, src.Suite, arch, errNotServed)
 	}
+	kf, p, skipped, err := firstServed(cands, func(p debPackage) (*kernelFiles, error) {
+		return f.fetchDeb(ctx, spec.Name, base, p, "", true)
+	})
+	if err != nil {
+		return nil, "", "", fmt.Errorf("%s: %w", src.Suite, err)
+	}
+	desc := fmt.Sprintf("debian %s %s %s", src.Suite, p.Name, p.Version)
+	if kf.Config == nil || kf.SystemMap == nil {
+		extra, name, err := f.fetchCompanion(ctx, spec.Name, base, index, arch, p, kf.Release)
+		if err != nil {
+			kf.remove()
+			return nil, "", "", err
+		}
+		if extra != nil {
+			if kf.Config == nil {
+				kf.Config, extra.Config = extra.Config, nil
+			}
+			if kf.SystemMap == nil {
+				kf.SystemMap, extra.SystemMap = extra.SystemMap, nil
+			}
+			extra.remove()
+			desc += " + " + name
+		}
+	}
+	if len(skipped) > 0 {
+		desc += fmt.Sprintf(" (fell back: %s not served by the mirror)", strings.Join(skipped, ", "))
+	}
+	return kf, desc, p.Version.String(), nil
+}
+
+// firstServed calls try on each candidate in order until one is served: a
+// candidate answering 404 is skipped (and named in the returned list), any
+// other error stops the search.
+func firstServed[T any](cands []debPackage, try func(debPackage) (T, error)) (T, debPackage, []string, error) {
 	var skipped []string
 	for _, p := range cands {
-		kf, err := f.fetchDeb(ctx, spec.Name, base, p, "", true)
+		v, err := try(p)
 		if errors.Is(err, errNotServed) {
 			skipped = append(skipped, p.String())
 			continue
 		}
 		if err != nil {
-			return nil, "", "", fmt.Errorf("%s: %w", p, err)
+			var zero T
+			return zero, p, skipped, fmt.Errorf("%s: %w", p, err)
 		}
-		desc := fmt.Sprintf("debian %s %s %s", src.Suite, p.Name, p.Version)
-		if kf.Config == nil || kf.SystemMap == nil {
-			if name, ok := companionBase(p); ok {
-				bases, err := selectPackages(index, func(n string) bool { return n == name }, arch)
-				if err == nil && len(bases) > 0 {
-					extra, err := f.fetchDeb(ctx, spec.Name, base, bases[0], kf.Release, false)
-					if err != nil && !errors.Is(err, errNotServed) {
-						kf.remove()
-						return nil, "", "", fmt.Errorf("%s: %w", bases[0], err)
-					}
-					if err == nil {
-						if kf.Config == nil {
-							kf.Config, extra.Config = extra.Config, nil
-						}
-						if kf.SystemMap == nil {
-							kf.SystemMap, extra.SystemMap = extra.SystemMap, nil
-						}
-						extra.remove()
-						desc += " + " + bases[0].Name
-					}
-				}
-			}
-		}
-		if len(skipped) > 0 {
-			desc += fmt.Sprintf(" (fell back: %s not served by the mirror)", strings.Join(skipped, ", "))
-		}
-		return kf, desc, p.Version.String(), nil
+		return v, p, skipped, nil
 	}
-	return nil, "", "", fmt.Errorf("every candidate in %s answered 404 (%s): %w", src.Suite, strings.Join(skipped, ", "), errNotServed)
+	var zero T
+	return zero, debPackage{}, skipped, fmt.Errorf("every candidate answered 404 (%s): %w", strings.Join(skipped, ", "), errNotServed)
+}
+
+// fetchCompanion fetches the config and System.map of a linux-binary-*
+// package from its linux-base-* companion. nil (no error) when p has none.
+func (f *Fetcher) fetchCompanion(ctx context.Context, kernel, base string, index []byte, arch string, p debPackage, release string) (*kernelFiles, string, error) {
+	name, ok := companionBase(p)
+	if !ok {
+		return nil, "", nil
+	}
+	bases, err := selectPackages(index, func(n string) bool { return n == name }, arch)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, b := range bases {
+		if version.Compare(b.Version, p.Version) != 0 {
+			continue
+		}
+		kf, err := f.fetchDeb(ctx, kernel, base, b, release, false)
+		if errors.Is(err, errNotServed) {
+			return nil, "", nil
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: %w", b, err)
+		}
+		return kf, b.Name, nil
+	}
+	return nil, "", nil
 }
 
 // fetchDeb downloads p into a temp file, checks size and SHA256 against the

@@ -330,7 +330,7 @@ func imageRelease(p string) string {
 		return ""
 	}
 	if i := bytes.Index(data, []byte("Linux version ")); i >= 0 {
-		if fs := strings.Fields(string(data[i+len("Linux version "):min(len(data), i+200)])); len(fs) > 0 {
+		if fs := strings.Fields(string(data[i+len("Linux version ") : min(len(data), i+200)])); len(fs) > 0 {
 			return fs[0]
 		}
 	}
