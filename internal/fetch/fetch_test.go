@@ -1,0 +1,260 @@
+package fetch_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"testing"
+
+	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
+	"github.com/bpfmatrix/bpfmatrix/internal/fetch"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// noNetwork is an http.RoundTripper that fails the test on any request.
+type noNetwork struct{ t *testing.T }
+
+func (n noNetwork) RoundTrip(r *http.Request) (*http.Response, error) {
+	n.t.Errorf("unexpected network access: %s %s", r.Method, r.URL)
+	return nil, fmt.Errorf("network disabled in this test")
+}
+
+func fileDigest(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	h := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(h[:])
+}
+
+// TestDebianKernel fetches a real Debian kernel through the mirror named by
+// this machine's apt sources, then reuses it for the cache, file, OCI and
+// concurrency checks.
+func TestDebianKernel(t *testing.T) {
+	ctx := context.Background()
+	spec, err := catalog.Default().Lookup("debian-6.1")
+	require.NoError(t, err)
+	cache := t.TempDir()
+
+	f, err := fetch.New(fetch.Options{CacheDir: cache})
+	require.NoError(t, err)
+	_, cached := f.Cached(spec)
+	require.False(t, cached)
+	k, err := f.Fetch(ctx, spec)
+	require.NoError(t, err)
+
+	t.Run("fetched", func(t *testing.T) {
+		assert.Equal(t, fileDigest(t, k.Image), k.Digest)
+		assert.Regexp(t, `^6\.1\.0-\d+-cloud-amd64$`, k.Release)
+		assert.Regexp(t, `^debian bookworm(-security)? linux-image-6\.1\.0-\d+-cloud-amd64-unsigned 6\.1\.\d+-\d+`, k.Source)
+		assert.Regexp(t, `^6\.1\.\d+-\d+$`, k.PackageVersion)
+		assert.True(t, filepath.IsAbs(k.Image))
+		require.NotEmpty(t, k.Config)
+		cfg, err := os.ReadFile(k.Config)
+		require.NoError(t, err)
+		assert.Contains(t, string(cfg), "\nCONFIG_BPF=y\n")
+		assert.Contains(t, string(cfg), "\nCONFIG_DEBUG_INFO_BTF=y\n")
+		assert.Empty(t, k.SystemMap, "Debian ships only a stub System.map")
+		ents, err := os.ReadDir(filepath.Join(cache, "kernels", "tmp"))
+		require.NoError(t, err)
+		assert.Empty(t, ents)
+	})
+
+	t.Run("cache hit without network", func(t *testing.T) {
+		offline, err := fetch.New(fetch.Options{CacheDir: cache, HTTPClient: &http.Client{Transport: noNetwork{t}}})
+		require.NoError(t, err)
+		k2, err := offline.Fetch(ctx, spec)
+		require.NoError(t, err)
+		assert.Equal(t, k, k2)
+		k3, ok := offline.Cached(spec)
+		require.True(t, ok)
+		assert.Equal(t, k, k3)
+	})
+
+	t.Run("broken entry is not a hit", func(t *testing.T) {
+		// A copy of the cache whose image blob was cut short (as a crash
+		// mid-copy would leave it without the temp+rename protocol).
+		c2 := t.TempDir()
+		require.NoError(t, os.CopyFS(c2, os.DirFS(cache)))
+		img := filepath.Join(c2, "kernels", "blobs", "sha256", filepath.Base(k.Image))
+		require.NoError(t, os.Truncate(img, 1000))
+		offline, err := fetch.New(fetch.Options{CacheDir: c2, HTTPClient: &http.Client{Transport: noNetwork{t}}})
+		require.NoError(t, err)
+		_, ok := offline.Cached(spec)
+		assert.False(t, ok)
+	})
+
+	fileSpec := func(name string) catalog.KernelSpec {
+		return catalog.KernelSpec{Name: name, Version: spec.Version, Arch: spec.Arch,
+			Sources: []catalog.Source{{File: &catalog.FileSource{Image: k.Image, Config: k.Config}}}}
+	}
+
+	t.Run("file source", func(t *testing.T) {
+		ff, err := fetch.New(fetch.Options{CacheDir: t.TempDir(), HTTPClient: &http.Client{Transport: noNetwork{t}}})
+		require.NoError(t, err)
+		kf, err := ff.Fetch(ctx, fileSpec("local-6.1"))
+		require.NoError(t, err)
+		assert.Equal(t, k.Digest, kf.Digest)
+		assert.Equal(t, k.Release, kf.Release, "release read from the bzImage header")
+		assert.Equal(t, fileDigest(t, k.Config), fileDigest(t, kf.Config))
+		assert.Equal(t, k.Digest, kf.PackageVersion)
+
+		_, err = ff.Fetch(ctx, catalog.KernelSpec{Name: "missing", Version: spec.Version, Arch: spec.Arch,
+			Sources: []catalog.Source{{File: &catalog.FileSource{Image: filepath.Join(t.TempDir(), "nope")}}}})
+		assert.ErrorIs(t, err, fetch.ErrNotObtainable)
+		assert.ErrorContains(t, err, "no such file")
+	})
+
+	t.Run("concurrent fetches leave one good entry", func(t *testing.T) {
+		shared := t.TempDir()
+		var wg sync.WaitGroup
+		got := make([]*fetch.Kernel, 4)
+		errs := make([]error, 4)
+		for i := range got {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				// Separate Fetchers: separate flock file descriptions, as two processes have.
+				fi, err := fetch.New(fetch.Options{CacheDir: shared})
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				got[i], errs[i] = fi.Fetch(ctx, fileSpec("concurrent"))
+			}()
+		}
+		wg.Wait()
+		for i := range got {
+			require.NoError(t, errs[i])
+			assert.Equal(t, got[0], got[i])
+		}
+		assert.Equal(t, k.Digest, fileDigest(t, got[0].Image))
+		recs, err := filepath.Glob(filepath.Join(shared, "kernels", "records", "*"))
+		require.NoError(t, err)
+		assert.Len(t, recs, 1)
+		blobs, err := os.ReadDir(filepath.Join(shared, "kernels", "blobs", "sha256"))
+		require.NoError(t, err)
+		assert.Len(t, blobs, 2, "image and config")
+		tmp, err := os.ReadDir(filepath.Join(shared, "kernels", "tmp"))
+		require.NoError(t, err)
+		assert.Empty(t, tmp)
+	})
+
+	t.Run("oci", func(t *testing.T) {
+		srv := httptest.NewServer(registry.New())
+		t.Cleanup(srv.Close)
+		u, err := url.Parse(srv.URL)
+		require.NoError(t, err)
+		host := u.Host // 127.0.0.1:port: plain HTTP because it is loopback
+		image := readAll(t, k.Image)
+		config := readAll(t, k.Config)
+		layouts := map[string]map[string][]byte{
+			"cilium/ci-kernels:6.1": {"boot/vmlinuz": image, "boot/config": config},
+			"lvh-images/kernel-images:6.1-main": {
+				"data/kernels/6.1/boot/vmlinuz-" + k.Release: image,
+				"data/kernels/6.1/boot/config-" + k.Release:  config,
+			},
+		}
+		for ref, files := range layouts {
+			pushImage(t, host+"/"+ref, files)
+		}
+		for _, tc := range []struct{ name, repo, tag string }{
+			{"ci-kernels layout", "cilium/ci-kernels", "6.1"},
+			{"lvh layout", "lvh-images/kernel-images", "6.1-main"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				fo, err := fetch.New(fetch.Options{CacheDir: t.TempDir(), OCIRegistry: host})
+				require.NoError(t, err)
+				ospec := catalog.KernelSpec{Name: "oci-6.1", Version: spec.Version, Arch: spec.Arch,
+					Sources: []catalog.Source{{OCI: &catalog.OCISource{Repository: tc.repo, Tag: tc.tag}}}}
+				ko, err := fo.Fetch(ctx, ospec)
+				require.NoError(t, err)
+				assert.Equal(t, k.Digest, ko.Digest)
+				assert.Equal(t, k.Release, ko.Release)
+				assert.Equal(t, fileDigest(t, k.Config), fileDigest(t, ko.Config))
+				assert.Regexp(t, `^sha256:[0-9a-f]{64}$`, ko.PackageVersion)
+				assert.Contains(t, ko.Source, tc.repo+":"+tc.tag)
+			})
+		}
+		t.Run("missing tag", func(t *testing.T) {
+			fo, err := fetch.New(fetch.Options{CacheDir: t.TempDir(), OCIRegistry: host})
+			require.NoError(t, err)
+			_, err = fo.Fetch(ctx, catalog.KernelSpec{Name: "oci-4.4", Version: catalog.Version{Major: 4, Minor: 4}, Arch: spec.Arch,
+				Sources: []catalog.Source{{OCI: &catalog.OCISource{Repository: "cilium/ci-kernels", Tag: "4.4"}}}})
+			assert.ErrorIs(t, err, fetch.ErrNotObtainable)
+			assert.ErrorContains(t, err, "oci:cilium/ci-kernels:4.4")
+		})
+	})
+}
+
+func readAll(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	return b
+}
+
+// pushImage pushes a one-layer linux/amd64 image holding files.
+func pushImage(t *testing.T, ref string, files map[string][]byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for n, b := range files {
+		require.NoError(t, tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg}))
+		_, err := tw.Write(b)
+		require.NoError(t, err)
+	}
+	require.NoError(t, tw.Close())
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil })
+	require.NoError(t, err)
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	require.NoError(t, err)
+	img, err = mutate.ConfigFile(img, &v1.ConfigFile{OS: "linux", Architecture: "amd64"})
+	require.NoError(t, err)
+	r, err := name.ParseReference(ref, name.Insecure)
+	require.NoError(t, err)
+	require.NoError(t, remote.Write(r, img))
+}
+
+func TestNotObtainable(t *testing.T) {
+	f, err := fetch.New(fetch.Options{CacheDir: t.TempDir(), AptDir: t.TempDir(), HTTPClient: &http.Client{Transport: noNetwork{t}}})
+	require.NoError(t, err)
+	for _, name := range []string{"4.4", "debian-6.1"} {
+		t.Run(name, func(t *testing.T) {
+			spec, err := catalog.Default().Lookup(name)
+			require.NoError(t, err)
+			ok, why := f.Obtainable(spec)
+			assert.False(t, ok)
+			_, err = f.Fetch(context.Background(), spec)
+			require.ErrorIs(t, err, fetch.ErrNotObtainable)
+			assert.Regexp(t, regexp.MustCompile(`^fetch `+regexp.QuoteMeta(name)+`: not obtainable here: `), err.Error())
+			assert.NotContains(t, err.Error(), "\n")
+			if name == "4.4" {
+				assert.Contains(t, err.Error(), "no OCI registry configured (--oci-registry or BPFMATRIX_OCI_REGISTRY)")
+				assert.Contains(t, why, "no OCI registry configured")
+			} else {
+				assert.Contains(t, err.Error(), "no Debian security mirror configured")
+				assert.Contains(t, err.Error(), "no Debian mirror configured")
+			}
+		})
+	}
+}
