@@ -1,6 +1,6 @@
 package main
 
-import "os"
+import "github.com/bpfmatrix/bpfmatrix/internal/guest"
 
-// runInit is replaced by the guest init (internal/guest).
-func runInit() { os.Exit(1) }
+// runInit is the VM's /init: see internal/guest.
+func runInit() { guest.Init() }

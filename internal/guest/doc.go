@@ -1,0 +1,22 @@
+// Package guest is PID 1 inside a bpfmatrix VM.
+//
+// [Init] mounts the pseudo file systems (proc, sys, devtmpfs, bpffs, tracefs,
+// debugfs, cgroup2, a tmpfs on /tmp), raises RLIMIT_MEMLOCK to infinity
+// (kernels before 5.11 charge BPF maps to it), opens the data port named by
+// the job file in raw mode, says hello, runs the job as a child process,
+// streams its stdout and stderr back as frames (package wire), sends its exit
+// status and restarts the machine with reboot(2); the host runs QEMU with
+// -no-reboot, so that ends QEMU on every kernel and architecture, with or
+// without ACPI.
+//
+// Only proc, sys and dev are required. A mount the kernel cannot do (cgroup2
+// on 4.4, say) becomes a warning in the hello frame, not a failure.
+//
+// This package must not import cilium/ebpf: that library caches its BPF token
+// lookup on the first BPF syscall, which has to happen after /proc is
+// mounted, so BPF work only ever runs in the job's process.
+//
+// Init never returns: PID 1 exiting panics the kernel. Anything that goes
+// wrong is reported in the exit frame (or, without a data port, on the
+// console) before the machine restarts.
+package guest

@@ -1,0 +1,274 @@
+package guest
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bpfmatrix/bpfmatrix/internal/guest/wire"
+)
+
+type mount struct {
+	source, target, fstype string
+	flags                  uintptr
+	data                   string
+	required               bool
+}
+
+// mounts are done in order; each target directory is created first.
+var mounts = []mount{
+	{"devtmpfs", "/dev", "devtmpfs", unix.MS_NOSUID, "mode=0755", true},
+	{"proc", "/proc", "proc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, "", true},
+	{"sysfs", "/sys", "sysfs", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, "", true},
+	{"tmpfs", "/tmp", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=1777", false},
+	{"bpf", "/sys/fs/bpf", "bpf", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, "mode=0700", false},
+	{"debugfs", "/sys/kernel/debug", "debugfs", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, "", false},
+	{"tracefs", "/sys/kernel/tracing", "tracefs", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, "", false},
+	{"cgroup2", "/sys/fs/cgroup", "cgroup2", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, "", false},
+}
+
+// Init is the body of PID 1. It never returns.
+func Init() {
+	err := initErr()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bpfmatrix-agent:", err)
+	}
+	unix.Sync()
+	// reboot(2) rather than power-off: with QEMU's -no-reboot it ends the VM
+	// even on kernels without ACPI, where power-off would hang.
+	for {
+		unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
+		time.Sleep(time.Second)
+	}
+}
+
+func initErr() error {
+	var warnings []string
+	for _, m := range mounts {
+		if err := doMount(m); err != nil {
+			if m.required {
+				return err
+			}
+			warnings = append(warnings, err.Error())
+		}
+	}
+	// The kernel had no /dev/console to give us before devtmpfs was
+	// mounted if the initramfs lacks one; reopen it to be sure.
+	if con, err := os.OpenFile("/dev/console", os.O_WRONLY, 0); err == nil {
+		os.Stdout, os.Stderr = con, con
+	}
+	inf := unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY}
+	if err := unix.Setrlimit(unix.RLIMIT_MEMLOCK, &inf); err != nil {
+		warnings = append(warnings, fmt.Sprintf("raise RLIMIT_MEMLOCK: %v", err))
+	}
+
+	b, err := os.ReadFile(wire.JobPath)
+	if err != nil {
+		return fmt.Errorf("read job: %w", err)
+	}
+	job, err := wire.ParseJob(b)
+	if err != nil {
+		return err
+	}
+	port, err := openRaw(job.DataPort)
+	if err != nil {
+		return err
+	}
+	defer drain(port)
+	w := wire.NewWriter(port)
+
+	var uts unix.Utsname
+	_ = unix.Uname(&uts)
+	hello := wire.Hello{
+		Version:  wire.Version,
+		Release:  unix.ByteSliceToString(uts.Release[:]),
+		Machine:  unix.ByteSliceToString(uts.Machine[:]),
+		CPUs:     runtime.NumCPU(),
+		Warnings: warnings,
+	}
+	if err := w.WriteJSON(wire.TypeHello, hello); err != nil {
+		return err
+	}
+	exit := runJob(job, w)
+	return w.WriteJSON(wire.TypeExit, exit)
+}
+
+func doMount(m mount) error {
+	if err := os.MkdirAll(m.target, 0o755); err != nil {
+		return fmt.Errorf("mount %s: %w", m.target, err)
+	}
+	err := unix.Mount(m.source, m.target, m.fstype, m.flags, m.data)
+	if errors.Is(err, unix.EBUSY) {
+		return nil // already mounted (CONFIG_DEVTMPFS_MOUNT)
+	}
+	if err != nil {
+		return fmt.Errorf("mount %s on %s: %w", m.fstype, m.target, err)
+	}
+	return nil
+}
+
+// openRaw opens a serial port and puts it in raw mode: no ONLCR turning \n
+// into \r\n, no echo, no flow control, 8 bits.
+func openRaw(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|unix.O_NOCTTY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open data port: %w", err)
+	}
+	fd := int(f.Fd())
+	t, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open data port %s: %w", path, err)
+	}
+	t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON | unix.IXOFF
+	t.Oflag &^= unix.OPOST
+	t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	t.Cflag &^= unix.CSIZE | unix.PARENB | unix.CRTSCTS
+	t.Cflag |= unix.CS8 | unix.CLOCAL
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS, t); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("set raw mode on %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// drain waits until the UART has sent everything (tcdrain), so that
+// restarting the machine cannot cut off the last frame.
+func drain(f *os.File) {
+	_ = unix.IoctlSetInt(int(f.Fd()), unix.TCSBRK, 1)
+	f.Close()
+}
+
+// chunk is one read from the job's stdout or stderr.
+type chunk struct {
+	t    wire.Type
+	data []byte
+}
+
+// maxBatch caps how much output one frame carries.
+const maxBatch = 1 << 20
+
+func runJob(job wire.Job, w *wire.Writer) wire.Exit {
+	cmd := exec.Command(job.Program, job.Args...)
+	cmd.Args[0] = job.Program
+	cmd.Dir = job.Dir
+	cmd.Env = append([]string{
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"HOME=/root",
+		"TMPDIR=/tmp",
+	}, job.Env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+
+	stdoutR, stdoutW, err := os.Pipe()
+	if err != nil {
+		return wire.Exit{Code: -1, Error: fmt.Sprintf("create pipe: %v", err)}
+	}
+	stderrR, stderrW, err := os.Pipe()
+	if err != nil {
+		return wire.Exit{Code: -1, Error: fmt.Sprintf("create pipe: %v", err)}
+	}
+	cmd.Stdout, cmd.Stderr = stdoutW, stderrW
+
+	chunks := make(chan chunk, 64)
+	var readers sync.WaitGroup
+	for _, s := range []struct {
+		t wire.Type
+		r *os.File
+	}{{wire.TypeStdout, stdoutR}, {wire.TypeStderr, stderrR}} {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for {
+				buf := make([]byte, 64<<10)
+				n, err := s.r.Read(buf)
+				if n > 0 {
+					chunks <- chunk{s.t, buf[:n]}
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	sent := make(chan error, 1)
+	go func() { sent <- forward(chunks, w) }()
+
+	startErr := cmd.Start()
+	stdoutW.Close()
+	stderrW.Close()
+	var waitErr error
+	if startErr == nil {
+		waitErr = cmd.Wait()
+	}
+	// A background process the job left behind may hold the pipes open:
+	// don't wait for it forever.
+	done := make(chan struct{})
+	go func() { readers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+	}
+	chunks <- chunk{} // end marker; a reader still running blocks harmlessly
+	if err := <-sent; err != nil {
+		return wire.Exit{Code: -1, Error: err.Error()}
+	}
+	switch {
+	case startErr != nil:
+		return wire.Exit{Code: -1, Error: fmt.Sprintf("start %s: %v", job.Program, startErr)}
+	case waitErr == nil:
+		return wire.Exit{Code: 0}
+	}
+	var ee *exec.ExitError
+	if errors.As(waitErr, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return wire.Exit{Code: -1, Signal: unix.SignalName(ws.Signal())}
+		}
+		return wire.Exit{Code: ee.ExitCode()}
+	}
+	return wire.Exit{Code: -1, Error: fmt.Sprintf("wait for %s: %v", job.Program, waitErr)}
+}
+
+// forward sends chunks as frames. While the serial port is busy, chunks
+// queue up and are merged into the next frame, which compresses better.
+// A zero chunk marks the end.
+func forward(chunks <-chan chunk, w *wire.Writer) error {
+	var firstErr error
+	send := func(t wire.Type, b []byte) {
+		if firstErr == nil && len(b) > 0 {
+			firstErr = w.WriteFrame(t, b)
+		}
+	}
+	for c := range chunks {
+		if c.t == 0 {
+			return firstErr
+		}
+		t, batch := c.t, c.data
+	merge:
+		for len(batch) < maxBatch {
+			select {
+			case next := <-chunks:
+				if next.t == 0 {
+					send(t, batch)
+					return firstErr
+				}
+				if next.t != t {
+					send(t, batch)
+					t, batch = next.t, next.data
+					continue
+				}
+				batch = append(batch, next.data...)
+			default:
+				break merge
+			}
+		}
+		send(t, batch)
+	}
+	return firstErr
+}

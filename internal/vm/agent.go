@@ -1,0 +1,95 @@
+package vm
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+
+	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
+)
+
+// AgentPackage is the import path of the guest agent.
+const AgentPackage = "github.com/bpfmatrix/bpfmatrix/cmd/bpfmatrix-agent"
+
+var agentBuilds sync.Map // GOARCH -> *agentBuild
+
+type agentBuild struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// AgentBinary returns the path of a static bpfmatrix-agent for arch:
+//
+//  1. $BPFMATRIX_AGENT, if set;
+//  2. bpfmatrix-agent next to the running executable (what `make build`
+//     puts in bin/), when arch is the host's;
+//  3. otherwise `go build` of AgentPackage (CGO_ENABLED=0, GOARCH) into
+//     the cache, once per process. Go's build cache makes this cheap after
+//     the first time; it needs the go command and the module in the
+//     current module's graph, which holds for `go test` in this module and
+//     in modules that import bpfmatrix.
+func AgentBinary(ctx context.Context, arch catalog.Arch) (string, error) {
+	if p := os.Getenv("BPFMATRIX_AGENT"); p != "" {
+		return p, nil
+	}
+	if arch.GOARCH() == runtime.GOARCH {
+		if exe, err := os.Executable(); err == nil {
+			p := filepath.Join(filepath.Dir(exe), "bpfmatrix-agent")
+			if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && filepath.Clean(p) != filepath.Clean(exe) {
+				return p, nil
+			}
+		}
+	}
+	v, _ := agentBuilds.LoadOrStore(arch.GOARCH(), &agentBuild{})
+	b := v.(*agentBuild)
+	b.once.Do(func() { b.path, b.err = buildAgent(ctx, arch) })
+	return b.path, b.err
+}
+
+func cacheDir() (string, error) {
+	if d := os.Getenv("BPFMATRIX_CACHE"); d != "" {
+		return d, nil
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(d, "bpfmatrix"), nil
+}
+
+func buildAgent(ctx context.Context, arch catalog.Arch) (string, error) {
+	cache, err := cacheDir()
+	if err != nil {
+		return "", fmt.Errorf("build agent: %w", err)
+	}
+	dir := filepath.Join(cache, "agent")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("build agent: %w", err)
+	}
+	final := filepath.Join(dir, "bpfmatrix-agent-"+arch.GOARCH())
+	tmp, err := os.CreateTemp(dir, ".build-*")
+	if err != nil {
+		return "", fmt.Errorf("build agent: %w", err)
+	}
+	tmp.Close()
+	defer os.Remove(tmp.Name())
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", tmp.Name(), AgentPackage)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch.GOARCH())
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("build agent (set BPFMATRIX_AGENT or run make build): %w: %s", err, bytes.TrimSpace(out.Bytes()))
+	}
+	// Rename is atomic: a concurrent build by another process replaces the
+	// file whole, never half-written.
+	if err := os.Rename(tmp.Name(), final); err != nil {
+		return "", fmt.Errorf("build agent: %w", err)
+	}
+	return final, nil
+}

@@ -1,0 +1,28 @@
+// Package vm boots a kernel under QEMU with the bpfmatrix agent as /init and
+// runs one job inside it.
+//
+// Everything about QEMU is data first: [MachineFor] and [Command] build the
+// argv (unit-tested, printed by `bpfmatrix exec --print-cmdline`), and [Run]
+// starts it. The initramfs is written in-process with u-root's pkg/cpio:
+// /init (the agent), /bpfmatrix/job.json (a wire.Job), the program under
+// /bpfmatrix/bin, the job's working directory at /bpfmatrix/work and any
+// extra files at their guest paths.
+//
+// The kernel console is ttyS0 and the job's output comes back over ttyS1 as
+// checksummed frames (package guest/wire); both are pipes QEMU inherits as
+// fds 3 and 4. Serial ports need no kernel modules, so this works on every
+// catalog kernel; zstd frames make up for the UART's ~1.1 MB/s under TCG.
+//
+// For orchestrators:
+//
+//	res, err := vm.Run(ctx, vm.Options{Arch: k.Arch, Kernel: k.Image, Stdout: &out}, vm.Job{Program: agent, Args: []string{"probe"}})
+//
+// err == nil means the job ran and res.ExitCode is its status (non-zero is
+// not an error). Otherwise err is a *Error whose Kind is one of
+// ErrBootTimeout, ErrRunTimeout, ErrPanic or ErrQEMUExit (use errors.Is),
+// carrying the console tail and a reproduction command, or ctx's error when
+// ctx was cancelled (QEMU is killed and temporary files removed in every
+// case). A boot that broke before the agent said hello is retried once.
+// A job whose exit frame never arrives is always an error, never an empty
+// success.
+package vm

@@ -1,0 +1,176 @@
+package vm
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/u-root/u-root/pkg/cpio"
+
+	"github.com/bpfmatrix/bpfmatrix/internal/guest/wire"
+)
+
+// initramfs collects cpio records. Files are streamed from disk when the
+// archive is written, not read into memory.
+type initramfs struct {
+	records []cpio.Record
+	dirs    map[string]bool
+	files   []*os.File
+}
+
+func newInitramfs() *initramfs {
+	return &initramfs{dirs: map[string]bool{"": true, ".": true}}
+}
+
+func (r *initramfs) close() {
+	for _, f := range r.files {
+		f.Close()
+	}
+}
+
+func (r *initramfs) mkdirAll(dir string) {
+	dir = strings.Trim(path.Clean("/"+dir), "/")
+	if r.dirs[dir] {
+		return
+	}
+	r.mkdirAll(path.Dir(dir))
+	r.dirs[dir] = true
+	r.records = append(r.records, cpio.Directory(dir, 0o755))
+}
+
+func (r *initramfs) addBytes(guest string, b []byte, perm uint64) {
+	guest = strings.TrimPrefix(path.Clean("/"+guest), "/")
+	r.mkdirAll(path.Dir(guest))
+	r.records = append(r.records, cpio.StaticRecord(b, cpio.Info{Name: guest, Mode: cpio.S_IFREG | perm}))
+}
+
+// addFile adds the host file at host as guest, keeping its permission bits.
+func (r *initramfs) addFile(guest, host string) error {
+	f, err := os.Open(host)
+	if err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return fmt.Errorf("add %s: not a regular file", host)
+	}
+	r.files = append(r.files, f)
+	guest = strings.TrimPrefix(path.Clean("/"+guest), "/")
+	r.mkdirAll(path.Dir(guest))
+	r.records = append(r.records, cpio.Record{ReaderAt: f, Info: cpio.Info{
+		Name:     guest,
+		Mode:     cpio.S_IFREG | uint64(fi.Mode().Perm()),
+		FileSize: uint64(fi.Size()),
+	}})
+	return nil
+}
+
+// addTree copies the directory host to guest: regular files, directories
+// and symlinks (as links).
+func (r *initramfs) addTree(guest, host string) error {
+	r.mkdirAll(guest)
+	return filepath.WalkDir(host, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(host, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		g := path.Join(guest, filepath.ToSlash(rel))
+		switch {
+		case d.IsDir():
+			r.mkdirAll(g)
+		case d.Type()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			r.records = append(r.records, cpio.Symlink(strings.TrimPrefix(g, "/"), target))
+		case d.Type().IsRegular():
+			return r.addFile(g, p)
+		}
+		return nil // sockets, fifos, devices: not part of a test's data
+	})
+}
+
+func (r *initramfs) writeTo(w io.Writer) error {
+	cw := cpio.Newc.Writer(w)
+	for _, rec := range r.records {
+		if err := cw.WriteRecord(cpio.MakeReproducible(rec)); err != nil {
+			return err
+		}
+	}
+	return cpio.WriteTrailer(cw)
+}
+
+// buildInitramfs lays out the guest's root file system:
+//
+//	/init                  the agent
+//	/dev/console           so the kernel can give /init a console
+//	/bpfmatrix/job.json    the wire.Job
+//	/bpfmatrix/bin/NAME    the program
+//	/bpfmatrix/work/...    the job's working directory (Job.Dir)
+//	any Job.Files entries at their guest paths
+func buildInitramfs(agent string, job Job, dataPort string) (*initramfs, error) {
+	r := newInitramfs()
+	if err := r.addFile("init", agent); err != nil {
+		r.close()
+		return nil, fmt.Errorf("add agent: %w", err)
+	}
+	r.mkdirAll("dev")
+	r.records = append(r.records, cpio.CharDev("dev/console", 0o600, 5, 1))
+	prog := path.Join(wire.BinDir, filepath.Base(job.Program))
+	if err := r.addFile(prog, job.Program); err != nil {
+		r.close()
+		return nil, fmt.Errorf("add program: %w", err)
+	}
+	if job.Dir != "" {
+		if err := r.addTree(wire.WorkDir, job.Dir); err != nil {
+			r.close()
+			return nil, fmt.Errorf("add working directory: %w", err)
+		}
+	} else {
+		r.mkdirAll(wire.WorkDir)
+	}
+	guests := make([]string, 0, len(job.Files))
+	for g := range job.Files {
+		guests = append(guests, g)
+	}
+	sort.Strings(guests)
+	for _, g := range guests {
+		if !path.IsAbs(g) {
+			r.close()
+			return nil, fmt.Errorf("add file %s: guest path must be absolute", g)
+		}
+		if err := r.addFile(g, job.Files[g]); err != nil {
+			r.close()
+			return nil, fmt.Errorf("add file %s: %w", g, err)
+		}
+	}
+	spec, err := json.Marshal(wire.Job{
+		Version:  wire.Version,
+		Program:  prog,
+		Args:     job.Args,
+		Env:      job.Env,
+		Dir:      wire.WorkDir,
+		DataPort: dataPort,
+	})
+	if err != nil {
+		r.close()
+		return nil, err
+	}
+	r.addBytes(wire.JobPath, spec, 0o644)
+	return r, nil
+}

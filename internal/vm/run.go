@@ -1,0 +1,415 @@
+package vm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
+	"github.com/bpfmatrix/bpfmatrix/internal/guest/wire"
+)
+
+// Job is what to run inside the VM.
+type Job struct {
+	// Program is the host path of a static binary for the guest's arch.
+	Program string
+	Args    []string
+	// Env is added to the guest's default environment (PATH, HOME, TMPDIR).
+	Env []string
+	// Dir is a host directory whose contents become the job's working
+	// directory in the guest (/bpfmatrix/work). Empty: an empty directory.
+	Dir string
+	// Files maps absolute guest paths to host files to put there.
+	Files map[string]string
+}
+
+// Options configure one VM.
+type Options struct {
+	Arch catalog.Arch
+	// Kernel is the host path of the kernel image.
+	Kernel string
+	// Agent is the host path of the static bpfmatrix-agent for Arch; empty
+	// means AgentBinary(ctx, Arch).
+	Agent string
+	// Memory in MiB (default 512) and CPUs (default 2).
+	Memory, CPUs int
+	// BootTimeout runs from starting QEMU to the agent's hello (default
+	// 60 s); RunTimeout from the hello to the job's exit (default 10 min).
+	BootTimeout, RunTimeout time.Duration
+	// Stdout and Stderr receive the job's output as it arrives (default:
+	// discarded). Console receives the kernel console as it arrives; it is
+	// also kept in Result.Console and in errors.
+	Stdout, Stderr, Console io.Writer
+	// Logger gets debug records (QEMU command, retries). Default: none.
+	Logger *slog.Logger
+	// Accel overrides DetectAccel.
+	Accel Accel
+	// TempDir is where the run directory (initramfs) is created (default
+	// os.TempDir()). KeepFiles keeps it, so that the reproduction command
+	// still works after Run returns.
+	TempDir   string
+	KeepFiles bool
+	// ExtraCmdline is appended to the kernel command line.
+	ExtraCmdline []string
+}
+
+// Result is a finished job.
+type Result struct {
+	// ExitCode is the job's exit status, -1 if a signal killed it.
+	ExitCode int
+	Signal   string
+	// Release is the guest's uname -r.
+	Release string
+	// Warnings are the agent's non-fatal set-up problems.
+	Warnings []string
+	// BootTime runs from starting QEMU to the agent's hello, RunTime from
+	// there to the job's exit status.
+	BootTime, RunTime time.Duration
+	// Attempts is 2 when the first boot broke and was retried.
+	Attempts int
+	Console  []byte
+	// Cmdline is the exact QEMU argv; Repro a shell line rerunning it.
+	Cmdline []string
+	Repro   string
+}
+
+const (
+	defaultMemory      = 512
+	defaultCPUs        = 2
+	defaultBootTimeout = 60 * time.Second
+	defaultRunTimeout  = 10 * time.Minute
+	// exitGrace is how long QEMU gets to end after the exit frame.
+	exitGrace = 10 * time.Second
+)
+
+// Run boots opts.Kernel with the agent as /init, runs job and returns its
+// exit status. A non-zero exit status is a Result, not an error. VM failures
+// are *Error values (errors.Is with ErrBootTimeout, ErrRunTimeout, ErrPanic,
+// ErrQEMUExit); a boot that broke before the agent said hello is retried
+// once. A cancelled ctx kills QEMU and returns ctx's error.
+func Run(ctx context.Context, opts Options, job Job) (*Result, error) {
+	if opts.Kernel == "" {
+		return nil, errors.New("run vm: no kernel image")
+	}
+	if job.Program == "" {
+		return nil, errors.New("run vm: no program")
+	}
+	if opts.Memory == 0 {
+		opts.Memory = defaultMemory
+	}
+	if opts.CPUs == 0 {
+		opts.CPUs = defaultCPUs
+	}
+	if opts.BootTimeout == 0 {
+		opts.BootTimeout = defaultBootTimeout
+	}
+	if opts.RunTimeout == 0 {
+		opts.RunTimeout = defaultRunTimeout
+	}
+	if opts.Stdout == nil {
+		opts.Stdout = io.Discard
+	}
+	if opts.Stderr == nil {
+		opts.Stderr = io.Discard
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Accel == "" {
+		opts.Accel = DetectAccel(opts.Arch)
+	}
+	machine, err := MachineFor(opts.Arch, opts.Accel)
+	if err != nil {
+		return nil, fmt.Errorf("run vm: %w", err)
+	}
+	if machine.DataPort == "" {
+		return nil, fmt.Errorf("run vm: %s guests are not supported yet (no data port)", opts.Arch)
+	}
+	if opts.Agent == "" {
+		if opts.Agent, err = AgentBinary(ctx, opts.Arch); err != nil {
+			return nil, fmt.Errorf("run vm: %w", err)
+		}
+	}
+
+	dir, err := os.MkdirTemp(opts.TempDir, "bpfmatrix-vm-")
+	if err != nil {
+		return nil, fmt.Errorf("run vm: %w", err)
+	}
+	if !opts.KeepFiles {
+		defer os.RemoveAll(dir)
+	}
+	initrd := filepath.Join(dir, "initramfs.cpio")
+	if err := writeInitramfs(initrd, opts.Agent, job, machine.DataPort); err != nil {
+		return nil, fmt.Errorf("run vm: %w", err)
+	}
+	cmd := Command{
+		Machine:      machine,
+		Accel:        opts.Accel,
+		MemoryMB:     opts.Memory,
+		CPUs:         opts.CPUs,
+		Kernel:       opts.Kernel,
+		Initrd:       initrd,
+		SerialPaths:  []string{"/dev/fd/3", "/dev/fd/4"},
+		ExtraCmdline: opts.ExtraCmdline,
+	}
+	for attempt := 1; ; attempt++ {
+		res, err := boot(ctx, opts, cmd)
+		if res != nil {
+			res.Attempts = attempt
+		}
+		var ve *Error
+		if attempt == 1 && errors.As(err, &ve) && !ve.Booted && ctx.Err() == nil {
+			opts.Logger.Warn("boot broke, retrying once", "err", ve.Kind, "detail", ve.Detail)
+			continue
+		}
+		return res, err
+	}
+}
+
+// Repro renders argv as a shell line that reruns it: fd 3 (console) goes to
+// the terminal and fd 4 (data port) to a file.
+func Repro(argv []string) string {
+	return ShellQuote(argv) + " 3>&1 4>bpfmatrix-data.bin"
+}
+
+func writeInitramfs(path, agent string, job Job, dataPort string) error {
+	r, err := buildInitramfs(agent, job, dataPort)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("write initramfs: %w", err)
+	}
+	if err := r.writeTo(f); err != nil {
+		f.Close()
+		return fmt.Errorf("write initramfs: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write initramfs: %w", err)
+	}
+	return nil
+}
+
+// consoleBuffer keeps the console, dropping the oldest half beyond maxConsole.
+type consoleBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+const maxConsole = 4 << 20
+
+func (c *consoleBuffer) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.buf = append(c.buf, p...)
+	if len(c.buf) > maxConsole {
+		c.buf = append([]byte(nil), c.buf[len(c.buf)-maxConsole/2:]...)
+	}
+	return len(p), nil
+}
+
+func (c *consoleBuffer) Bytes() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return bytes.Clone(c.buf)
+}
+
+// boot runs QEMU once.
+func boot(ctx context.Context, opts Options, cmd Command) (*Result, error) {
+	argv := cmd.Argv()
+	res := &Result{Cmdline: argv, Repro: Repro(argv), ExitCode: -1}
+	fail := func(e *Error) (*Result, error) {
+		e.Cmdline, e.Repro = res.Cmdline, res.Repro
+		e.ConsoleTail = consoleTail(res.Console, 25)
+		return res, e
+	}
+	opts.Logger.Debug("start qemu", "cmd", res.Repro)
+
+	conR, conW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("start qemu: %w", err)
+	}
+	defer conR.Close()
+	dataR, dataW, err := os.Pipe()
+	if err != nil {
+		conW.Close()
+		return nil, fmt.Errorf("start qemu: %w", err)
+	}
+	defer dataR.Close()
+
+	var qemuErr consoleBuffer
+	c := exec.Command(argv[0], argv[1:]...)
+	c.ExtraFiles = []*os.File{conW, dataW}
+	c.Stdout, c.Stderr = &qemuErr, &qemuErr
+	// Own process group, so one kill reaches everything QEMU started, and
+	// SIGKILL when we die, so no orphan QEMU outlives us.
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	start := time.Now()
+	err = c.Start()
+	conW.Close()
+	dataW.Close()
+	if err != nil {
+		return nil, fmt.Errorf("start qemu: %w", err)
+	}
+	kill := func() { _ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
+
+	var console consoleBuffer
+	consoleDone := make(chan struct{})
+	go func() {
+		defer close(consoleDone)
+		w := io.Writer(&console)
+		if opts.Console != nil {
+			w = io.MultiWriter(&console, opts.Console)
+		}
+		_, _ = io.Copy(w, conR)
+	}()
+
+	helloCh := make(chan wire.Hello, 1)
+	exitCh := make(chan wire.Exit, 1)
+	dataDone := make(chan error, 1)
+	go func() { dataDone <- readFrames(dataR, opts, helloCh, exitCh) }()
+
+	waitCh := make(chan error, 1)
+	go func() { waitCh <- c.Wait() }()
+
+	// finish waits for QEMU and both readers after QEMU has ended or been
+	// killed, and returns the data stream's error.
+	finish := func() error {
+		<-waitCh
+		<-consoleDone
+		res.Console = console.Bytes()
+		return <-dataDone
+	}
+
+	complete := func(e wire.Exit, derr error) (*Result, error) {
+		if derr != nil {
+			return fail(&Error{Kind: ErrQEMUExit, Booted: true, Detail: fmt.Sprintf("after the job's exit status: %v", derr)})
+		}
+		if e.Error != "" {
+			return res, fmt.Errorf("run job: %s", e.Error)
+		}
+		res.ExitCode, res.Signal = e.Code, e.Signal
+		return res, nil
+	}
+
+	bootTimer := time.NewTimer(opts.BootTimeout)
+	defer bootTimer.Stop()
+	var runTimer <-chan time.Time
+	var booted bool
+	var hello time.Time
+	for {
+		select {
+		case h := <-helloCh:
+			booted, hello = true, time.Now()
+			res.BootTime = hello.Sub(start)
+			res.Release, res.Warnings = h.Release, h.Warnings
+			bootTimer.Stop()
+			t := time.NewTimer(opts.RunTimeout)
+			defer t.Stop()
+			runTimer = t.C
+		case e := <-exitCh:
+			res.RunTime = time.Since(hello)
+			select {
+			case qerr := <-waitCh:
+				waitCh <- qerr
+			case <-time.After(exitGrace):
+				kill()
+			}
+			return complete(e, finish())
+		case qerr := <-waitCh:
+			waitCh <- qerr
+			derr := finish()
+			// The exit frame may have been read after QEMU ended.
+			select {
+			case e := <-exitCh:
+				if !hello.IsZero() {
+					res.RunTime = time.Since(hello)
+				}
+				return complete(e, derr)
+			default:
+			}
+			select {
+			case h := <-helloCh:
+				booted = true
+				res.Release = h.Release
+			default:
+			}
+			kind := ErrQEMUExit
+			if panicked(res.Console) {
+				kind = ErrPanic
+			}
+			detail := fmt.Sprintf("before the job's exit status (%s)", c.ProcessState)
+			if s := bytes.TrimSpace(qemuErr.Bytes()); len(s) > 0 {
+				detail += ": " + string(s)
+			}
+			if derr != nil {
+				detail += fmt.Sprintf("; data port: %v", derr)
+			}
+			return fail(&Error{Kind: kind, Booted: booted, Detail: detail})
+		case <-bootTimer.C:
+			kill()
+			finish()
+			return fail(&Error{Kind: ErrBootTimeout, Detail: fmt.Sprintf("no hello from the agent within %v", opts.BootTimeout)})
+		case <-runTimer:
+			kill()
+			finish()
+			return fail(&Error{Kind: ErrRunTimeout, Booted: true, Detail: fmt.Sprintf("job still running after %v", opts.RunTimeout)})
+		case <-ctx.Done():
+			kill()
+			finish()
+			return res, ctx.Err()
+		}
+	}
+}
+
+// readFrames reads the data port until EOF, passing output on as it comes.
+// It returns nil only for a well-formed stream that ended after the exit
+// frame was read, or that ended cleanly before it (the caller decides).
+func readFrames(r io.Reader, opts Options, helloCh chan<- wire.Hello, exitCh chan<- wire.Exit) error {
+	fr := wire.NewReader(r)
+	for {
+		f, err := fr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			_, _ = io.Copy(io.Discard, r) // let QEMU finish writing
+			return err
+		}
+		switch f.Type {
+		case wire.TypeHello:
+			var h wire.Hello
+			if err := f.Decode(&h); err != nil {
+				return err
+			}
+			helloCh <- h
+		case wire.TypeStdout:
+			if _, err := opts.Stdout.Write(f.Payload); err != nil {
+				return fmt.Errorf("write stdout: %w", err)
+			}
+		case wire.TypeStderr:
+			if _, err := opts.Stderr.Write(f.Payload); err != nil {
+				return fmt.Errorf("write stderr: %w", err)
+			}
+		case wire.TypeExit:
+			var e wire.Exit
+			if err := f.Decode(&e); err != nil {
+				return err
+			}
+			exitCh <- e
+		default:
+			return fmt.Errorf("read frames: unexpected %s frame", f.Type)
+		}
+	}
+}
