@@ -1,17 +1,255 @@
 package cli
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"text/tabwriter"
 
+	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
+	"github.com/bpfmatrix/bpfmatrix/internal/fetch"
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/term"
 )
 
+// fetcher builds the kernel fetcher from the global flags. Other commands use
+// it too (run, exec, probe): it does no network I/O until Fetch.
+func (g *globals) fetcher(progress func(kernel string, done, total int64)) (*fetch.Fetcher, error) {
+	return fetch.New(fetch.Options{
+		CacheDir:             g.cacheDir,
+		DebianMirror:         g.mirror,
+		DebianSecurityMirror: g.securityMirror,
+		OCIRegistry:          g.ociRegistry,
+		Progress:             progress,
+	})
+}
+
+// lookupKernels resolves names against the embedded catalog; an unknown name
+// is bad input (exit 2) with the catalog's closest-match hint.
+func lookupKernels(names []string) ([]catalog.KernelSpec, error) {
+	specs, err := catalog.Default().LookupAll(names)
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	return specs, nil
+}
+
 func newKernelsCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "kernels",
-		Short: "not implemented yet",
+		Short: "List and fetch the catalog's kernels",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+	}
+	cmd.AddCommand(newKernelsListCmd(g), newKernelsFetchCmd(g))
+	return cmd
+}
+
+func newKernelsListCmd(g *globals) *cobra.Command {
+	var check bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List catalog kernels: version, arch, sources, cached or not, obtainable or why not",
+		Long: `List the kernels in the embedded catalog.
+
+OBTAINABLE is decided offline (a Debian mirror or OCI registry is configured, a
+file exists) unless --check is given, which resolves each source over the
+network (verified Debian index and a HEAD of the package, or the OCI manifest)
+without downloading kernels.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("kernels: not implemented yet")
+			f, err := g.fetcher(nil)
+			if err != nil {
+				return err
+			}
+			kernels := catalog.Default().Kernels
+			obtainable := make([]string, len(kernels))
+			if check {
+				var eg errgroup.Group
+				eg.SetLimit(4)
+				for i, k := range kernels {
+					eg.Go(func() error {
+						_, obtainable[i] = f.Check(cmd.Context(), k)
+						return nil
+					})
+				}
+				eg.Wait()
+			} else {
+				for i, k := range kernels {
+					_, obtainable[i] = f.Obtainable(k)
+				}
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tVERSION\tARCH\tSOURCES\tCACHED\tOBTAINABLE")
+			for i, k := range kernels {
+				cached := "no"
+				if c, ok := f.Cached(k); ok {
+					cached = "yes"
+					if c.Release != "" {
+						cached += " (" + c.Release + ")"
+					}
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.Name, k.Version, k.Arch, sourcesSummary(k.Sources), cached, obtainable[i])
+			}
+			return tw.Flush()
 		},
+	}
+	cmd.Flags().BoolVar(&check, "check", false, "resolve sources over the network (no kernel download)")
+	return cmd
+}
+
+// sourcesSummary prints sources compactly: debian:bookworm-security,bookworm oci:cilium/ci-kernels:6.1
+func sourcesSummary(srcs []catalog.Source) string {
+	var parts []string
+	var suites []string
+	flush := func() {
+		if len(suites) > 0 {
+			parts = append(parts, "debian:"+strings.Join(suites, ","))
+			suites = nil
+		}
+	}
+	for _, s := range srcs {
+		if s.Debian != nil {
+			suites = append(suites, s.Debian.Suite)
+			continue
+		}
+		flush()
+		parts = append(parts, s.String())
+	}
+	flush()
+	return strings.Join(parts, " ")
+}
+
+func newKernelsFetchCmd(g *globals) *cobra.Command {
+	var jobs int
+	cmd := &cobra.Command{
+		Use:   "fetch NAME...",
+		Short: "Download and verify kernels into the cache (parallel)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if jobs < 1 {
+				return usageError("--jobs must be at least 1")
+			}
+			specs, err := lookupKernels(args)
+			if err != nil {
+				return err
+			}
+			return fetchKernels(cmd.Context(), g, specs, jobs)
+		},
+	}
+	cmd.Flags().IntVarP(&jobs, "jobs", "j", 4, "parallel downloads")
+	return cmd
+}
+
+// fetchKernels fetches specs in parallel and prints one line per kernel.
+// Every kernel is attempted; the error names the ones that failed.
+func fetchKernels(ctx context.Context, g *globals, specs []catalog.KernelSpec, jobs int) error {
+	prog := newFetchProgress(g.stderr)
+	f, err := g.fetcher(prog.update)
+	if err != nil {
+		return err
+	}
+	var (
+		mu   sync.Mutex
+		errs []error
+		eg   errgroup.Group
+	)
+	eg.SetLimit(jobs)
+	for _, spec := range specs {
+		eg.Go(func() error {
+			_, hit := f.Cached(spec)
+			k, err := f.Fetch(ctx, spec)
+			mu.Lock()
+			defer mu.Unlock()
+			prog.done(spec.Name)
+			if err != nil {
+				errs = append(errs, err)
+				prog.println(g.stdout, fmt.Sprintf("%s  FAILED  %v", spec.Name, err))
+				return nil
+			}
+			state := "fetched"
+			if hit {
+				state = "cached"
+			}
+			prog.println(g.stdout, fmt.Sprintf("%s  %s  %s  %s  %s", spec.Name, state, k.Release, k.Digest, k.Source))
+			return nil
+		})
+	}
+	eg.Wait()
+	prog.finish()
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	}
+	return errors.Join(errs...)
+}
+
+// fetchProgress draws one progress bar summing all downloads when stderr is
+// a terminal, and nothing otherwise (the per-kernel result lines suffice).
+type fetchProgress struct {
+	mu    sync.Mutex
+	bar   *progressbar.ProgressBar
+	done_ map[string][2]int64
+}
+
+func newFetchProgress(w io.Writer) *fetchProgress {
+	p := &fetchProgress{done_: map[string][2]int64{}}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		p.bar = progressbar.NewOptions64(-1,
+			progressbar.OptionSetWriter(w),
+			progressbar.OptionShowBytes(true),
+			progressbar.OptionSetDescription("fetching kernels"),
+			progressbar.OptionClearOnFinish(),
+			progressbar.OptionThrottle(100_000_000),
+		)
+	}
+	return p
+}
+
+func (p *fetchProgress) update(kernel string, done, total int64) {
+	if p.bar == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done_[kernel] = [2]int64{done, total}
+	var sumDone, sumTotal int64
+	known := true
+	for _, v := range p.done_ {
+		sumDone += v[0]
+		if v[1] < 0 {
+			known = false
+		}
+		sumTotal += max(v[1], v[0])
+	}
+	if known && p.bar.GetMax64() != sumTotal {
+		p.bar.ChangeMax64(sumTotal)
+	}
+	p.bar.Set64(sumDone)
+}
+
+func (p *fetchProgress) done(kernel string) {}
+
+// println prints a result line above the bar.
+func (p *fetchProgress) println(w io.Writer, line string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar != nil {
+		p.bar.Clear()
+	}
+	fmt.Fprintln(w, line)
+}
+
+func (p *fetchProgress) finish() {
+	if p.bar != nil {
+		p.bar.Finish()
 	}
 }
