@@ -30,5 +30,13 @@ bench: deps build
 matrix: deps build
 	$(BIN)/bpfmatrix run --out $(REPORT) $(if $(KERNELS),--kernels $(KERNELS))
 
+# Verifier corpus objects (bpf/corpus/*.o) from their C sources with clang-14.
+bpf:
+	$(GO) run ./bpf/gen
+
+# Fails when a committed object differs from a fresh build (CI).
+bpf-check:
+	$(GO) run ./bpf/gen -check
+
 clean:
 	rm -rf $(BIN)
