@@ -1,0 +1,189 @@
+package bpf
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+//go:embed manifest.json corpus include
+var files embed.FS
+
+// Source says how a case's program is built.
+type Source string
+
+const (
+	// SourceC: corpus/<name>.c compiled by clang into corpus/<name>.o.
+	SourceC Source = "c"
+	// SourceAsm: instructions built in Go (internal/verifier), for what clang 14 can't emit.
+	SourceAsm Source = "asm"
+)
+
+// Expect is what a kernel should do with a case.
+type Expect string
+
+const (
+	// ExpectAccept: accepted on every kernel at or above Since that has Config, rejected below.
+	ExpectAccept Expect = "accept"
+	// ExpectReject: rejected by every kernel, with Message in the log.
+	ExpectReject Expect = "reject"
+)
+
+// Case is one entry of manifest.json.
+type Case struct {
+	// Name identifies the case; for C cases it is also the file and program name.
+	Name   string `json:"name"`
+	Source Source `json:"source"`
+	// Capability says, in a sentence, what verifier capability the case exercises.
+	Capability string `json:"capability"`
+	// Since is the mainline kernel version (major.minor) that introduced the
+	// capability. For negative cases: the version whose verifier first had the check.
+	Since string `json:"since"`
+	// Commit is the upstream commit (at least 12 hex digits) that introduced it.
+	Commit string `json:"commit"`
+	// Subject is the commit's subject line.
+	Subject string `json:"subject"`
+	// Config lists kernel config options the capability needs (y or m).
+	Config []string `json:"config,omitempty"`
+	Expect Expect   `json:"expect"`
+	// Message is a regular expression the verifier log must match when the
+	// case is rejected as expected (negative cases).
+	Message string `json:"message,omitempty"`
+	// Before is a regular expression expected in the log (or error) of a
+	// kernel older than Since, where known: what a VM test on such a kernel asserts.
+	Before string `json:"before,omitempty"`
+	// Program names the program to judge when the object holds more than
+	// one (freplace's target); default Name.
+	Program string `json:"program,omitempty"`
+	// CFlags are extra clang flags (e.g. -mcpu=v3 for atomics).
+	CFlags []string `json:"cflags,omitempty"`
+	// Note is the written reason for any choice in the expectation.
+	Note string `json:"note,omitempty"`
+}
+
+// ProgramName returns the program in the object that the case judges.
+func (c Case) ProgramName() string {
+	if c.Program != "" {
+		return c.Program
+	}
+	return c.Name
+}
+
+// Object returns the embedded object file of a C case.
+func (c Case) Object() ([]byte, error) {
+	if c.Source != SourceC {
+		return nil, fmt.Errorf("case %s: no object for source %q", c.Name, c.Source)
+	}
+	return fs.ReadFile(files, "corpus/"+c.Name+".o")
+}
+
+// Files is the embedded corpus: manifest.json, corpus/*.c, corpus/*.o, include/.
+func Files() fs.FS { return files }
+
+// Cases parses the embedded manifest.
+func Cases() ([]Case, error) {
+	raw, err := files.ReadFile("manifest.json")
+	if err != nil {
+		return nil, err
+	}
+	return ParseManifest(raw)
+}
+
+var (
+	nameRe    = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+	versionRe = regexp.MustCompile(`^[0-9]+\.[0-9]+$`)
+	commitRe  = regexp.MustCompile(`^[0-9a-f]{12,40}$`)
+)
+
+// ParseManifest decodes and validates a manifest: unknown keys, duplicate
+// names, a missing version, commit or subject, and bad regular expressions
+// are errors.
+func ParseManifest(raw []byte) ([]Case, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var m struct {
+		Cases []Case `json:"cases"`
+	}
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("parse manifest: %w", err)
+	}
+	seen := map[string]bool{}
+	for _, c := range m.Cases {
+		if err := c.validate(); err != nil {
+			return nil, fmt.Errorf("parse manifest: case %q: %w", c.Name, err)
+		}
+		if seen[c.Name] {
+			return nil, fmt.Errorf("parse manifest: case %q: duplicate name", c.Name)
+		}
+		seen[c.Name] = true
+	}
+	return m.Cases, nil
+}
+
+func (c Case) validate() error {
+	switch {
+	case !nameRe.MatchString(c.Name):
+		return fmt.Errorf("bad name")
+	case c.Source != SourceC && c.Source != SourceAsm:
+		return fmt.Errorf("source %q is neither c nor asm", c.Source)
+	case c.Capability == "":
+		return fmt.Errorf("no capability")
+	case !versionRe.MatchString(c.Since):
+		return fmt.Errorf("since %q is not a major.minor version", c.Since)
+	case !commitRe.MatchString(c.Commit):
+		return fmt.Errorf("commit %q is not 12-40 lower-case hex digits", c.Commit)
+	case c.Subject == "":
+		return fmt.Errorf("no commit subject")
+	case c.Expect != ExpectAccept && c.Expect != ExpectReject:
+		return fmt.Errorf("expect %q is neither accept nor reject", c.Expect)
+	case c.Expect == ExpectReject && c.Message == "":
+		return fmt.Errorf("negative case without the expected verifier message")
+	case c.Source == SourceAsm && len(c.CFlags) > 0:
+		return fmt.Errorf("cflags on an asm case")
+	}
+	for _, re := range []string{c.Message, c.Before} {
+		if _, err := regexp.Compile(re); err != nil {
+			return fmt.Errorf("bad regular expression: %w", err)
+		}
+	}
+	for _, o := range c.Config {
+		if !strings.HasPrefix(o, "CONFIG_") {
+			return fmt.Errorf("config option %q lacks the CONFIG_ prefix", o)
+		}
+	}
+	return nil
+}
+
+// Version is a mainline kernel version, major.minor.
+type Version struct{ Major, Minor int }
+
+// ParseVersion reads the leading major.minor of a version or `uname -r`
+// release ("6.1", "6.1.0-37-cloud-amd64", "5.10.237").
+func ParseVersion(s string) (Version, error) {
+	maj, rest, ok := strings.Cut(s, ".")
+	if !ok {
+		return Version{}, fmt.Errorf("parse version %q: no minor number", s)
+	}
+	end := 0
+	for end < len(rest) && rest[end] >= '0' && rest[end] <= '9' {
+		end++
+	}
+	a, err1 := strconv.Atoi(maj)
+	b, err2 := strconv.Atoi(rest[:end])
+	if err1 != nil || err2 != nil {
+		return Version{}, fmt.Errorf("parse version %q: not major.minor", s)
+	}
+	return Version{a, b}, nil
+}
+
+// Less reports whether v is older than w.
+func (v Version) Less(w Version) bool {
+	return v.Major < w.Major || (v.Major == w.Major && v.Minor < w.Minor)
+}
+
+func (v Version) String() string { return fmt.Sprintf("%d.%d", v.Major, v.Minor) }
