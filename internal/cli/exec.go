@@ -2,16 +2,125 @@ package cli
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
+	"github.com/bpfmatrix/bpfmatrix/internal/fetch"
+	"github.com/bpfmatrix/bpfmatrix/internal/vm"
 )
 
+type execFlags struct {
+	kernel       string
+	bootTimeout  time.Duration
+	timeout      time.Duration
+	memory, cpus int
+	dir          string
+	printCmdline bool
+	keep         bool
+}
+
 func newExecCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "exec",
-		Short: "not implemented yet",
+	var f execFlags
+	cmd := &cobra.Command{
+		Use:   "exec --kernel NAME [flags] [--] PROGRAM [ARGS...]",
+		Short: "Run a static program inside a catalog kernel and exit with its status",
+		Long: `Boot the kernel under QEMU with the bpfmatrix agent as /init, run PROGRAM (a
+static binary) in it with ARGS, print its stdout and stderr, and exit with its
+status. The working directory's contents (--dir, default ".") are copied to the
+program's working directory in the guest.
+
+Use it as a go test wrapper:
+
+  go test -exec 'bpfmatrix exec --kernel debian-6.1' ./...`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("exec: not implemented yet")
+			return runExec(cmd, g, f, args)
 		},
 	}
+	fl := cmd.Flags()
+	// Flags end at PROGRAM: go test passes -test.* flags after it.
+	fl.SetInterspersed(false)
+	fl.StringVar(&f.kernel, "kernel", "", "catalog kernel to boot (see 'bpfmatrix kernels list')")
+	fl.DurationVar(&f.bootTimeout, "boot-timeout", time.Minute, "time from starting QEMU to the agent being up")
+	fl.DurationVar(&f.timeout, "timeout", 10*time.Minute, "time the program may run")
+	fl.IntVar(&f.memory, "memory", 512, "guest memory in MiB")
+	fl.IntVar(&f.cpus, "cpus", 2, "guest CPUs")
+	fl.StringVar(&f.dir, "dir", ".", "host directory copied to the program's working directory (\"\" for none)")
+	fl.BoolVar(&f.printCmdline, "print-cmdline", false, "print the QEMU command line and exit")
+	fl.BoolVar(&f.keep, "keep", false, "keep the initramfs so the printed reproduction command works")
+	_ = cmd.MarkFlagRequired("kernel")
+	return cmd
+}
+
+func runExec(cmd *cobra.Command, g *globals, f execFlags, args []string) error {
+	ctx := cmd.Context()
+	spec, err := catalog.Default().Lookup(f.kernel)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	if f.memory <= 0 || f.cpus <= 0 || f.bootTimeout <= 0 || f.timeout <= 0 {
+		return usageError("--memory, --cpus, --boot-timeout and --timeout must be positive")
+	}
+	if _, err := os.Stat(args[0]); err != nil {
+		return usageError("program: %v", err)
+	}
+	fetcher, err := fetch.New(fetch.Options{
+		CacheDir:             g.cacheDir,
+		DebianMirror:         g.mirror,
+		DebianSecurityMirror: g.securityMirror,
+		OCIRegistry:          g.ociRegistry,
+	})
+	if err != nil {
+		return err
+	}
+	k, err := fetcher.Fetch(ctx, spec)
+	if err != nil {
+		return err
+	}
+	opts := vm.Options{
+		Arch:        k.Arch,
+		Kernel:      k.Image,
+		Memory:      f.memory,
+		CPUs:        f.cpus,
+		BootTimeout: f.bootTimeout,
+		RunTimeout:  f.timeout,
+		Stdout:      g.stdout,
+		Stderr:      g.stderr,
+		Logger:      g.logger(),
+		KeepFiles:   f.keep,
+	}
+	if g.verbose {
+		opts.Console = g.stderr
+	}
+	if f.printCmdline {
+		c, err := vm.CommandFor(opts, "INITRAMFS")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(g.stdout, vm.Repro(c.Argv()))
+		return nil
+	}
+	job := vm.Job{Program: args[0], Args: args[1:], Dir: f.dir}
+	res, err := vm.Run(ctx, opts, job)
+	if err != nil {
+		var ve *vm.Error
+		if errors.As(err, &ve) {
+			return fmt.Errorf("exec on %s: %w", k.Name, err)
+		}
+		return err
+	}
+	if g.verbose {
+		fmt.Fprintf(g.stderr, "bpfmatrix exec: %s booted in %v, ran in %v\n", res.Release, res.BootTime.Round(time.Millisecond), res.RunTime.Round(time.Millisecond))
+	}
+	switch {
+	case res.Signal != "":
+		return &ExitError{Code: 128 + signalNumber(res.Signal), Err: fmt.Errorf("%s killed by %s", args[0], res.Signal)}
+	case res.ExitCode != 0:
+		return &ExitError{Code: res.ExitCode}
+	}
+	return nil
 }

@@ -124,15 +124,9 @@ func Run(ctx context.Context, opts Options, job Job) (*Result, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.Accel == "" {
-		opts.Accel = DetectAccel(opts.Arch)
-	}
-	machine, err := MachineFor(opts.Arch, opts.Accel)
+	cmd, err := CommandFor(opts, "")
 	if err != nil {
 		return nil, fmt.Errorf("run vm: %w", err)
-	}
-	if machine.DataPort == "" {
-		return nil, fmt.Errorf("run vm: %s guests are not supported yet (no data port)", opts.Arch)
 	}
 	if opts.Agent == "" {
 		if opts.Agent, err = AgentBinary(ctx, opts.Arch); err != nil {
@@ -148,19 +142,10 @@ func Run(ctx context.Context, opts Options, job Job) (*Result, error) {
 		defer os.RemoveAll(dir)
 	}
 	initrd := filepath.Join(dir, "initramfs.cpio")
-	if err := writeInitramfs(initrd, opts.Agent, job, machine.DataPort); err != nil {
+	if err := writeInitramfs(initrd, opts.Agent, job, cmd.Machine.DataPort); err != nil {
 		return nil, fmt.Errorf("run vm: %w", err)
 	}
-	cmd := Command{
-		Machine:      machine,
-		Accel:        opts.Accel,
-		MemoryMB:     opts.Memory,
-		CPUs:         opts.CPUs,
-		Kernel:       opts.Kernel,
-		Initrd:       initrd,
-		SerialPaths:  []string{"/dev/fd/3", "/dev/fd/4"},
-		ExtraCmdline: opts.ExtraCmdline,
-	}
+	cmd.Initrd = initrd
 	for attempt := 1; ; attempt++ {
 		res, err := boot(ctx, opts, cmd)
 		if res != nil {
@@ -173,6 +158,37 @@ func Run(ctx context.Context, opts Options, job Job) (*Result, error) {
 		}
 		return res, err
 	}
+}
+
+// CommandFor returns the QEMU command Run uses for opts (defaults applied)
+// with initrd as the initramfs path.
+func CommandFor(opts Options, initrd string) (Command, error) {
+	if opts.Memory == 0 {
+		opts.Memory = defaultMemory
+	}
+	if opts.CPUs == 0 {
+		opts.CPUs = defaultCPUs
+	}
+	if opts.Accel == "" {
+		opts.Accel = DetectAccel(opts.Arch)
+	}
+	machine, err := MachineFor(opts.Arch, opts.Accel)
+	if err != nil {
+		return Command{}, err
+	}
+	if machine.DataPort == "" {
+		return Command{}, fmt.Errorf("%s guests are not supported yet (no data port)", opts.Arch)
+	}
+	return Command{
+		Machine:      machine,
+		Accel:        opts.Accel,
+		MemoryMB:     opts.Memory,
+		CPUs:         opts.CPUs,
+		Kernel:       opts.Kernel,
+		Initrd:       initrd,
+		SerialPaths:  []string{"/dev/fd/3", "/dev/fd/4"},
+		ExtraCmdline: opts.ExtraCmdline,
+	}, nil
 }
 
 // Repro renders argv as a shell line that reruns it: fd 3 (console) goes to
