@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -156,9 +155,10 @@ func fetchKernels(ctx context.Context, g *globals, specs []catalog.KernelSpec, j
 		return err
 	}
 	var (
-		mu   sync.Mutex
-		errs []error
-		eg   errgroup.Group
+		mu     sync.Mutex
+		errs   []error
+		failed []string
+		eg     errgroup.Group
 	)
 	eg.SetLimit(jobs)
 	for _, spec := range specs {
@@ -170,7 +170,10 @@ func fetchKernels(ctx context.Context, g *globals, specs []catalog.KernelSpec, j
 			prog.done(spec.Name)
 			if err != nil {
 				errs = append(errs, err)
-				prog.println(g.stdout, fmt.Sprintf("%s  FAILED  %v", spec.Name, err))
+				failed = append(failed, spec.Name)
+				if len(specs) > 1 {
+					prog.println(g.stdout, fmt.Sprintf("%s  FAILED  %v", spec.Name, err))
+				}
 				return nil
 			}
 			state := "fetched"
@@ -183,13 +186,13 @@ func fetchKernels(ctx context.Context, g *globals, specs []catalog.KernelSpec, j
 	}
 	eg.Wait()
 	prog.finish()
-	switch len(errs) {
-	case 0:
+	switch {
+	case len(errs) == 0:
 		return nil
-	case 1:
+	case len(specs) == 1:
 		return errs[0]
 	}
-	return errors.Join(errs...)
+	return fmt.Errorf("fetch: %d of %d kernels not fetched: %s", len(errs), len(specs), strings.Join(failed, ", "))
 }
 
 // fetchProgress draws one progress bar summing all downloads when stderr is

@@ -420,3 +420,38 @@ func rewriteDebEntry(t *testing.T, deb []byte, from, to string) []byte {
 	require.True(t, found, "entry %s not in the deb", from)
 	return out.Bytes()
 }
+
+func TestCancelledDownloadLeavesNothing(t *testing.T) {
+	m := newMirror(t)
+	ruby := "/" + fixtureRubyKas
+	body := m.files[ruby]
+	release := make(chan struct{})
+	m.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != ruby {
+			w.Write(m.files[r.URL.Path])
+			return
+		}
+		w.Header().Set("Content-Length", itoa(len(body)))
+		w.Write(body[:3000])
+		w.(http.Flusher).Flush()
+		select { // a stalled mirror; the client gives up
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	defer close(release)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f, err := New(Options{CacheDir: t.TempDir(), AptDir: aptDir(t, "deb822", m.srv.URL), Keyring: fixtureKeyring,
+		Now:      func() time.Time { return fixtureNow(t) },
+		Progress: func(_ string, done, _ int64) { cancel() }, // killed once bytes arrive
+	})
+	require.NoError(t, err)
+	p := debPackage{Name: "ruby-kas-grpc", Filename: fixtureRubyKas, Size: int64(len(body)), SHA256: sha256Hex(body)}
+	_, err = f.fetchDeb(ctx, "test", m.srv.URL, p, "", false)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, context.Canceled)
+	var ie *IntegrityError
+	assert.False(t, errors.As(err, &ie), "a cancelled download is not an integrity failure: %v", err)
+	assertNoTemps(t, f)
+}

@@ -62,8 +62,8 @@ func (f *Fetcher) getBytes(ctx context.Context, url string, limit int64) ([]byte
 }
 
 // checkedCopy copies exactly size bytes from r to w and checks their SHA256.
-// A short body is a truncated download, a longer one or a different hash a
-// mismatch: all are integrity errors. progress may be nil.
+// A body that ends early is a truncated download, a longer one or a different
+// hash a mismatch: all are integrity errors. progress may be nil.
 func checkedCopy(w io.Writer, r io.Reader, what string, size int64, sha string, progress func(done, total int64)) error {
 	h := sha256.New()
 	var done int64
@@ -85,10 +85,9 @@ func checkedCopy(w io.Writer, r io.Reader, what string, size int64, sha string, 
 			break
 		}
 		if err != nil {
-			if done < size {
-				return &IntegrityError{What: what, Err: fmt.Errorf("truncated download (got %d of %d bytes): %w", done, size, err)}
-			}
-			return err
+			// A broken connection or cancellation: not a verification
+			// failure, and nothing was kept.
+			return fmt.Errorf("download %s (%d of %d bytes): %w", what, done, size, err)
 		}
 	}
 	if done < size {

@@ -142,12 +142,12 @@ func (f *Fetcher) loadKeyring() (openpgp.EntityList, error) {
 
 func errNoMirror(suite string) error {
 	if strings.HasSuffix(suite, "-security") {
-		return fmt.Errorf("no Debian security mirror configured (apt sources have no -security entry; --security-mirror or BPFMATRIX_DEBIAN_SECURITY_MIRROR): %w", errNotServed)
+		return errors.New("no Debian security mirror configured (apt sources have no -security entry; --security-mirror or BPFMATRIX_DEBIAN_SECURITY_MIRROR)")
 	}
-	return fmt.Errorf("no Debian mirror configured (apt sources have none; --mirror or BPFMATRIX_DEBIAN_MIRROR): %w", errNotServed)
+	return errors.New("no Debian mirror configured (apt sources have none; --mirror or BPFMATRIX_DEBIAN_MIRROR)")
 }
 
-var errNoRegistry = fmt.Errorf("no OCI registry configured (--oci-registry or BPFMATRIX_OCI_REGISTRY): %w", errNotServed)
+var errNoRegistry = errors.New("no OCI registry configured (--oci-registry or BPFMATRIX_OCI_REGISTRY)")
 
 // Fetch returns spec's kernel, from the cache if it is there (with no network
 // access at all), otherwise from the first source that works.
@@ -177,6 +177,9 @@ func (f *Fetcher) Fetch(ctx context.Context, spec catalog.KernelSpec) (*Kernel, 
 		}
 		if kf.Release == "" {
 			kf.Release = imageRelease(kf.Image.Path)
+		}
+		if len(tried) > 0 {
+			desc += " (after " + strings.Join(tried, "; ") + ")"
 		}
 		k, err := f.commit(spec, kf, desc, pkgVersion)
 		kf.remove()
@@ -249,7 +252,7 @@ func (f *Fetcher) Obtainable(spec catalog.KernelSpec) (bool, string) {
 			if base != "" {
 				return true, fmt.Sprintf("yes (debian %s, mirror %s)", src.Debian.Suite, origin)
 			}
-			why = append(why, strings.TrimSuffix(errNoMirror(src.Debian.Suite).Error(), ": "+errNotServed.Error()))
+			why = append(why, "debian "+src.Debian.Suite+": "+errNoMirror(src.Debian.Suite).Error())
 		case src.OCI != nil:
 			if f.opts.OCIRegistry != "" {
 				return true, "yes (oci " + f.opts.OCIRegistry + "/" + src.OCI.Repository + ":" + src.OCI.Tag + ")"
