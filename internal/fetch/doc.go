@@ -11,8 +11,15 @@
 //     and SHA256 the index lists. The .deb is unpacked in-process (ar plus
 //     data.tar.{xz,zst,gz}; no dpkg, no root). Candidates are tried newest
 //     first; a candidate the mirror does not serve (HTTP 404, seen for the
-//     newest bullseye-security 5.10 image) falls back to the next one and the
-//     Kernel records which package was used.
+//     newest bullseye-security 5.10 images) falls back to the next one and
+//     Kernel.Source records which package was used and which were skipped.
+//     Since 7.x Debian splits a kernel into linux-binary-<abi> (the image, in
+//     /usr/lib/modules/<abi>/vmlinuz) and linux-base-<abi> (config, and a
+//     System.map stub): the config comes from the linux-base package the
+//     linux-binary one depends on at the same version. Debian's System.map
+//     files are stubs pointing at the -dbg package, so Kernel.SystemMap is
+//     "" for Debian kernels. Valid-Until is not enforced (mirrors serve
+//     expired sid indexes); the suite name inside the signed file is.
 //   - oci: an image pulled with go-containerregistry (no daemon) from
 //     Options.OCIRegistry; cilium/ci-kernels (/boot/vmlinuz) and
 //     little-vm-helper (/data/kernels/<v>/boot/vmlinuz-<release>) layouts.
@@ -24,6 +31,10 @@
 // or size mismatch, truncated download, tar entry escaping its directory) is
 // an *IntegrityError: it stops the fetch at once instead of silently falling
 // back, and nothing enters the cache.
+//
+// Obtainable answers "could this kernel be fetched here?" offline (mirror or
+// registry configured, file present); Check answers it over the network
+// without downloading the kernel.
 //
 // Cache: Options.CacheDir/kernels holds blobs/sha256/<hex> (image, config,
 // System.map) and records/<name>-<spec hash>.json (which package, version,

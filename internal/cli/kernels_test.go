@@ -1,0 +1,50 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func runCLI(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	err := Run(context.Background(), args, strings.NewReader(""), &stdout, &stderr)
+	code := ExitCode(err, &stderr)
+	return stdout.String(), stderr.String(), code
+}
+
+func TestKernelsBadInput(t *testing.T) {
+	cache := t.TempDir()
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		code     int
+		inStderr string
+	}{
+		{"unknown kernel", []string{"kernels", "fetch", "debian-6.2"}, 2, `unknown kernel "debian-6.2" (did you mean debian-6.1, debian-6.12, debian-7.2?)`},
+		{"no names", []string{"kernels", "fetch"}, 2, "requires at least 1 arg"},
+		{"bad jobs", []string{"kernels", "fetch", "-j", "0", "debian-6.1"}, 2, "--jobs must be at least 1"},
+		{"not obtainable", []string{"--oci-registry", "", "kernels", "fetch", "4.4"}, 1, "Error: fetch 4.4: not obtainable here: oci:cilium/ci-kernels:4.4: no OCI registry configured (--oci-registry or BPFMATRIX_OCI_REGISTRY)\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, code := runCLI(t, append([]string{"--cache-dir", cache}, tc.args...)...)
+			assert.Equal(t, tc.code, code)
+			assert.Contains(t, stderr, tc.inStderr)
+			assert.Equal(t, 1, strings.Count(stderr, "\n"), "one-line error: %q", stderr)
+		})
+	}
+}
+
+func TestKernelsList(t *testing.T) {
+	stdout, stderr, code := runCLI(t, "--cache-dir", t.TempDir(), "--oci-registry", "", "kernels", "list")
+	require.Equal(t, 0, code, stderr)
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	assert.Regexp(t, `^NAME\s+VERSION\s+ARCH\s+SOURCES\s+CACHED\s+OBTAINABLE$`, lines[0])
+	assert.Regexp(t, `(?m)^debian-6\.1\s+6\.1\s+x86_64\s+debian:bookworm-security,bookworm\s+no\s+`, stdout)
+	assert.Regexp(t, `(?m)^4\.4\s+4\.4\s+x86_64\s+oci:cilium/ci-kernels:4\.4\s+no\s+no: .*no OCI registry configured`, stdout)
+}
