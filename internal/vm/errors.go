@@ -68,6 +68,35 @@ func consoleTail(console []byte, n int) []string {
 	return out
 }
 
+// panicMarkers start the interesting part of a console that shows a crash.
+var panicMarkers = []string{"Kernel panic", "sysrq: Trigger a crash", "BUG:", "Oops:", "kernel BUG at"}
+
+// crashTail returns the console from just before the first crash marker, up
+// to max lines, or the last n lines when there is no marker.
+func crashTail(console []byte, n, max int) []string {
+	all := consoleTail(console, 1<<30)
+	for i, l := range all {
+		for _, m := range panicMarkers {
+			if strings.Contains(l, m) {
+				from := max0(i - 3)
+				if len(all)-from > max {
+					// Keep the start of the crash and the end of the console.
+					return append(append(all[from:from+max/2:from+max/2], "..."), all[len(all)-max/2:]...)
+				}
+				return all[from:]
+			}
+		}
+	}
+	return consoleTail(console, n)
+}
+
+func max0(i int) int {
+	if i < 0 {
+		return 0
+	}
+	return i
+}
+
 // panicked reports whether the console shows a kernel panic.
 func panicked(console []byte) bool {
 	return bytes.Contains(console, []byte("Kernel panic")) || bytes.Contains(console, []byte("kernel BUG at"))

@@ -247,7 +247,7 @@ func boot(ctx context.Context, opts Options, cmd Command) (*Result, error) {
 	res := &Result{Cmdline: argv, Repro: Repro(argv), ExitCode: -1}
 	fail := func(e *Error) (*Result, error) {
 		e.Cmdline, e.Repro = res.Cmdline, res.Repro
-		e.ConsoleTail = consoleTail(res.Console, 25)
+		e.ConsoleTail = crashTail(res.Console, 25, 60)
 		return res, e
 	}
 	opts.Logger.Debug("start qemu", "cmd", res.Repro)
