@@ -1,0 +1,21 @@
+// Package vmtest runs code from a Go test inside a real kernel under QEMU.
+//
+// Boot a catalog kernel and run a static binary in it:
+//
+//	res := vmtest.Run(t, vmtest.Options{Kernel: "debian-6.1"}, "./testdata/prog", "-flag")
+//	if res.ExitCode != 0 { ... }
+//
+// Or run the current test's own body inside the guest (the test binary must
+// be static: CGO_ENABLED=0 go test ...):
+//
+//	func TestRingbuf(t *testing.T) {
+//		if vmtest.InVM(t, vmtest.Options{Kernel: "debian-5.10"}) {
+//			return // the body ran in the VM; its result is this test's result
+//		}
+//		// this part runs inside the guest, as root, with bpffs mounted
+//	}
+//
+// Kernels come from the bpfmatrix catalog through its cache ($BPFMATRIX_CACHE,
+// default ~/.cache/bpfmatrix). Every failure logs the exact QEMU command to
+// reproduce the run.
+package vmtest
