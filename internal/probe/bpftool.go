@@ -1,0 +1,119 @@
+package probe
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/bpfmatrix/bpfmatrix/internal/result"
+)
+
+// bpftoolReport is the part of `bpftool feature probe -j` we compare.
+type bpftoolReport struct {
+	ProgramTypes map[string]bool     `json:"program_types"`
+	MapTypes     map[string]bool     `json:"map_types"`
+	Helpers      map[string][]string `json:"helpers"`
+	Misc         map[string]bool     `json:"misc"`
+}
+
+// ParseBpftool maps bpftool's JSON to feature claims keyed like
+// result.Feature.Key(): true = bpftool says available.
+func ParseBpftool(raw []byte) (map[string]bool, error) {
+	var rep bpftoolReport
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		return nil, fmt.Errorf("parse bpftool output: %w", err)
+	}
+	claims := map[string]bool{}
+	for k, v := range rep.ProgramTypes {
+		name := strings.TrimSuffix(strings.TrimPrefix(k, "have_"), "_prog_type")
+		claims[string(result.KindProgramType)+"/"+name] = v
+	}
+	for k, v := range rep.MapTypes {
+		name := strings.TrimSuffix(strings.TrimPrefix(k, "have_"), "_map_type")
+		claims[string(result.KindMapType)+"/"+name] = v
+	}
+	for k, v := range rep.Misc {
+		claims[string(result.KindMisc)+"/"+strings.TrimPrefix(k, "have_")] = v
+	}
+	for k, list := range rep.Helpers {
+		pt := strings.TrimSuffix(k, "_available_helpers")
+		for _, h := range helpers {
+			claims[string(result.KindHelper)+"/"+pt+"/"+h.Name] = false
+		}
+		for _, h := range list {
+			claims[string(result.KindHelper)+"/"+pt+"/"+h] = true
+		}
+	}
+	return claims, nil
+}
+
+// bpftoolCmd builds the command; when the binary's directory (or its lib/
+// subdirectory) holds shared libraries, they are put on LD_LIBRARY_PATH so a
+// distro bpftool copied into a guest finds its libbpf and libelf.
+func bpftoolCmd(ctx context.Context, path string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, path, args...)
+	dir := filepath.Dir(path)
+	var libs []string
+	for _, d := range []string{dir, filepath.Join(dir, "lib")} {
+		if m, _ := filepath.Glob(filepath.Join(d, "lib*.so*")); len(m) > 0 {
+			libs = append(libs, d)
+		}
+	}
+	if len(libs) > 0 {
+		cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH="+strings.Join(libs, ":"))
+	}
+	return cmd
+}
+
+// CrossCheck runs `bpftool feature probe -j` and records, on each feature
+// where bpftool's claim differs from our load, what bpftool claimed.
+// Inconclusive features are not compared. Our load is the ground truth.
+func CrossCheck(ctx context.Context, path string, feats []result.Feature) *result.BpftoolCheck {
+	check := &result.BpftoolCheck{}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if out, err := bpftoolCmd(ctx, path, "version").Output(); err == nil {
+		check.Version = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+	}
+	var stderr bytes.Buffer
+	cmd := bpftoolCmd(ctx, path, "feature", "probe", "-j")
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		check.Error = fmt.Sprintf("run %s feature probe: %v: %s", path, err, strings.TrimSpace(stderr.String()))
+		return check
+	}
+	claims, err := ParseBpftool(out)
+	if err != nil {
+		check.Error = err.Error()
+		return check
+	}
+	check.Ran = true
+	check.Disagreements = applyClaims(claims, feats)
+	return check
+}
+
+func applyClaims(claims map[string]bool, feats []result.Feature) int {
+	n := 0
+	for i := range feats {
+		f := &feats[i]
+		claim, ok := claims[f.Key()]
+		if !ok || f.Status == result.Inconclusive {
+			continue
+		}
+		if claim != (f.Status == result.Supported) {
+			f.Bpftool = "unsupported"
+			if claim {
+				f.Bpftool = "supported"
+			}
+			n++
+		}
+	}
+	return n
+}

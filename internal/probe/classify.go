@@ -1,0 +1,192 @@
+package probe
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/bpfmatrix/bpfmatrix/internal/result"
+)
+
+// Outcome is what a probe observed, before it is explained.
+type Outcome int
+
+const (
+	// OutcomeSupported: the load (or map, link, file) succeeded, or the
+	// verifier got past the point where it decides availability.
+	OutcomeSupported Outcome = iota
+	// OutcomeNotSupported: the kernel rejected the feature (EINVAL, E2BIG,
+	// "invalid func").
+	OutcomeNotSupported
+	// OutcomeNotInEnum: the kernel's BTF enum does not declare the feature,
+	// so it was not loaded at all.
+	OutcomeNotInEnum
+	// OutcomeNotOffered: the helper exists but this program type may not
+	// call it ("program of this type cannot use helper", "unknown func").
+	OutcomeNotOffered
+	// OutcomeSleepableOnly: the helper is offered only to sleepable
+	// programs and this program type cannot be sleepable on this kernel.
+	OutcomeSleepableOnly
+	// OutcomeProgramTypeMissing: the program type the feature belongs to is
+	// itself unsupported; the reason is copied from it.
+	OutcomeProgramTypeMissing
+	// OutcomePrivilege: EPERM before the verifier ran (capabilities, lockdown).
+	OutcomePrivilege
+	// OutcomeError: no conclusive answer; Err says why.
+	OutcomeError
+)
+
+// Observation is one raw probe result: the input of Classify. VM tests can
+// build these by hand or take them from a recorded run.
+type Observation struct {
+	Kind        result.Kind
+	Name        string
+	ProgramType string // helpers: the program type probed
+	// Requires names the program type an attach or link type depends on
+	// (OutcomeProgramTypeMissing); for helpers ProgramType is used.
+	Requires string
+	Outcome  Outcome
+	Err      string
+	Value    string
+	Detail   string
+}
+
+// Env is what the explanation of an outcome depends on.
+type Env struct {
+	Version Version
+	// Config is the kernel's config; nil when unknown.
+	Config KernelConfig
+}
+
+// specIndex maps kind/name to Spec for every table, helpers included.
+var specIndex = func() map[string]Spec {
+	m := map[string]Spec{}
+	add := func(s Spec) { m[string(s.Kind)+"/"+s.Name] = s }
+	for _, list := range [][]Spec{ProgramTypes, MapTypes, LinkTypes, MiscFeatures, SystemState} {
+		for _, s := range list {
+			add(s)
+		}
+	}
+	for _, a := range attachTypes {
+		add(a.Spec)
+	}
+	for _, h := range helpers {
+		add(Spec{Kind: result.KindHelper, Name: h.Name, Value: int64(h.ID), Enum: "bpf_func_id", Version: h.Version, Commit: helperCommits[h.Name]})
+	}
+	return m
+}()
+
+// LookupSpec returns the table entry for a feature.
+func LookupSpec(kind result.Kind, name string) (Spec, bool) {
+	s, ok := specIndex[string(kind)+"/"+name]
+	return s, ok
+}
+
+// Classify turns observations into result features: a pure function of the
+// observations and the kernel's version and config. Every Unsupported
+// feature gets a Reason; one that should exist by version and config gets
+// ReasonUnexplained and a Finding.
+func Classify(env Env, obs []Observation) []result.Feature {
+	out := make([]result.Feature, 0, len(obs))
+	// Program types first: helpers, attach and link types copy their reason.
+	progReason := map[string]*result.Reason{}
+	order := make([]int, len(obs))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		return obs[order[a]].Kind == result.KindProgramType && obs[order[b]].Kind != result.KindProgramType
+	})
+	feats := make([]result.Feature, len(obs))
+	for _, i := range order {
+		o := obs[i]
+		f := result.Feature{Kind: o.Kind, Name: o.Name, ProgramType: o.ProgramType, Value: o.Value}
+		spec, _ := LookupSpec(o.Kind, o.Name)
+		switch o.Outcome {
+		case OutcomeSupported:
+			f.Status = result.Supported
+		case OutcomeError:
+			f.Status = result.Inconclusive
+			f.Error = o.Err
+		case OutcomePrivilege:
+			f.Status = result.Unsupported
+			f.Reason = &result.Reason{Kind: result.ReasonPrivilege, Detail: detail(o, "operation not permitted")}
+		case OutcomeNotOffered:
+			f.Status = result.Unsupported
+			f.Reason = &result.Reason{Kind: result.ReasonProgramType,
+				Detail: detail(o, fmt.Sprintf("the kernel does not offer %s to %s programs", o.Name, o.ProgramType))}
+		case OutcomeSleepableOnly:
+			f.Status = result.Unsupported
+			f.Reason = &result.Reason{Kind: result.ReasonProgramType,
+				Detail: detail(o, fmt.Sprintf("%s is offered only to sleepable programs and %s programs cannot be sleepable on this kernel", o.Name, o.ProgramType))}
+		case OutcomeProgramTypeMissing:
+			f.Status = result.Unsupported
+			pt := o.ProgramType
+			if o.Requires != "" {
+				pt = o.Requires
+			}
+			pr := progReason[pt]
+			r := result.Reason{Kind: result.ReasonProgramType, Detail: fmt.Sprintf("program type %s is unsupported", pt)}
+			if pr != nil {
+				r = *pr
+				r.Detail = fmt.Sprintf("program type %s is unsupported: %s", pt, pr.Detail)
+			}
+			f.Reason = &r
+		case OutcomeNotSupported, OutcomeNotInEnum:
+			f.Status = result.Unsupported
+			f.Reason, f.Finding = explain(env, spec, o)
+		}
+		if o.Kind == result.KindProgramType && f.Status == result.Unsupported {
+			progReason[o.Name] = f.Reason
+		}
+		feats[i] = f
+	}
+	out = append(out, feats...)
+	return out
+}
+
+func detail(o Observation, fallback string) string {
+	if o.Detail != "" {
+		return o.Detail
+	}
+	if o.Err != "" {
+		return o.Err
+	}
+	return fallback
+}
+
+// explain says why a feature the kernel rejected is missing.
+func explain(env Env, spec Spec, o Observation) (*result.Reason, string) {
+	if spec.Version != "" {
+		if v, err := ParseVersion(spec.Version); err == nil && env.Version.Less(v) {
+			return &result.Reason{Kind: result.ReasonVersion, Version: spec.Version, Commit: spec.Commit,
+				Detail: "introduced in " + spec.Version}, ""
+		}
+	}
+	if env.Config != nil {
+		for _, opt := range spec.Config {
+			if !env.Config.Enabled(opt) {
+				return &result.Reason{Kind: result.ReasonConfig, Config: opt, Version: spec.Version,
+					Detail: "needs " + opt}, ""
+			}
+		}
+	}
+	r := &result.Reason{Kind: result.ReasonUnexplained, Version: spec.Version, Commit: spec.Commit}
+	how := "rejected by the kernel"
+	if o.Outcome == OutcomeNotInEnum {
+		how = "not declared in the kernel's " + spec.Enum + " enum"
+	}
+	if o.Err != "" {
+		how += " (" + o.Err + ")"
+	}
+	switch {
+	case env.Config == nil && len(spec.Config) > 0:
+		r.Detail = fmt.Sprintf("%s; kernel config unknown, may need %v", how, spec.Config)
+	default:
+		r.Detail = how
+	}
+	finding := fmt.Sprintf("%s %s: %s on %s although introduced in %s", spec.Kind, spec.Name, how, env.Version, spec.Version)
+	if env.Config != nil && len(spec.Config) > 0 {
+		finding += fmt.Sprintf(" and %v is set", spec.Config)
+	}
+	return r, finding
+}

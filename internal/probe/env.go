@@ -1,0 +1,146 @@
+package probe
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Version is a mainline major.minor kernel version.
+type Version struct{ Major, Minor int }
+
+// ParseVersion reads the mainline major.minor from a release string such as
+// "6.1.0-50-cloud-amd64" (Debian's ABI name of 6.1.x), "6.18.44-fc" or "6.9".
+func ParseVersion(release string) (Version, error) {
+	fields := strings.FieldsFunc(release, func(r rune) bool { return r < '0' || r > '9' })
+	if len(fields) < 2 || !strings.HasPrefix(release, fields[0]) {
+		return Version{}, fmt.Errorf("parse kernel version %q: want major.minor", release)
+	}
+	maj, err1 := strconv.Atoi(fields[0])
+	min, err2 := strconv.Atoi(fields[1])
+	if err1 != nil || err2 != nil || !strings.HasPrefix(release, fields[0]+"."+fields[1]) {
+		return Version{}, fmt.Errorf("parse kernel version %q: want major.minor", release)
+	}
+	return Version{maj, min}, nil
+}
+
+func mustVersion(s string) Version {
+	v, err := ParseVersion(s)
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// Less reports whether v is older than w.
+func (v Version) Less(w Version) bool {
+	return v.Major < w.Major || (v.Major == w.Major && v.Minor < w.Minor)
+}
+
+func (v Version) String() string { return fmt.Sprintf("%d.%d", v.Major, v.Minor) }
+
+// KernelConfig holds a kernel's config options (CONFIG_X -> y, m or a value).
+// A nil KernelConfig means the config is unknown.
+type KernelConfig map[string]string
+
+// Enabled reports whether option is y or m.
+func (c KernelConfig) Enabled(option string) bool {
+	v := c[option]
+	return v == "y" || v == "m"
+}
+
+// ReadConfig reads a kernel config file, plain or gzip-compressed
+// (/proc/config.gz).
+func ReadConfig(path string) (KernelConfig, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read kernel config: %w", err)
+	}
+	if len(raw) > 2 && raw[0] == 0x1f && raw[1] == 0x8b {
+		zr, err := gzip.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			return nil, fmt.Errorf("read kernel config %s: %w", path, err)
+		}
+		if raw, err = io.ReadAll(zr); err != nil {
+			return nil, fmt.Errorf("read kernel config %s: %w", path, err)
+		}
+	}
+	return ParseConfig(raw)
+}
+
+// ParseConfig parses the text of a kernel .config.
+func ParseConfig(raw []byte) (KernelConfig, error) {
+	cfg := KernelConfig{}
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if name, ok := strings.CutPrefix(line, "# "); ok && strings.HasSuffix(name, " is not set") {
+			cfg[strings.TrimSuffix(name, " is not set")] = "n"
+			continue
+		}
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok || !strings.HasPrefix(k, "CONFIG_") {
+			return nil, fmt.Errorf("parse kernel config: unexpected line %q", line)
+		}
+		cfg[k] = strings.Trim(v, `"`)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("parse kernel config: %w", err)
+	}
+	if len(cfg) == 0 {
+		return nil, fmt.Errorf("parse kernel config: no options")
+	}
+	return cfg, nil
+}
+
+// extraConfig are options outside the *BPF* names that decide features.
+var extraConfig = []string{
+	"CONFIG_DEBUG_INFO_BTF", "CONFIG_DEBUG_INFO_BTF_MODULES", "CONFIG_FPROBE", "CONFIG_UPROBES",
+	"CONFIG_KPROBES", "CONFIG_KPROBE_EVENTS", "CONFIG_UPROBE_EVENTS", "CONFIG_FTRACE",
+	"CONFIG_FUNCTION_TRACER", "CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS", "CONFIG_FUNCTION_ERROR_INJECTION",
+	"CONFIG_PERF_EVENTS", "CONFIG_CGROUPS", "CONFIG_NET", "CONFIG_XDP_SOCKETS", "CONFIG_NETKIT",
+	"CONFIG_NET_CLS_ACT", "CONFIG_NET_SCH_INGRESS", "CONFIG_LWTUNNEL", "CONFIG_SECURITY",
+	"CONFIG_SECURITY_LOCKDOWN_LSM", "CONFIG_LSM", "CONFIG_MMU", "CONFIG_64BIT", "CONFIG_HAVE_EBPF_JIT",
+	"CONFIG_ARCH_WANT_DEFAULT_BPF_JIT", "CONFIG_IKCONFIG_PROC", "CONFIG_NETFILTER", "CONFIG_NF_CONNTRACK",
+}
+
+// RelevantConfig keeps the options that matter for BPF: every option whose
+// name contains BPF, BTF or XDP, the options named by the feature tables,
+// and a few more (tracing, cgroups, lockdown).
+func RelevantConfig(cfg KernelConfig) KernelConfig {
+	if cfg == nil {
+		return nil
+	}
+	want := map[string]bool{}
+	for _, o := range extraConfig {
+		want[o] = true
+	}
+	for _, list := range [][]Spec{ProgramTypes, MapTypes, LinkTypes, MiscFeatures, SystemState} {
+		for _, s := range list {
+			for _, o := range s.Config {
+				want[o] = true
+			}
+		}
+	}
+	for _, a := range attachTypes {
+		for _, o := range a.Config {
+			want[o] = true
+		}
+	}
+	out := KernelConfig{}
+	for k, v := range cfg {
+		if want[k] || strings.Contains(k, "BPF") || strings.Contains(k, "BTF") || strings.Contains(k, "XDP") {
+			out[k] = v
+		}
+	}
+	return out
+}

@@ -1,0 +1,102 @@
+package probe
+
+import (
+	"context"
+	"runtime"
+	"sort"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bpfmatrix/bpfmatrix/internal/result"
+)
+
+// Probe probes the running kernel and returns its result: kernel identity,
+// BPF-related config, every feature classified, and (with
+// Options.BpftoolPath) the bpftool cross-check. The caller needs CAP_BPF and
+// CAP_PERFMON or CAP_SYS_ADMIN (root); see CheckPrivilege.
+func Probe(ctx context.Context, opts Options) (*result.KernelResult, error) {
+	start := time.Now()
+	obs, env, cfg, err := Observe(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	feats := Classify(env, obs)
+	SortFeatures(feats)
+	var uts unix.Utsname
+	_ = unix.Uname(&uts)
+	release := opts.Release
+	if release == "" {
+		release = unix.ByteSliceToString(uts.Release[:])
+	}
+	kr := &result.KernelResult{
+		Schema: result.SchemaVersion,
+		Kernel: result.Kernel{
+			Name:    "host",
+			Release: release,
+			Version: env.Version.String(),
+			Arch:    runtime.GOARCH,
+		},
+		Config:    RelevantConfig(cfg),
+		ProbeTime: result.Duration(time.Since(start)),
+		Features:  feats,
+	}
+	if opts.BpftoolPath != "" {
+		kr.Bpftool = CrossCheck(ctx, opts.BpftoolPath, kr.Features)
+	}
+	return kr, nil
+}
+
+var kindOrder = map[result.Kind]int{
+	result.KindSystem: 0, result.KindProgramType: 1, result.KindMapType: 2, result.KindAttachType: 3,
+	result.KindLinkType: 4, result.KindMisc: 5, result.KindHelper: 6,
+}
+
+// SortFeatures orders features by kind, then by program type and enum
+// value, so that results from different kernels line up.
+func SortFeatures(fs []result.Feature) {
+	pos := func(f result.Feature) (int, int64) {
+		if f.Kind == result.KindHelper {
+			p, _ := LookupSpec(result.KindProgramType, f.ProgramType)
+			h, _ := LookupSpec(result.KindHelper, f.Name)
+			return kindOrder[f.Kind], p.Value*1000 + h.Value
+		}
+		s, _ := LookupSpec(f.Kind, f.Name)
+		return kindOrder[f.Kind], s.Value
+	}
+	sort.SliceStable(fs, func(i, j int) bool {
+		ki, vi := pos(fs[i])
+		kj, vj := pos(fs[j])
+		if ki != kj {
+			return ki < kj
+		}
+		if vi != vj {
+			return vi < vj
+		}
+		return fs[i].Name < fs[j].Name
+	})
+}
+
+// Counts tallies features by status.
+func Counts(fs []result.Feature) map[result.Status]int {
+	c := map[result.Status]int{}
+	for _, f := range fs {
+		c[f.Status]++
+	}
+	return c
+}
+
+// CheckPrivilege reports whether the process can load BPF programs the
+// probes need: it must be root or hold CAP_SYS_ADMIN / CAP_BPF.
+func CheckPrivilege() bool {
+	if unix.Geteuid() == 0 {
+		return true
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return false
+	}
+	has := func(c uint) bool { return data[c/32].Effective&(1<<(c%32)) != 0 }
+	return has(unix.CAP_SYS_ADMIN) || (has(39) && has(38)) // CAP_BPF and CAP_PERFMON
+}

@@ -1,0 +1,506 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/bpfmatrix/bpfmatrix/internal/result"
+	"golang.org/x/sys/unix"
+)
+
+// enoTSUPP is the kernel-internal ENOTSUPP (524), which leaks to user space
+// from the verifier and the JIT.
+const enoTSUPP = unix.Errno(524)
+
+// Attach targets looked up in the kernel's BTF. The first one present wins.
+var (
+	fentryTargets    = []string{"bpf_fentry_test1", "bpf_modify_return_test", "vfs_read", "do_sys_openat2"}
+	sleepableTargets = []string{"bpf_modify_return_test", "__x64_sys_getpid", "__arm64_sys_getpid"}
+	fmodRetTargets   = []string{"bpf_modify_return_test", "security_file_mprotect"}
+	lsmTargets       = []string{"bpf_lsm_file_mprotect", "bpf_lsm_bpf"}
+	iterTargets      = []string{"bpf_iter_task"}
+	rawTpTargets     = []string{"btf_trace_sched_switch", "btf_trace_sys_enter"}
+	kfuncTargets     = []string{"bpf_dynptr_from_skb", "bpf_kfunc_call_test1", "bpf_rcu_read_lock"}
+	structOpsTarget  = "tcp_congestion_ops"
+)
+
+var kernelEnums = []string{"bpf_prog_type", "bpf_map_type", "bpf_attach_type", "bpf_link_type", "bpf_func_id"}
+
+func btfNames() []string {
+	var out []string
+	for _, l := range [][]string{fentryTargets, sleepableTargets, fmodRetTargets, lsmTargets, iterTargets, rawTpTargets, kfuncTargets} {
+		out = append(out, l...)
+	}
+	return append(out, structOpsTarget)
+}
+
+// variant is one way to load a program of a given type.
+type variant struct {
+	req       loadRequest
+	sleepable bool
+	desc      string
+}
+
+// runner holds the state of one probe run.
+type runner struct {
+	env         Env
+	kb          *kernelBTF
+	btfErr      error
+	kernVersion uint32
+	workers     int
+
+	mu  sync.Mutex
+	obs []Observation
+
+	// progOK records which program types loaded; variants how to load them.
+	progOK   map[string]bool
+	variants map[string][]variant
+}
+
+func (r *runner) add(o ...Observation) {
+	r.mu.Lock()
+	r.obs = append(r.obs, o...)
+	r.mu.Unlock()
+}
+
+func (r *runner) firstID(names []string) (string, uint32) {
+	for _, n := range names {
+		if id := r.kb.id(n); id != 0 {
+			return n, id
+		}
+	}
+	return "", 0
+}
+
+// inEnum says whether the kernel declares spec; ok is false without BTF.
+func (r *runner) inEnum(s Spec) (has, ok bool) {
+	if s.Enum == "" || s.Value < 0 {
+		return false, false
+	}
+	return r.kb.hasEnumValue(s.Enum, s.Value)
+}
+
+// parallel runs fn(i) for i in [0,n) on the runner's workers, each with its
+// own loader (log buffer).
+func (r *runner) parallel(ctx context.Context, n int, fn func(l *loader, i int)) {
+	// Workers pull indices from a shared counter: a channel hand-off per
+	// load costs as much as the load itself (10-20 µs on the host).
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < min(r.workers, n); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l := newLoader()
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				fn(l, i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+var (
+	retZero = []insn{insnMovImm(0, 0), insnExit()}
+	retOne  = []insn{insnMovImm(0, 1), insnExit()}
+)
+
+// progVariants returns the ways to load a program of type s, most common
+// first. An empty list with an error means no target could be found.
+func (r *runner) progVariants(s Spec) ([]variant, error) {
+	base := loadRequest{progType: uint32(s.Value), kernVersion: r.kernVersion}
+	v := func(mod func(*loadRequest), sleepable bool, desc string) variant {
+		req := base
+		if mod != nil {
+			mod(&req)
+		}
+		if sleepable {
+			req.flags |= flagSleepable
+		}
+		return variant{req: req, sleepable: sleepable, desc: desc}
+	}
+	withTarget := func(at uint32, id uint32) func(*loadRequest) {
+		return func(q *loadRequest) { q.attachType, q.attachBTFID = at, id }
+	}
+	switch s.Name {
+	case "kprobe":
+		// Sleepable kprobe programs (uprobe.s) load since 6.x; older kernels
+		// reject the flag and the variant is simply not used.
+		return []variant{v(nil, false, "kprobe"), v(nil, true, "uprobe.s")}, nil
+	case "cgroup_sock_addr":
+		return []variant{v(withTarget(10, 0), false, "cgroup/connect4")}, nil
+	case "cgroup_sockopt":
+		return []variant{v(withTarget(21, 0), false, "cgroup/getsockopt")}, nil
+	case "sk_lookup":
+		return []variant{v(withTarget(36, 0), false, "sk_lookup")}, nil
+	case "netfilter":
+		return []variant{v(withTarget(45, 0), false, "netfilter")}, nil
+	case "syscall":
+		return []variant{v(nil, true, "syscall")}, nil
+	case "tracing":
+		if r.kb == nil {
+			return nil, fmt.Errorf("no kernel BTF for an attach target: %w", r.btfErr)
+		}
+		name, id := r.firstID(fentryTargets)
+		if id == 0 {
+			return nil, fmt.Errorf("no fentry target among %v in kernel BTF", fentryTargets)
+		}
+		out := []variant{v(withTarget(24, id), false, "fentry/"+name), v(withTarget(25, id), false, "fexit/"+name)}
+		if iname, iid := r.firstID(iterTargets); iid != 0 {
+			out = append(out, v(withTarget(28, iid), false, "iter/"+strings.TrimPrefix(iname, "bpf_iter_")))
+		}
+		if sname, sid := r.firstID(sleepableTargets); sid != 0 {
+			out = append(out, v(withTarget(24, sid), true, "fentry.s/"+sname))
+		}
+		return out, nil
+	case "lsm":
+		if r.kb == nil {
+			return nil, fmt.Errorf("no kernel BTF for an attach target: %w", r.btfErr)
+		}
+		name, id := r.firstID(lsmTargets)
+		if id == 0 {
+			return nil, fmt.Errorf("no LSM hook among %v in kernel BTF", lsmTargets)
+		}
+		hook := strings.TrimPrefix(name, "bpf_lsm_")
+		return []variant{v(withTarget(27, id), false, "lsm/"+hook), v(withTarget(27, id), true, "lsm.s/"+hook)}, nil
+	case "struct_ops":
+		if r.kb == nil {
+			return nil, fmt.Errorf("no kernel BTF for an attach target: %w", r.btfErr)
+		}
+		id := r.kb.id(structOpsTarget)
+		idx := -1
+		for i, m := range r.kb.members[structOpsTarget] {
+			if m == "ssthresh" {
+				idx = i
+			}
+		}
+		if id == 0 || idx < 0 {
+			return nil, fmt.Errorf("no %s.ssthresh in kernel BTF", structOpsTarget)
+		}
+		return []variant{v(withTarget(uint32(idx), id), false, structOpsTarget+":ssthresh")}, nil
+	}
+	return []variant{v(nil, false, s.Name)}, nil
+}
+
+// errOutcome maps a load or create error with no verifier verdict.
+func errOutcome(err error) (Outcome, string) {
+	switch {
+	case err == nil:
+		return OutcomeSupported, ""
+	case errors.Is(err, unix.EINVAL), errors.Is(err, unix.E2BIG), errors.Is(err, unix.EOPNOTSUPP):
+		return OutcomeNotSupported, err.Error()
+	case errors.Is(err, unix.EPERM):
+		return OutcomePrivilege, err.Error()
+	}
+	return OutcomeError, err.Error()
+}
+
+func (r *runner) probeProgramTypes(ctx context.Context) {
+	r.progOK = map[string]bool{}
+	r.variants = map[string][]variant{}
+	var mu sync.Mutex
+	r.parallel(ctx, len(ProgramTypes), func(l *loader, i int) {
+		s := ProgramTypes[i]
+		o := Observation{Kind: s.Kind, Name: s.Name}
+		defer func() { r.add(o) }()
+		if has, ok := r.inEnum(s); ok && !has {
+			o.Outcome = OutcomeNotInEnum
+			return
+		}
+		if s.Name == "ext" {
+			o.Outcome, o.Err = r.probeExtType()
+			mu.Lock()
+			r.progOK[s.Name] = o.Outcome == OutcomeSupported
+			mu.Unlock()
+			return
+		}
+		vs, err := r.progVariants(s)
+		if err != nil {
+			o.Outcome, o.Err = OutcomeError, err.Error()
+			return
+		}
+		var usable []variant
+		for j, vr := range vs {
+			vr.req.insns = retZero
+			res := l.load(vr.req)
+			if j == 0 {
+				o.Outcome, o.Err = errOutcome(res.err)
+				if res.err != nil {
+					o.Detail = "load " + vr.desc + ": " + res.err.Error()
+				}
+			}
+			if res.err == nil {
+				usable = append(usable, vr)
+			} else if j == 0 {
+				break
+			}
+		}
+		if s.Name == "struct_ops" && o.Outcome != OutcomeSupported {
+			// Without BPF_JIT or the tcp_congestion_ops type, fall back to
+			// cilium/ebpf's probe: ENOTSUPP means the type is known.
+			res := l.load(loadRequest{progType: uint32(s.Value), insns: retZero})
+			if errors.Is(res.err, enoTSUPP) {
+				o.Outcome, o.Err, o.Detail = OutcomeSupported, "", "known to the kernel; no struct_ops target loads"
+			}
+		}
+		mu.Lock()
+		r.progOK[s.Name] = o.Outcome == OutcomeSupported
+		r.variants[s.Name] = usable
+		mu.Unlock()
+	})
+}
+
+func (r *runner) probeMapTypes(ctx context.Context) {
+	page := uint32(os.Getpagesize())
+	r.parallel(ctx, len(MapTypes), func(_ *loader, i int) {
+		s := MapTypes[i]
+		o := Observation{Kind: s.Kind, Name: s.Name}
+		defer func() { r.add(o) }()
+		if has, ok := r.inEnum(s); ok && !has {
+			o.Outcome = OutcomeNotInEnum
+			return
+		}
+		attr := mapCreateAttr{mapType: uint32(s.Value), keySize: 4, valueSize: 4, maxEntries: 1}
+		okErr := error(nil) // an error that still proves the type is known
+		switch s.Name {
+		case "stack_trace":
+			attr.valueSize = 8
+		case "lpm_trie":
+			attr.keySize, attr.valueSize, attr.mapFlags = 8, 8, 1
+		case "array_of_maps", "hash_of_maps":
+			attr.innerMapFd, okErr = ^uint32(0), unix.EBADF
+		case "cgroup_storage", "percpu_cgroup_storage":
+			attr.keySize, attr.maxEntries = 8+uint32(unsafe.Sizeof(int(0))), 0
+		case "queue", "stack", "bloom_filter":
+			attr.keySize = 0
+		case "sk_storage", "inode_storage", "task_storage", "cgrp_storage":
+			// A value larger than BPF_LOCAL_STORAGE_MAX_VALUE_SIZE fails in
+			// the type's map_alloc_check with E2BIG, after the kernel found
+			// the type (EINVAL otherwise). Creating a real storage map
+			// costs a synchronize_rcu() on free: ~25 ms each.
+			attr.maxEntries, attr.mapFlags, attr.valueSize = 0, 1, 1<<30
+			attr.btfKeyID, attr.btfValueID, attr.btfFd = 1, 1, ^uint32(0)
+			okErr = unix.E2BIG
+		case "struct_ops":
+			attr.vmlinuxID, okErr = 1, enoTSUPP
+		case "ringbuf", "user_ringbuf":
+			attr.keySize, attr.valueSize, attr.maxEntries = 0, 0, page
+		case "arena":
+			attr.keySize, attr.valueSize, attr.mapFlags = 0, 0, flagMmapable
+		}
+		err := createMap(&attr)
+		if okErr != nil && errors.Is(err, okErr) {
+			err = nil
+		}
+		o.Outcome, o.Err = errOutcome(err)
+	})
+}
+
+// helperVerdict interprets the verifier's answer to a one-call program.
+type helperVerdict int
+
+const (
+	verdictSupported helperVerdict = iota
+	verdictUnknownHelper
+	verdictNotOffered
+	verdictNeedsSleepable
+	verdictError
+)
+
+func classifyHelperLoad(res loadResult) (helperVerdict, string) {
+	if res.err == nil {
+		return verdictSupported, ""
+	}
+	log := res.log
+	switch {
+	case strings.Contains(log, "invalid func "):
+		return verdictUnknownHelper, ""
+	case strings.Contains(log, "cannot use helper"), strings.Contains(log, "unknown func "),
+		strings.Contains(log, "not supported for program type"):
+		return verdictNotOffered, ""
+	case strings.Contains(log, "non-sleepable"):
+		return verdictNeedsSleepable, ""
+	case log == "":
+		// No verifier log: the load failed before verification.
+		return verdictError, res.err.Error()
+	}
+	// Any other verifier complaint (argument types, unreleased references,
+	// "not allowed in probe") comes after the availability check passed.
+	return verdictSupported, ""
+}
+
+type helperJob struct {
+	prog Spec
+	h    helper
+}
+
+func (r *runner) probeHelpers(ctx context.Context) {
+	var jobs []helperJob
+	for _, p := range ProgramTypes {
+		for _, h := range helpers {
+			hs := Spec{Enum: "bpf_func_id", Value: int64(h.ID)}
+			if has, ok := r.inEnum(hs); ok && !has {
+				r.add(Observation{Kind: result.KindHelper, Name: h.Name, ProgramType: p.Name, Outcome: OutcomeNotInEnum})
+				continue
+			}
+			if !r.progOK[p.Name] {
+				r.add(Observation{Kind: result.KindHelper, Name: h.Name, ProgramType: p.Name, Outcome: OutcomeProgramTypeMissing})
+				continue
+			}
+			if p.Name == "ext" {
+				continue // probed through cilium/ebpf below
+			}
+			jobs = append(jobs, helperJob{p, h})
+		}
+	}
+	if r.progOK["ext"] {
+		r.probeExtHelpers(ctx)
+	}
+	r.parallel(ctx, len(jobs), func(l *loader, i int) {
+		j := jobs[i]
+		o := Observation{Kind: result.KindHelper, Name: j.h.Name, ProgramType: j.prog.Name}
+		o.Outcome, o.Err, o.Detail = r.probeHelper(l, j)
+		r.add(o)
+	})
+}
+
+func (r *runner) probeHelper(l *loader, j helperJob) (Outcome, string, string) {
+	prog := []insn{insnCall(j.h.ID), insnMovImm(0, 0), insnExit()}
+	vs := r.variants[j.prog.Name]
+	if len(vs) == 0 {
+		return OutcomeError, "no loadable variant of program type " + j.prog.Name, ""
+	}
+	needsSleep := false
+	for _, vr := range vs {
+		if vr.sleepable && !needsSleep && vs[0].sleepable == false {
+			// Sleepable variants only answer "needs a sleepable program".
+			continue
+		}
+		req := vr.req
+		req.insns, req.wantLog = prog, true
+		verdict, errText := classifyHelperLoad(l.load(req))
+		switch verdict {
+		case verdictSupported:
+			if vr.desc != vs[0].desc {
+				return OutcomeSupported, "", "probed as " + vr.desc
+			}
+			return OutcomeSupported, "", ""
+		case verdictUnknownHelper:
+			return OutcomeNotSupported, "", "the kernel does not know " + j.h.Name
+		case verdictError:
+			return OutcomeError, errText, ""
+		case verdictNeedsSleepable:
+			needsSleep = true
+		case verdictNotOffered:
+		}
+	}
+	if needsSleep {
+		hasSleepable := false
+		for _, vr := range vs {
+			hasSleepable = hasSleepable || vr.sleepable
+		}
+		if !hasSleepable {
+			return OutcomeSleepableOnly, "", ""
+		}
+		// The sleepable variant also refused it.
+	}
+	return OutcomeNotOffered, "", ""
+}
+
+// Options configure a probe run.
+type Options struct {
+	// Release overrides uname -r (tests).
+	Release string
+	// ConfigPath is the kernel config file; "" tries /boot/config-$(uname -r)
+	// and /proc/config.gz.
+	ConfigPath string
+	// BTFPath defaults to /sys/kernel/btf/vmlinux.
+	BTFPath string
+	// BpftoolPath, when set, runs `bpftool feature probe -j` for the
+	// cross-check.
+	BpftoolPath string
+	// Workers defaults to the number of CPUs.
+	Workers int
+}
+
+// Observe runs every probe against the running kernel and returns the raw
+// observations and the environment needed to explain them.
+func Observe(ctx context.Context, opts Options) ([]Observation, Env, KernelConfig, error) {
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err != nil {
+		return nil, Env{}, nil, fmt.Errorf("uname: %w", err)
+	}
+	release := opts.Release
+	if release == "" {
+		release = unix.ByteSliceToString(uts.Release[:])
+	}
+	v, err := ParseVersion(release)
+	if err != nil {
+		return nil, Env{}, nil, err
+	}
+	cfg, cfgErr := loadConfig(opts.ConfigPath, release)
+	if cfgErr != nil && opts.ConfigPath != "" {
+		return nil, Env{}, nil, cfgErr
+	}
+	r := &runner{env: Env{Version: v, Config: cfg}, workers: opts.Workers}
+	if r.workers <= 0 {
+		r.workers = runtime.NumCPU()
+	}
+	r.kernVersion = kernelVersionCode(release)
+	btfPath := opts.BTFPath
+	if btfPath == "" {
+		btfPath = "/sys/kernel/btf/vmlinux"
+	}
+	r.kb, r.btfErr = loadKernelBTF(btfPath, kernelEnums, btfNames())
+
+	// Phase 1: program types gate helpers, attach and link types; the
+	// rest is independent and runs alongside.
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); r.probeProgramTypes(ctx) }()
+	go func() { defer wg.Done(); r.probeMapTypes(ctx) }()
+	go func() { defer wg.Done(); r.probeMisc(ctx); r.probeSystem() }()
+	wg.Wait()
+	wg.Add(2)
+	go func() { defer wg.Done(); r.probeHelpers(ctx) }()
+	go func() { defer wg.Done(); r.probeAttachTypes(ctx); r.probeLinkTypes() }()
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, Env{}, nil, fmt.Errorf("probe: %w", err)
+	}
+	return r.obs, r.env, cfg, nil
+}
+
+func loadConfig(path, release string) (KernelConfig, error) {
+	if path != "" {
+		return ReadConfig(path)
+	}
+	var errs []error
+	for _, p := range []string{"/boot/config-" + release, "/proc/config.gz"} {
+		cfg, err := ReadConfig(p)
+		if err == nil {
+			return cfg, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, errors.Join(errs...)
+}
+
+// kernelVersionCode is KERNEL_VERSION(a,b,c) for the kprobe kern_version
+// field, which kernels before 5.0 check.
+func kernelVersionCode(release string) uint32 {
+	var a, b, c uint32
+	fmt.Sscanf(release, "%d.%d.%d", &a, &b, &c)
+	return a<<16 | b<<8 | min(c, 255)
+}

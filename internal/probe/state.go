@@ -1,0 +1,175 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/cilium/ebpf/features"
+	"golang.org/x/sys/unix"
+
+	"github.com/bpfmatrix/bpfmatrix/internal/result"
+)
+
+var systemFiles = map[string]string{
+	"bpf_jit_enable":            "/proc/sys/net/core/bpf_jit_enable",
+	"bpf_jit_harden":            "/proc/sys/net/core/bpf_jit_harden",
+	"bpf_jit_kallsyms":          "/proc/sys/net/core/bpf_jit_kallsyms",
+	"bpf_jit_limit":             "/proc/sys/net/core/bpf_jit_limit",
+	"unprivileged_bpf_disabled": "/proc/sys/kernel/unprivileged_bpf_disabled",
+	"lockdown":                  "/sys/kernel/security/lockdown",
+}
+
+var bracketed = regexp.MustCompile(`\[([a-z]+)\]`)
+
+// probeSystem reads sysctls and the lockdown mode. A missing file is
+// "unsupported" (explained by config); an unreadable one is inconclusive.
+func (r *runner) probeSystem() {
+	for _, s := range SystemState {
+		o := Observation{Kind: s.Kind, Name: s.Name}
+		raw, err := os.ReadFile(systemFiles[s.Name])
+		switch {
+		case err == nil:
+			o.Outcome, o.Value = OutcomeSupported, strings.TrimSpace(string(raw))
+			if m := bracketed.FindStringSubmatch(o.Value); s.Name == "lockdown" && m != nil {
+				o.Value = m[1]
+			}
+		case errors.Is(err, os.ErrNotExist) && s.Name == "lockdown" && !securityfsMounted():
+			o.Outcome, o.Err = OutcomeError, "securityfs is not mounted at /sys/kernel/security"
+		case errors.Is(err, os.ErrNotExist):
+			o.Outcome, o.Err = OutcomeNotSupported, err.Error()
+		default:
+			o.Outcome, o.Err = OutcomeError, err.Error()
+		}
+		r.add(o)
+	}
+}
+
+func securityfsMounted() bool {
+	var st unix.Statfs_t
+	return unix.Statfs("/sys/kernel/security", &st) == nil && st.Type == 0x73636673 // SECURITYFS_MAGIC
+}
+
+// attachTarget returns the attach_btf_id a tracing or LSM attach type needs.
+func (r *runner) attachTarget(name string) (uint32, bool) {
+	var list []string
+	switch name {
+	case "trace_fentry", "trace_fexit":
+		list = fentryTargets
+	case "modify_return":
+		list = fmodRetTargets
+	case "lsm_mac":
+		list = lsmTargets
+	case "trace_iter":
+		list = iterTargets
+	case "trace_raw_tp":
+		list = rawTpTargets
+	default:
+		return 0, true
+	}
+	_, id := r.firstID(list)
+	return id, id != 0
+}
+
+func (r *runner) probeAttachTypes(ctx context.Context) {
+	linkProbes := map[string]func() error{
+		"trace_kprobe_multi":   features.HaveBPFLinkKprobeMulti,
+		"trace_uprobe_multi":   features.HaveBPFLinkUprobeMulti,
+		"trace_kprobe_session": features.HaveBPFLinkKprobeSession,
+	}
+	r.parallel(ctx, len(attachTypes), func(l *loader, i int) {
+		a := attachTypes[i]
+		o := Observation{Kind: a.Kind, Name: a.Name}
+		defer func() {
+			if o.Outcome != OutcomeSupported && o.Outcome != OutcomeNotInEnum && !r.progOK[a.ProgramType] {
+				o.Outcome, o.Requires, o.Err = OutcomeProgramTypeMissing, a.ProgramType, ""
+			}
+			r.add(o)
+		}()
+		if has, ok := r.inEnum(a.Spec); ok && !has {
+			o.Outcome = OutcomeNotInEnum
+			return
+		}
+		switch a.method {
+		case attachByProgAttach:
+			err := progAttachBadFd(uint32(a.Value))
+			if errors.Is(err, unix.EBADF) {
+				o.Outcome = OutcomeSupported
+				return
+			}
+			o.Outcome, o.Err = errOutcome(err)
+		case attachByLinkBadTarget:
+			spec, _ := LookupSpec(result.KindProgramType, a.ProgramType)
+			fd, res := l.loadFD(loadRequest{progType: uint32(spec.Value), insns: retZero, kernVersion: r.kernVersion})
+			if res.err != nil {
+				o.Outcome, o.Err = errOutcome(res.err)
+				return
+			}
+			err := linkCreateBadTarget(fd, uint32(a.Value))
+			unix.Close(fd)
+			if errors.Is(err, unix.EBADF) {
+				o.Outcome = OutcomeSupported
+				return
+			}
+			o.Outcome, o.Err = errOutcome(err)
+		case attachByLink:
+			o.Outcome, o.Err = featuresOutcome(linkProbes[a.Name]())
+		case attachByLoad:
+			spec, _ := LookupSpec(result.KindProgramType, a.ProgramType)
+			id, ok := r.attachTarget(a.Name)
+			if !ok {
+				o.Outcome, o.Err = OutcomeError, "no attach target for "+a.Name+" in kernel BTF"
+				return
+			}
+			insns := retZero
+			if strings.HasPrefix(a.ProgramType, "cgroup_") || a.ProgramType == "sk_lookup" {
+				// recvmsg, getpeername and getsockname programs must return 1
+				// (the verifier enforces the range per attach type).
+				insns = retOne
+			}
+			req := loadRequest{progType: uint32(spec.Value), attachType: uint32(a.Value), attachBTFID: id, insns: insns, kernVersion: r.kernVersion}
+			if a.ProgramType == "syscall" {
+				req.flags = flagSleepable
+			}
+			o.Outcome, o.Err = errOutcome(l.load(req).err)
+		}
+	})
+}
+
+// probeLinkTypes reports the members of enum bpf_link_type the kernel
+// declares. Links need a live attach point to be created, so apart from the
+// multi-probe links (probed by their attach types above) the kernel's own
+// enum is the answer; a link type whose program type is missing is missing.
+func (r *runner) probeLinkTypes() {
+	attach := map[string]Outcome{}
+	r.mu.Lock()
+	for _, o := range r.obs {
+		if o.Kind == result.KindAttachType {
+			attach[o.Name] = o.Outcome
+		}
+	}
+	r.mu.Unlock()
+	for _, s := range LinkTypes {
+		o := Observation{Kind: s.Kind, Name: s.Name}
+		has, ok := r.inEnum(s)
+		switch {
+		case !ok:
+			o.Outcome, o.Err = OutcomeError, "no kernel BTF to read enum bpf_link_type"
+		case !has:
+			o.Outcome = OutcomeNotInEnum
+		case s.Name == "kprobe_multi" || s.Name == "uprobe_multi":
+			o.Outcome, o.Detail = attach["trace_"+s.Name], "as the trace_"+s.Name+" attach type"
+			if o.Outcome == OutcomeProgramTypeMissing {
+				o.Requires = s.ProgramType
+			}
+		default:
+			o.Outcome, o.Detail = OutcomeSupported, "declared in the kernel's enum bpf_link_type"
+		}
+		if o.Outcome != OutcomeSupported && o.Outcome != OutcomeNotInEnum && !r.progOK[s.ProgramType] {
+			o.Outcome, o.Requires = OutcomeProgramTypeMissing, s.ProgramType
+		}
+		r.add(o)
+	}
+}
