@@ -174,7 +174,7 @@ func TestJSONLines(t *testing.T) {
 	var l Line
 	require.NoError(t, json.Unmarshal([]byte(lines[1]), &l))
 	assert.Equal(t, Line{Kernel: "k-a", Release: "6.1.0-minimal", Version: "6.1", Arch: "x86_64", Kind: "map_type", Name: "arena", Status: "unsupported",
-		Reason: &result.Reason{Kind: result.ReasonVersion, Version: "6.9", Commit: "317460317a02a1af512697e6e964298dedd8a163"},
+		Reason:     &result.Reason{Kind: result.ReasonVersion, Version: "6.9", Commit: "317460317a02a1af512697e6e964298dedd8a163"},
 		ReasonText: "introduced in 6.9 (commit 317460317a02)"}, l)
 	assert.Contains(t, lines[15], `"kind":"kernel","name":"boot","status":"error"`)
 }

@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"bytes"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -142,3 +143,10 @@ func JSON(m *result.Matrix) ([]byte, error) {
 
 // Matrix is result.Matrix, re-exported so callers of Read need not import result.
 type Matrix = result.Matrix
+
+// JSONSchema is matrix.schema.json, the JSON Schema (draft 2020-12) of
+// matrix.json, for tools outside Go. Decode enforces the same shape and
+// invariants; a test keeps the two in step.
+//
+//go:embed matrix.schema.json
+var JSONSchema []byte
