@@ -134,3 +134,12 @@ func isExitError(err error) bool {
 	var ee *ExitError
 	return errors.As(err, &ee)
 }
+
+// consoleWriter is where VM consoles go as they arrive: stderr with -v,
+// nowhere otherwise (they are kept and shown on failure).
+func (g *globals) consoleWriter() io.Writer {
+	if g.verbose {
+		return g.stderr
+	}
+	return nil
+}

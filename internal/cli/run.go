@@ -1,17 +1,156 @@
 package cli
 
 import (
-	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
+	"github.com/bpfmatrix/bpfmatrix/internal/matrix"
+	"github.com/bpfmatrix/bpfmatrix/internal/result"
+	"github.com/bpfmatrix/bpfmatrix/internal/run"
 )
 
+type runFlags struct {
+	kernels     []string
+	arch        string
+	out         string
+	parallel    int
+	cpus        int
+	memory      int
+	noCache     bool
+	noBpftool   bool
+	noVerifier  bool
+	bootTimeout time.Duration
+	timeout     time.Duration
+}
+
 func newRunCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "run",
-		Short: "not implemented yet",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("run: not implemented yet")
-		},
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run [--kernels a,b,...] [--out DIR]",
+		Short: "Boot each kernel, run the probes and the verifier corpus, and write the matrix",
+		Long: `Boot each kernel under QEMU, run the capability probes and the verifier corpus
+inside it, and write DIR/matrix.json, DIR/matrix.md, DIR/index.html,
+DIR/junit.xml and DIR/kernels/NAME.json. Without --kernels, the catalog's
+default set is used. Results are cached by (kernel digest, agent build): a
+repeat run with nothing changed boots nothing.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return runRun(cmd, g, f) },
 	}
+	fl := cmd.Flags()
+	fl.StringSliceVar(&f.kernels, "kernels", nil, "kernels to run (default: the catalog's default set)")
+	fl.StringVar(&f.arch, "arch", "x86_64", "architecture of the default set: x86_64, arm64 or all")
+	fl.StringVar(&f.out, "out", "report", "output directory")
+	fl.IntVar(&f.parallel, "parallel", 2, "kernels booted at once")
+	fl.IntVar(&f.cpus, "cpus", 1, "vCPUs per VM")
+	fl.IntVar(&f.memory, "memory", 512, "guest memory in MiB")
+	fl.BoolVar(&f.noCache, "no-cache", false, "ignore cached results")
+	fl.BoolVar(&f.noBpftool, "no-bpftool", false, "skip the bpftool feature probe cross-check")
+	fl.BoolVar(&f.noVerifier, "no-verifier", false, "skip the verifier corpus")
+	fl.DurationVar(&f.bootTimeout, "boot-timeout", time.Minute, "per-VM boot timeout")
+	fl.DurationVar(&f.timeout, "timeout", 5*time.Minute, "per-VM run timeout")
+	return cmd
+}
+
+func runRun(cmd *cobra.Command, g *globals, f runFlags) error {
+	ctx := cmd.Context()
+	var specs []catalog.KernelSpec
+	if len(f.kernels) > 0 {
+		var err error
+		if specs, err = lookupKernels(f.kernels); err != nil {
+			return err
+		}
+	} else {
+		switch f.arch {
+		case "all":
+			specs = catalog.Default().Defaults("")
+		case string(catalog.AMD64), string(catalog.ARM64):
+			specs = catalog.Default().Defaults(catalog.Arch(f.arch))
+		default:
+			return usageError("--arch %q: want x86_64, arm64 or all", f.arch)
+		}
+	}
+	if f.parallel <= 0 || f.cpus <= 0 || f.memory <= 0 {
+		return usageError("--parallel, --cpus and --memory must be positive")
+	}
+	fetcher, err := g.fetcher(nil)
+	if err != nil {
+		return err
+	}
+	bpftool := ""
+	if !f.noBpftool {
+		if _, err := os.Stat("/usr/sbin/bpftool"); err == nil {
+			bpftool = "/usr/sbin/bpftool"
+		}
+	}
+	var console = g.consoleWriter()
+	start := time.Now()
+	m, err := run.Run(ctx, specs, run.Options{
+		Fetcher: fetcher, CacheDir: g.cacheDir, NoCache: f.noCache,
+		Parallel: f.parallel, CPUs: f.cpus, Memory: f.memory,
+		BootTimeout: f.bootTimeout, RunTimeout: f.timeout,
+		Bpftool: bpftool, Verifier: !f.noVerifier,
+		Logger: g.logger(), Console: console,
+	})
+	if err != nil {
+		return err
+	}
+	if err := matrix.Write(f.out, m); err != nil {
+		return err
+	}
+	failed := 0
+	for _, kr := range m.Kernels {
+		fmt.Fprintln(g.stdout, summaryLine(kr))
+		if kr.Error != "" {
+			failed++
+		}
+	}
+	fmt.Fprintf(g.stdout, "wrote %s/{matrix.json,matrix.md,index.html,junit.xml} (%d kernels, %.1fs)\n", f.out, len(m.Kernels), time.Since(start).Seconds())
+	if failed == len(m.Kernels) {
+		return fmt.Errorf("run: every kernel failed (see %s/matrix.md)", f.out)
+	}
+	return nil
+}
+
+func summaryLine(kr result.KernelResult) string {
+	var sup, unsup, inc, findings int
+	for _, ft := range kr.Features {
+		switch ft.Status {
+		case result.Supported:
+			sup++
+		case result.Unsupported:
+			unsup++
+		default:
+			inc++
+		}
+		if ft.Finding != "" {
+			findings++
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-20s ", kr.Kernel.Name)
+	if kr.Error != "" {
+		fmt.Fprintf(&b, "FAILED: %s", oneLine(kr.Error))
+		return b.String()
+	}
+	fmt.Fprintf(&b, "%-28s %5d supported %5d unsupported %3d inconclusive %3d findings", kr.Kernel.Release, sup, unsup, inc, findings)
+	accepted := 0
+	for _, v := range kr.Verifier {
+		if v.Accepted {
+			accepted++
+		}
+	}
+	if len(kr.Verifier) > 0 {
+		fmt.Fprintf(&b, "  verifier %d/%d accepted", accepted, len(kr.Verifier))
+	}
+	if kr.Cached {
+		b.WriteString("  (cached)")
+	} else {
+		fmt.Fprintf(&b, "  boot %.1fs probe %.1fs", kr.BootTime.Std().Seconds(), kr.ProbeTime.Std().Seconds())
+	}
+	return b.String()
 }

@@ -1,0 +1,5 @@
+package run
+
+import "runtime"
+
+func hostGOARCH() string { return runtime.GOARCH }

@@ -1,0 +1,208 @@
+package run
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
+	"github.com/bpfmatrix/bpfmatrix/internal/fetch"
+	"github.com/bpfmatrix/bpfmatrix/internal/result"
+	"github.com/bpfmatrix/bpfmatrix/internal/vm"
+)
+
+// Guest paths where the job finds the kernel's config and bpftool.
+const (
+	guestConfig  = "/boot/config"
+	guestBpftool = "/usr/sbin/bpftool"
+)
+
+// Options configure a matrix run.
+type Options struct {
+	Fetcher *fetch.Fetcher
+	// CacheDir holds cached results (CacheDir/results); empty disables the cache.
+	CacheDir string
+	// NoCache ignores cached results (they are still refreshed).
+	NoCache bool
+	// Parallel is how many kernels run at once (default 1: under TCG one VM
+	// with 2 vCPUs already uses both cores of these machines).
+	Parallel int
+	// CPUs and Memory per VM (defaults from internal/vm).
+	CPUs, Memory int
+	// BootTimeout and RunTimeout per VM.
+	BootTimeout, RunTimeout time.Duration
+	// Bpftool is the host bpftool to cross-check with inside each guest
+	// (with its shared libraries); empty skips the cross-check.
+	Bpftool string
+	// Verifier also runs the verifier corpus.
+	Verifier bool
+	// Agent overrides vm.AgentBinary.
+	Agent string
+	// Logger receives progress records (kernel started, cached, failed).
+	Logger *slog.Logger
+	// Console receives VM consoles (verbose mode); nil buffers them.
+	Console io.Writer
+}
+
+// Run produces one KernelResult per spec, in the order given. It returns an
+// error only when the run as a whole could not start (ctx cancelled, no
+// agent); per-kernel failures are recorded in KernelResult.Error.
+func Run(ctx context.Context, specs []catalog.KernelSpec, opts Options) (*result.Matrix, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Parallel <= 0 {
+		opts.Parallel = 1
+	}
+	m := &result.Matrix{Schema: result.SchemaVersion, Generated: time.Now().UTC(), Kernels: make([]result.KernelResult, len(specs))}
+	sem := make(chan struct{}, opts.Parallel)
+	var wg sync.WaitGroup
+	for i, spec := range specs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				m.Kernels[i] = failed(spec, nil, ctx.Err())
+				return
+			}
+			defer func() { <-sem }()
+			m.Kernels[i] = runKernel(ctx, spec, opts)
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return m, err
+	}
+	return m, nil
+}
+
+func failed(spec catalog.KernelSpec, k *fetch.Kernel, err error) result.KernelResult {
+	kr := result.KernelResult{Schema: result.SchemaVersion, Kernel: kernelInfo(spec, k), Error: err.Error()}
+	return kr
+}
+
+func kernelInfo(spec catalog.KernelSpec, k *fetch.Kernel) result.Kernel {
+	ki := result.Kernel{Name: spec.Name, Version: spec.Version.String(), Arch: string(spec.Arch)}
+	if k != nil {
+		ki.Release = k.Release
+		ki.Source = k.Source
+		ki.PackageVersion = k.PackageVersion
+		ki.Digest = k.Digest
+	}
+	return ki
+}
+
+func runKernel(ctx context.Context, spec catalog.KernelSpec, opts Options) result.KernelResult {
+	log := opts.Logger.With("kernel", spec.Name)
+	k, err := opts.Fetcher.Fetch(ctx, spec)
+	if err != nil {
+		log.Warn("fetch failed", "err", err)
+		return failed(spec, nil, err)
+	}
+	agent := opts.Agent
+	if agent == "" {
+		if agent, err = vm.AgentBinary(ctx, spec.Arch); err != nil {
+			return failed(spec, k, err)
+		}
+	}
+	job, key, agentDigest, err := buildJob(spec, k, agent, opts)
+	if err != nil {
+		return failed(spec, k, err)
+	}
+	cache := resultCache{}
+	if opts.CacheDir != "" {
+		cache.dir = filepath.Join(opts.CacheDir, "results")
+	}
+	if !opts.NoCache {
+		if kr, ok := cache.load(key); ok {
+			log.Info("using cached result", "key", key[:12])
+			kr.Cached = true
+			kr.Kernel = kernelInfo(spec, k)
+			return *kr
+		}
+	}
+	log.Info("booting", "image", k.Image, "source", k.Source)
+	var stdout, stderr bytes.Buffer
+	res, err := vm.Run(ctx, vm.Options{
+		Arch: spec.Arch, Kernel: k.Image, Agent: agent,
+		Memory: opts.Memory, CPUs: opts.CPUs,
+		BootTimeout: opts.BootTimeout, RunTimeout: opts.RunTimeout,
+		Stdout: &stdout, Stderr: &stderr, Console: opts.Console, Logger: log,
+	}, job)
+	if err != nil {
+		log.Warn("vm failed", "err", err)
+		return failed(spec, k, err)
+	}
+	if res.ExitCode != 0 {
+		return failed(spec, k, fmt.Errorf("agent %v exited with status %d: %s", job.Args, res.ExitCode, lastLine(stderr.String())))
+	}
+	var kr result.KernelResult
+	if err := json.Unmarshal(stdout.Bytes(), &kr); err != nil {
+		return failed(spec, k, fmt.Errorf("decode agent result: %w", err))
+	}
+	if kr.Schema != result.SchemaVersion {
+		return failed(spec, k, fmt.Errorf("decode agent result: schema %d, want %d", kr.Schema, result.SchemaVersion))
+	}
+	kr.Kernel = kernelInfo(spec, k)
+	kr.Kernel.Release = res.Release
+	kr.BootTime = result.Duration(res.BootTime)
+	kr.Agent = "sha256:" + agentDigest
+	if err := cache.store(key, &kr); err != nil {
+		log.Warn("store result in cache", "err", err)
+	}
+	return kr
+}
+
+// buildJob assembles the guest job, the cache key that identifies its result
+// and the agent's digest.
+func buildJob(spec catalog.KernelSpec, k *fetch.Kernel, agent string, opts Options) (vm.Job, string, string, error) {
+	job := vm.Job{Program: agent, Files: map[string]string{}}
+	job.Args = []string{"matrix"}
+	if k.Config != "" {
+		job.Files[guestConfig] = k.Config
+		job.Args = append(job.Args, "--config", guestConfig)
+	}
+	if opts.Verifier {
+		job.Args = append(job.Args, "--verifier")
+	}
+	agentDigest, err := fileDigest(agent)
+	if err != nil {
+		return job, "", "", fmt.Errorf("digest agent: %w", err)
+	}
+	bpftoolDigest := ""
+	if opts.Bpftool != "" && spec.Arch.GOARCH() == hostGOARCH() {
+		files, err := dynamicClosure(opts.Bpftool)
+		if err != nil {
+			return job, "", "", err
+		}
+		for g, h := range files {
+			job.Files[g] = h
+		}
+		job.Files[guestBpftool] = files[opts.Bpftool]
+		job.Args = append(job.Args, "--bpftool", guestBpftool)
+		if bpftoolDigest, err = fileDigest(opts.Bpftool); err != nil {
+			return job, "", "", err
+		}
+	}
+	key := cacheKey("kernel="+k.Digest, "agent="+agentDigest, "bpftool="+bpftoolDigest, fmt.Sprint(job.Args))
+	return job, key, agentDigest, nil
+}
+
+func lastLine(s string) string {
+	s = string(bytes.TrimSpace([]byte(s)))
+	if i := bytes.LastIndexByte([]byte(s), '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	if s == "" {
+		return "no output on stderr"
+	}
+	return s
+}
