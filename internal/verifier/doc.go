@@ -1,0 +1,34 @@
+// Package verifier loads BPF programs into the running kernel and reports
+// what the verifier said: accepted or rejected, errno, the summary line,
+// instructions processed, peak states, verification time and the log.
+//
+// It serves three callers:
+//
+//   - the verifier corpus (bpf/): RunCorpus loads every case and Judge
+//     compares each outcome with the case's expectation (accepted from the
+//     introducing version on, given its config; negatives rejected everywhere
+//     with their message). A mismatch is a Finding carrying a log excerpt.
+//   - `bpfmatrix check` and `repro`: LoadObject/LoadCollection load every
+//     program of a user's ELF object, one outcome per program.
+//   - the orchestrator: WriteLogs moves logs out of the outcomes into files.
+//
+// Logging policy (speed vs. the whole log): a program is first loaded with
+// log level BPF_LOG_STATS only, which costs the verifier nothing extra and
+// yields "processed N insns ... peak_states N" and "verification time N
+// usec". A rejected program is loaded again at level 2 (BPF_LOG_LEVEL2 |
+// BPF_LOG_STATS), with the buffer grown on ENOSPC by cilium/ebpf until the
+// whole log fits: the full log is kept for every rejection. Accepted programs
+// keep only the stats unless Options.FullLog is set (repro).
+//
+// Outcomes: Accepted=false with a Summary means the kernel (verifier, map
+// creation, attach-target lookup) said no. Inconclusive means the question
+// could not be asked (no privilege, an freplace program without a target
+// program): it is never counted as a rejection.
+//
+// Kernel BTF for CO-RE and attach targets comes from /sys/kernel/btf/vmlinux
+// through cilium/ebpf, decoded once per Options.Cache.
+//
+// The caller must have raised RLIMIT_MEMLOCK on kernels before 5.11; this
+// package never does (and never imports cilium/ebpf/rlimit, whose package
+// init makes a BPF syscall).
+package verifier

@@ -1,0 +1,228 @@
+package verifier
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/bpfmatrix/bpfmatrix/internal/result"
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
+	"golang.org/x/sys/unix"
+)
+
+// Options control how programs are loaded.
+type Options struct {
+	// KernelTypes replaces the running kernel's BTF for CO-RE relocations
+	// (nil: /sys/kernel/btf/vmlinux, or the vmlinux file cilium/ebpf finds).
+	KernelTypes *btf.Spec
+	// Cache shares decoded kernel BTF between loads; nil allocates one per call.
+	Cache *btf.Cache
+	// FullLog loads at log level 2 even when the program is accepted (repro).
+	FullLog bool
+}
+
+func (o Options) withCache() Options {
+	if o.Cache == nil {
+		o.Cache = btf.NewCache()
+	}
+	return o
+}
+
+// LoadObject parses an ELF object and loads each of its programs.
+func LoadObject(path string, opts Options) ([]result.VerifierOutcome, error) {
+	spec, err := ebpf.LoadCollectionSpec(path)
+	if err != nil {
+		return nil, fmt.Errorf("parse %s: %w", path, err)
+	}
+	outs := LoadCollection(spec, opts)
+	for i := range outs {
+		outs[i].Object = path
+	}
+	return outs, nil
+}
+
+// LoadCollection loads every program of spec, each in its own collection with
+// only the maps it references, so that one rejected program or one map the
+// kernel can't create does not hide the verdict on the others. Outcomes are
+// sorted by program name.
+func LoadCollection(spec *ebpf.CollectionSpec, opts Options) []result.VerifierOutcome {
+	opts = opts.withCache()
+	names := make([]string, 0, len(spec.Programs))
+	for name := range spec.Programs {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	outs := make([]result.VerifierOutcome, 0, len(names))
+	for _, name := range names {
+		outs = append(outs, LoadProgram(spec, name, opts))
+	}
+	return outs
+}
+
+// LoadProgram loads one program of spec and reports the verifier's verdict.
+// spec is not modified.
+func LoadProgram(spec *ebpf.CollectionSpec, name string, opts Options) result.VerifierOutcome {
+	opts = opts.withCache()
+	out := result.VerifierOutcome{Program: name}
+	ps := spec.Programs[name]
+	if ps == nil {
+		out.Inconclusive = fmt.Sprintf("no program %q in the object", name)
+		return out
+	}
+
+	if ps.Type == ebpf.Extension && ps.AttachTarget == nil {
+		target, err := loadExtensionTarget(spec, name, opts)
+		if err != nil {
+			out.Inconclusive = err.Error()
+			return out
+		}
+		defer target.Close()
+		ps = ps.Copy()
+		ps.AttachTarget = target
+	}
+
+	sub := programOnly(spec, ps)
+	first := ebpf.LogLevelStats
+	if opts.FullLog {
+		first = ebpf.LogLevelInstruction | ebpf.LogLevelStats
+	}
+	log, err := loadOnce(sub, name, first, opts)
+	if err != nil && errors.Is(err, unix.EINVAL) && log == "" {
+		// Before 5.2 (BPF_LOG_STATS, BPF_LOG_LEVEL2) a log level above 1 is
+		// EINVAL before the verifier runs; level 1 is the most there is.
+		first = ebpf.LogLevelBranch
+		log, err = loadOnce(sub, name, first, opts)
+	}
+	if err != nil && first == ebpf.LogLevelStats {
+		// Rejected: load again at level 2 for the whole log (grown on ENOSPC).
+		if full, err2 := loadOnce(sub, name, ebpf.LogLevelInstruction|ebpf.LogLevelStats, opts); err2 != nil && full != "" {
+			log = full
+		}
+	}
+	fill(&out, log, err)
+	return out
+}
+
+// loadOnce loads the collection and returns the verifier log and the error.
+func loadOnce(spec *ebpf.CollectionSpec, name string, level ebpf.LogLevel, opts Options) (string, error) {
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
+		Programs: ebpf.ProgramOptions{LogLevel: level, KernelTypes: opts.KernelTypes},
+		Cache:    opts.Cache,
+	})
+	if err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return strings.Join(ve.Log, "\n"), err
+		}
+		return "", err
+	}
+	defer coll.Close()
+	return coll.Programs[name].VerifierLog, nil
+}
+
+func fill(out *result.VerifierOutcome, log string, err error) {
+	st := ParseStats(log)
+	out.Insns, out.PeakStates = st.Insns, st.PeakStates
+	if st.VerifyUsec >= 0 {
+		out.VerifyTime = (time.Duration(st.VerifyUsec) * time.Microsecond).String()
+	}
+	if err == nil {
+		out.Accepted = true
+		out.Summary = st.Processed
+		return
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		out.Errno = unix.ErrnoName(errno)
+	}
+	out.Log = log
+	out.Summary = SummaryLine(log)
+	if out.Summary == "" {
+		out.Summary = err.Error()
+	}
+	if errors.Is(err, unix.EPERM) && log == "" {
+		out.Inconclusive = err.Error() + " (needs CAP_BPF/CAP_SYS_ADMIN, and RLIMIT_MEMLOCK raised before 5.11)"
+	}
+}
+
+// programOnly returns a shallow copy of spec with only ps and the maps it
+// (transitively) references; program arrays lose their contents, which name
+// programs that are not loaded.
+func programOnly(spec *ebpf.CollectionSpec, ps *ebpf.ProgramSpec) *ebpf.CollectionSpec {
+	want := map[string]bool{}
+	var addMap func(string)
+	addMap = func(name string) {
+		ms := spec.Maps[name]
+		if ms == nil || want[name] {
+			return
+		}
+		want[name] = true
+		for _, kv := range ms.Contents {
+			if s, ok := kv.Value.(string); ok && ms.Type != ebpf.ProgramArray {
+				addMap(s)
+			}
+		}
+	}
+	for _, ins := range ps.Instructions {
+		if ref := ins.Reference(); ref != "" {
+			addMap(ref)
+		}
+	}
+	sub := &ebpf.CollectionSpec{
+		Maps:      map[string]*ebpf.MapSpec{},
+		Programs:  map[string]*ebpf.ProgramSpec{ps.Name: ps},
+		Variables: map[string]*ebpf.VariableSpec{},
+		Types:     spec.Types,
+		ByteOrder: spec.ByteOrder,
+	}
+	for name := range want {
+		ms := spec.Maps[name]
+		if ms.Type == ebpf.ProgramArray && len(ms.Contents) > 0 {
+			ms = ms.Copy()
+			ms.Contents = nil
+		}
+		sub.Maps[name] = ms
+	}
+	for name, vs := range spec.Variables {
+		if want[vs.SectionName] {
+			sub.Variables[name] = vs
+		}
+	}
+	return sub
+}
+
+// loadExtensionTarget loads the program of spec that contains the global
+// function an freplace program replaces: an extension can only be verified
+// against a loaded target.
+func loadExtensionTarget(spec *ebpf.CollectionSpec, ext string, opts Options) (*ebpf.Program, error) {
+	fn := spec.Programs[ext].AttachTo
+	var names []string
+	for name, ps := range spec.Programs {
+		if name == ext || ps.Type == ebpf.Extension {
+			continue
+		}
+		if slices.ContainsFunc(ps.Instructions, func(ins asm.Instruction) bool { return ins.Symbol() == fn }) {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("freplace/%s can't be loaded on its own: it needs a loaded target program with global function %s, and no program in this object has one", fn, fn)
+	}
+	slices.Sort(names)
+	sub := programOnly(spec, spec.Programs[names[0]])
+	coll, err := ebpf.NewCollectionWithOptions(sub, ebpf.CollectionOptions{
+		Programs: ebpf.ProgramOptions{KernelTypes: opts.KernelTypes},
+		Cache:    opts.Cache,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load freplace target %s: %w", names[0], err)
+	}
+	prog := coll.DetachProgram(names[0])
+	coll.Close()
+	return prog, nil
+}
