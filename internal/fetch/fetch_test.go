@@ -8,12 +8,14 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 
@@ -124,43 +126,18 @@ func TestDebianKernel(t *testing.T) {
 		assert.ErrorContains(t, err, "no such file")
 	})
 
-	t.Run("concurrent fetches leave one good entry", func(t *testing.T) {
-		shared := t.TempDir()
-		var wg sync.WaitGroup
-		got := make([]*fetch.Kernel, 4)
-		errs := make([]error, 4)
-		for i := range got {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				// Separate Fetchers: separate flock file descriptions, as two processes have.
-				fi, err := fetch.New(fetch.Options{CacheDir: shared})
-				if err != nil {
-					errs[i] = err
-					return
-				}
-				got[i], errs[i] = fi.Fetch(ctx, fileSpec("concurrent"))
-			}()
-		}
-		wg.Wait()
-		for i := range got {
-			require.NoError(t, errs[i])
-			assert.Equal(t, got[0], got[i])
-		}
-		assert.Equal(t, k.Digest, fileDigest(t, got[0].Image))
-		recs, err := filepath.Glob(filepath.Join(shared, "kernels", "records", "*"))
-		require.NoError(t, err)
-		assert.Len(t, recs, 1)
-		blobs, err := os.ReadDir(filepath.Join(shared, "kernels", "blobs", "sha256"))
-		require.NoError(t, err)
-		assert.Len(t, blobs, 2, "image and config")
-		tmp, err := os.ReadDir(filepath.Join(shared, "kernels", "tmp"))
-		require.NoError(t, err)
-		assert.Empty(t, tmp)
-	})
-
 	t.Run("oci", func(t *testing.T) {
-		srv := httptest.NewServer(registry.New())
+		var mu sync.Mutex
+		manifestGets := map[string]int{}
+		reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/manifests/") {
+				mu.Lock()
+				manifestGets[r.URL.Path]++
+				mu.Unlock()
+			}
+			reg.ServeHTTP(w, r)
+		}))
 		t.Cleanup(srv.Close)
 		u, err := url.Parse(srv.URL)
 		require.NoError(t, err)
@@ -195,6 +172,52 @@ func TestDebianKernel(t *testing.T) {
 				assert.Contains(t, ko.Source, tc.repo+":"+tc.tag)
 			})
 		}
+		t.Run("concurrent fetches pull once and leave one good entry", func(t *testing.T) {
+			shared := t.TempDir()
+			ospec := catalog.KernelSpec{Name: "oci-concurrent", Version: spec.Version, Arch: spec.Arch,
+				Sources: []catalog.Source{{OCI: &catalog.OCISource{Repository: "cilium/ci-kernels", Tag: "6.1"}}}}
+			mu.Lock()
+			clear(manifestGets)
+			mu.Unlock()
+			const n = 4
+			var wg sync.WaitGroup
+			got := make([]*fetch.Kernel, n)
+			errs := make([]error, n)
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					// Separate Fetchers: separate flock file descriptions, as two processes have.
+					fi, err := fetch.New(fetch.Options{CacheDir: shared, OCIRegistry: host})
+					if err != nil {
+						errs[i] = err
+						return
+					}
+					got[i], errs[i] = fi.Fetch(ctx, ospec)
+				}()
+			}
+			wg.Wait()
+			for i := range n {
+				require.NoError(t, errs[i])
+				assert.Equal(t, got[0], got[i])
+			}
+			assert.Equal(t, k.Digest, fileDigest(t, got[0].Image))
+			mu.Lock()
+			// One pull: the tag's index/manifest and the platform manifest, once each.
+			for path, n := range manifestGets {
+				assert.Equal(t, 1, n, "GET %s", path)
+			}
+			mu.Unlock()
+			recs, err := filepath.Glob(filepath.Join(shared, "kernels", "records", "*"))
+			require.NoError(t, err)
+			assert.Len(t, recs, 1)
+			blobs, err := os.ReadDir(filepath.Join(shared, "kernels", "blobs", "sha256"))
+			require.NoError(t, err)
+			assert.Len(t, blobs, 2, "image and config")
+			tmp, err := os.ReadDir(filepath.Join(shared, "kernels", "tmp"))
+			require.NoError(t, err)
+			assert.Empty(t, tmp)
+		})
 		t.Run("missing tag", func(t *testing.T) {
 			fo, err := fetch.New(fetch.Options{CacheDir: t.TempDir(), OCIRegistry: host})
 			require.NoError(t, err)
