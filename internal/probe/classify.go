@@ -111,9 +111,10 @@ func Classify(env Env, obs []Observation) []result.Feature {
 			f.Status = result.Unsupported
 			f.Reason = &result.Reason{Kind: result.ReasonPrivilege, Detail: detail(o, "operation not permitted")}
 		case OutcomeNotOffered:
+			// The kind says it all; a per-cell sentence would triple the
+			// size of a result that crosses a serial line.
 			f.Status = result.Unsupported
-			f.Reason = &result.Reason{Kind: result.ReasonProgramType,
-				Detail: detail(o, fmt.Sprintf("the kernel does not offer %s to %s programs", o.Name, o.ProgramType))}
+			f.Reason = &result.Reason{Kind: result.ReasonProgramType, Detail: o.Detail}
 		case OutcomeSleepableOnly:
 			f.Status = result.Unsupported
 			f.Reason = &result.Reason{Kind: result.ReasonProgramType,
@@ -125,10 +126,9 @@ func Classify(env Env, obs []Observation) []result.Feature {
 				pt = o.Requires
 			}
 			pr := progReason[pt]
-			r := result.Reason{Kind: result.ReasonProgramType, Detail: fmt.Sprintf("program type %s is unsupported", pt)}
+			r := result.Reason{Kind: result.ReasonProgramType, Detail: "program type " + pt + " unsupported"}
 			if pr != nil {
-				r = *pr
-				r.Detail = fmt.Sprintf("program type %s is unsupported: %s", pt, pr.Detail)
+				r = result.Reason{Kind: pr.Kind, Version: pr.Version, Config: pr.Config, Detail: r.Detail}
 			}
 			f.Reason = &r
 		case OutcomeNotSupported, OutcomeNotInEnum:

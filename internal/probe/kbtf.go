@@ -18,7 +18,8 @@ import (
 type kernelBTF struct {
 	// enums maps an enum name to its members (name -> value).
 	enums map[string]map[string]int64
-	// ids maps a wanted FUNC, STRUCT or TYPEDEF name to its type ID.
+	// ids maps a wanted FUNC name (or "struct NAME", "typedef NAME") to its
+	// type ID.
 	ids map[string]uint32
 	// members lists the member names of wanted structs.
 	members map[string][]string
@@ -114,14 +115,15 @@ func parseKernelBTF(raw []byte, enums []string, names []string) (*kernelBTF, err
 		switch kind {
 		case btfKindFunc, btfKindStruct, btfKindTypedef:
 			if n := name(nameOff); wantName[string(n)] {
-				if _, dup := kb.ids[string(n)]; !dup {
-					kb.ids[string(n)] = id
+				key := btfKindPrefix[kind] + string(n)
+				if _, dup := kb.ids[key]; !dup {
+					kb.ids[key] = id
 					if kind == btfKindStruct {
 						var ms []string
 						for i := 0; i < vlen; i++ {
 							ms = append(ms, string(name(le.Uint32(types[off+i*12:]))))
 						}
-						kb.members[string(n)] = ms
+						kb.members[key] = ms
 					}
 				}
 			}
@@ -166,6 +168,10 @@ func (kb *kernelBTF) hasEnumValue(enum string, value int64) (has, ok bool) {
 	return false, true
 }
 
+var btfKindPrefix = map[uint32]string{btfKindFunc: "", btfKindStruct: "struct ", btfKindTypedef: "typedef "}
+
+// id returns the type ID of a FUNC; "struct NAME" and "typedef NAME" select
+// the other kinds (bpf_iter_task is both a function and a struct).
 func (kb *kernelBTF) id(name string) uint32 {
 	if kb == nil {
 		return 0

@@ -26,9 +26,9 @@ var (
 	fmodRetTargets   = []string{"bpf_modify_return_test", "security_file_mprotect"}
 	lsmTargets       = []string{"bpf_lsm_file_mprotect", "bpf_lsm_bpf"}
 	iterTargets      = []string{"bpf_iter_task"}
-	rawTpTargets     = []string{"btf_trace_sched_switch", "btf_trace_sys_enter"}
+	rawTpTargets     = []string{"typedef btf_trace_sched_switch", "typedef btf_trace_sys_enter"}
 	kfuncTargets     = []string{"bpf_dynptr_from_skb", "bpf_kfunc_call_test1", "bpf_rcu_read_lock"}
-	structOpsTarget  = "tcp_congestion_ops"
+	structOpsTarget  = "struct tcp_congestion_ops"
 )
 
 var kernelEnums = []string{"bpf_prog_type", "bpf_map_type", "bpf_attach_type", "bpf_link_type", "bpf_func_id"}
@@ -38,7 +38,14 @@ func btfNames() []string {
 	for _, l := range [][]string{fentryTargets, sleepableTargets, fmodRetTargets, lsmTargets, iterTargets, rawTpTargets, kfuncTargets} {
 		out = append(out, l...)
 	}
-	return append(out, structOpsTarget)
+	out = append(out, structOpsTarget)
+	for i, n := range out { // the scanner matches bare names
+		_, bare, ok := strings.Cut(n, " ")
+		if ok {
+			out[i] = bare
+		}
+	}
+	return out
 }
 
 // variant is one way to load a program of a given type.
@@ -160,6 +167,9 @@ func (r *runner) progVariants(s Spec) ([]variant, error) {
 		if iname, iid := r.firstID(iterTargets); iid != 0 {
 			out = append(out, v(withTarget(28, iid), false, "iter/"+strings.TrimPrefix(iname, "bpf_iter_")))
 		}
+		if tname, tid := r.firstID(rawTpTargets); tid != 0 {
+			out = append(out, v(withTarget(23, tid), false, "tp_btf/"+strings.TrimPrefix(tname, "typedef btf_trace_")))
+		}
 		if sname, sid := r.firstID(sleepableTargets); sid != 0 {
 			out = append(out, v(withTarget(24, sid), true, "fentry.s/"+sname))
 		}
@@ -186,9 +196,9 @@ func (r *runner) progVariants(s Spec) ([]variant, error) {
 			}
 		}
 		if id == 0 || idx < 0 {
-			return nil, fmt.Errorf("no %s.ssthresh in kernel BTF", structOpsTarget)
+			return nil, errors.New("no tcp_congestion_ops.ssthresh in kernel BTF")
 		}
-		return []variant{v(withTarget(uint32(idx), id), false, structOpsTarget+":ssthresh")}, nil
+		return []variant{v(withTarget(uint32(idx), id), false, "tcp_congestion_ops:ssthresh")}, nil
 	}
 	return []variant{v(nil, false, s.Name)}, nil
 }
@@ -230,21 +240,29 @@ func (r *runner) probeProgramTypes(ctx context.Context) {
 			o.Outcome, o.Err = OutcomeError, err.Error()
 			return
 		}
+		// The type is supported when any variant loads (a sandbox may
+		// refuse fentry but allow tp_btf); helpers are probed with the
+		// variants that loaded.
 		var usable []variant
-		for j, vr := range vs {
+		var firstErr error
+		var firstDesc string
+		for _, vr := range vs {
 			vr.req.insns = retZero
 			res := l.load(vr.req)
-			if j == 0 {
-				o.Outcome, o.Err = errOutcome(res.err)
-				if res.err != nil {
-					o.Detail = "load " + vr.desc + ": " + res.err.Error()
-				}
-			}
 			if res.err == nil {
 				usable = append(usable, vr)
-			} else if j == 0 {
-				break
+			} else if firstErr == nil {
+				firstErr, firstDesc = res.err, vr.desc
 			}
+		}
+		if len(usable) > 0 {
+			o.Outcome = OutcomeSupported
+			if usable[0].desc != vs[0].desc {
+				o.Detail = "loads as " + usable[0].desc + "; " + firstDesc + ": " + firstErr.Error()
+			}
+		} else {
+			o.Outcome, o.Err = errOutcome(firstErr)
+			o.Detail = "load " + firstDesc + ": " + firstErr.Error()
 		}
 		if s.Name == "struct_ops" && o.Outcome != OutcomeSupported {
 			// Without BPF_JIT or the tcp_congestion_ops type, fall back to

@@ -37,7 +37,11 @@ func (r *runner) probeSystem() {
 				o.Value = m[1]
 			}
 		case errors.Is(err, os.ErrNotExist) && s.Name == "lockdown" && !securityfsMounted():
-			o.Outcome, o.Err = OutcomeError, "securityfs is not mounted at /sys/kernel/security"
+			if v, how := lockdownFromBoot(r.env.Config); v != "" {
+				o.Outcome, o.Value, o.Detail = OutcomeSupported, v, how
+			} else {
+				o.Outcome, o.Err = OutcomeError, "securityfs is not mounted at /sys/kernel/security"
+			}
 		case errors.Is(err, os.ErrNotExist):
 			o.Outcome, o.Err = OutcomeNotSupported, err.Error()
 		default:
@@ -83,7 +87,8 @@ func (r *runner) probeAttachTypes(ctx context.Context) {
 		a := attachTypes[i]
 		o := Observation{Kind: a.Kind, Name: a.Name}
 		defer func() {
-			if o.Outcome != OutcomeSupported && o.Outcome != OutcomeNotInEnum && !r.progOK[a.ProgramType] {
+			// An attach type is usable only with its program type.
+			if o.Outcome != OutcomeNotInEnum && !r.progOK[a.ProgramType] {
 				o.Outcome, o.Requires, o.Err = OutcomeProgramTypeMissing, a.ProgramType, ""
 			}
 			r.add(o)
@@ -167,9 +172,33 @@ func (r *runner) probeLinkTypes() {
 		default:
 			o.Outcome, o.Detail = OutcomeSupported, "declared in the kernel's enum bpf_link_type"
 		}
-		if o.Outcome != OutcomeSupported && o.Outcome != OutcomeNotInEnum && !r.progOK[s.ProgramType] {
+		if o.Outcome != OutcomeNotInEnum && !r.progOK[s.ProgramType] {
 			o.Outcome, o.Requires = OutcomeProgramTypeMissing, s.ProgramType
 		}
 		r.add(o)
 	}
+}
+
+// lockdownFromBoot derives the lockdown mode when securityfs is not mounted:
+// the lockdown= boot parameter, else the forced mode from the kernel config
+// (CONFIG_LOCK_DOWN_KERNEL_FORCE_*), else "none" when the lockdown LSM is
+// built but not forced.
+func lockdownFromBoot(cfg KernelConfig) (string, string) {
+	if raw, err := os.ReadFile("/proc/cmdline"); err == nil {
+		for _, f := range strings.Fields(string(raw)) {
+			if v, ok := strings.CutPrefix(f, "lockdown="); ok {
+				return v, "from the lockdown= boot parameter (securityfs not mounted)"
+			}
+		}
+	}
+	if cfg == nil || !cfg.Enabled("CONFIG_SECURITY_LOCKDOWN_LSM") {
+		return "", ""
+	}
+	for _, m := range []string{"CONFIG_LOCK_DOWN_KERNEL_FORCE_CONFIDENTIALITY", "CONFIG_LOCK_DOWN_KERNEL_FORCE_INTEGRITY", "CONFIG_LOCK_DOWN_KERNEL_FORCE_NONE"} {
+		if cfg.Enabled(m) {
+			mode := strings.ToLower(strings.TrimPrefix(m, "CONFIG_LOCK_DOWN_KERNEL_FORCE_"))
+			return mode, "from " + m + " (securityfs not mounted)"
+		}
+	}
+	return "", ""
 }

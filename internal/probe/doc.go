@@ -1,0 +1,30 @@
+// Package probe finds out what the running kernel's BPF subsystem can do,
+// by loading programs and creating maps, and explains every "no".
+//
+// Features are data (tables.go, helpers_table.go): bpftool's name, the
+// mainline version and commit that introduced the feature, and the config
+// options it needs. A run has two halves:
+//
+//   - Observe loads probes and returns raw Observations (supported, rejected,
+//     not declared in the kernel's BTF enum, helper not offered to the program
+//     type, privilege, error). It is the only part that touches the kernel.
+//   - Classify is a pure function from Observations, the kernel version and
+//     its config to result.Features: every Unsupported feature carries a
+//     Reason (version with commit, config option, privilege, program type),
+//     and one that the version and config say should exist gets
+//     ReasonUnexplained and a Finding. Inconclusive features carry the error
+//     and are never counted as unsupported.
+//
+// Probe runs both and returns a result.KernelResult; CrossCheck compares it
+// with `bpftool feature probe -j` (our loads are the ground truth).
+//
+// Speed: enum members the kernel's BTF does not declare are unsupported
+// without a load; the helper matrix is one raw BPF_PROG_LOAD per (program
+// type, helper) spread over all CPUs; program types that need an attach
+// target (tracing, LSM, iterators, struct_ops, extensions) get one from the
+// kernel's BTF, and helpers that may sleep are retried with a sleepable
+// variant (fentry.s, lsm.s, uprobe.s).
+//
+// The caller must be privileged (CheckPrivilege) and, on kernels before
+// 5.11, should raise RLIMIT_MEMLOCK first.
+package probe
