@@ -72,3 +72,36 @@ func TestCorpusOnHost(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadObject is the check/repro path: every program of an ELF file.
+func TestLoadObject(t *testing.T) {
+	requireRoot(t)
+	outs, err := LoadObject("../../bpf/corpus/freplace.o", Options{})
+	require.NoError(t, err)
+	require.Len(t, outs, 2)
+	assert.Equal(t, "freplace", outs[0].Program)
+	assert.Equal(t, "freplace_target", outs[1].Program)
+	assert.True(t, outs[1].Accepted, outs[1].Summary)
+	assert.Equal(t, "../../bpf/corpus/freplace.o", outs[1].Object)
+
+	outs, err = LoadObject("../../bpf/corpus/global_data.o", Options{FullLog: true})
+	require.NoError(t, err)
+	require.Len(t, outs, 1)
+	assert.True(t, outs[0].Accepted, outs[0].Summary)
+	assert.Contains(t, outs[0].Log, "processed ", "FullLog keeps the level-2 log of accepted programs")
+
+	_, err = LoadObject("host_test.go", Options{})
+	require.Error(t, err)
+}
+
+// BenchmarkCorpus measures one whole corpus run on the running kernel.
+func BenchmarkCorpus(b *testing.B) {
+	require.NoError(b, RaiseMemlock())
+	k, _, err := RunningKernel("")
+	require.NoError(b, err)
+	for b.Loop() {
+		if _, _, err := RunCorpus(context.Background(), k, CorpusOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

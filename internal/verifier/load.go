@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"strconv"
 	"syscall"
-	"time"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
 	"github.com/cilium/ebpf"
@@ -98,13 +98,19 @@ func LoadProgram(spec *ebpf.CollectionSpec, name string, opts Options) result.Ve
 		first = ebpf.LogLevelBranch
 		log, err = loadOnce(sub, name, first, opts)
 	}
+	// The stats-only log of a rejection is just the verifier's reason and its
+	// stats: the summary comes from there (a level-2 log may end in state dumps).
+	summary := SummaryLine(log)
 	if err != nil && first == ebpf.LogLevelStats {
 		// Rejected: load again at level 2 for the whole log (grown on ENOSPC).
 		if full, err2 := loadOnce(sub, name, ebpf.LogLevelInstruction|ebpf.LogLevelStats, opts); err2 != nil && full != "" {
 			log = full
 		}
 	}
-	fill(&out, log, err)
+	fill(&out, log, summary, err)
+	if opts.FullLog {
+		out.Log = log
+	}
 	return out
 }
 
@@ -125,11 +131,11 @@ func loadOnce(spec *ebpf.CollectionSpec, name string, level ebpf.LogLevel, opts 
 	return coll.Programs[name].VerifierLog, nil
 }
 
-func fill(out *result.VerifierOutcome, log string, err error) {
+func fill(out *result.VerifierOutcome, log, summary string, err error) {
 	st := ParseStats(log)
 	out.Insns, out.PeakStates = st.Insns, st.PeakStates
 	if st.VerifyUsec >= 0 {
-		out.VerifyTime = (time.Duration(st.VerifyUsec) * time.Microsecond).String()
+		out.VerifyTime = strconv.FormatInt(st.VerifyUsec, 10) + "us"
 	}
 	if err == nil {
 		out.Accepted = true
@@ -141,7 +147,7 @@ func fill(out *result.VerifierOutcome, log string, err error) {
 		out.Errno = unix.ErrnoName(errno)
 	}
 	out.Log = log
-	out.Summary = SummaryLine(log)
+	out.Summary = summary
 	if out.Summary == "" {
 		out.Summary = err.Error()
 	}

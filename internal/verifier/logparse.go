@@ -57,7 +57,8 @@ func isStatsLine(line string) bool {
 func SummaryLine(log string) string {
 	lines := strings.Split(log, "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
-		if !isStatsLine(lines[i]) {
+		// "infinite loop detected" is followed by the two states it compared.
+		if !isStatsLine(lines[i]) && !strings.HasPrefix(lines[i], "cur state:") && !strings.HasPrefix(lines[i], "old state:") {
 			return strings.TrimSpace(lines[i])
 		}
 	}
