@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
