@@ -20,7 +20,7 @@ func TestArgv(t *testing.T) {
 		"-nodefaults", "-display", "none", "-no-reboot", "-kernel", "/k/vmlinuz", "-initrd", "/r/initramfs.cpio",
 		"-chardev", "file,id=serial0,path=/dev/fd/3", "-serial", "chardev:serial0",
 		"-chardev", "file,id=serial1,path=/dev/fd/4", "-serial", "chardev:serial1",
-		"-append", "console=ttyS0 panic=-1 quiet lpj=4000000 no_timer_check pci=off acpi=off i8042.noaux i8042.nokbd i8042.nopnp reboot=t nokaslr",
+		"-append", "console=ttyS0 panic=-1 quiet lpj=4000000 no_timer_check pci=off acpi=off i8042.noaux i8042.nokbd i8042.nopnp reboot=t random.trust_cpu=on nokaslr",
 	}, c.Argv())
 }
 

@@ -1,0 +1,72 @@
+package tests
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/u-root/u-root/pkg/cpio"
+
+	"github.com/bpfmatrix/bpfmatrix/internal/vm"
+)
+
+// BenchmarkBoot compares, per kernel and in one run, a bare boot (an /init
+// that restarts the machine at once, same QEMU command) with `exec` of a
+// trivial static program through the agent. Goal: exec adds <= 0.3 s.
+func BenchmarkBoot(b *testing.B) {
+	for _, kernel := range []string{"debian-5.10", "debian-6.1"} {
+		k := fetchKernel(b, kernel)
+		bare := bareInitramfs(b, buildStatic(b, "./testdata/bareinit", "bareinit"))
+		prog := buildStatic(b, "./testdata/jobprog", "jobprog")
+		cmd, err := vm.CommandFor(vm.Options{Arch: k.Arch, Kernel: k.Image}, bare)
+		require.NoError(b, err)
+		argv := cmd.Argv()
+		b.Run(kernel, func(b *testing.B) {
+			var bareTotal, execTotal time.Duration
+			for i := 0; i < b.N; i++ {
+				start := time.Now()
+				c := exec.Command(argv[0], argv[1:]...)
+				// The serial chardevs open /dev/fd/3 and 4.
+				devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+				require.NoError(b, err)
+				c.ExtraFiles = []*os.File{devnull, devnull}
+				out, err := c.CombinedOutput()
+				devnull.Close()
+				require.NoError(b, err, "%s", out)
+				bareTotal += time.Since(start)
+
+				start = time.Now()
+				res, err := vm.Run(context.Background(), vm.Options{Arch: k.Arch, Kernel: k.Image}, vm.Job{Program: prog, Args: []string{"true"}})
+				require.NoError(b, err)
+				require.Equal(b, 0, res.ExitCode)
+				execTotal += time.Since(start)
+			}
+			n := float64(b.N)
+			b.ReportMetric(bareTotal.Seconds()/n, "bare-s/boot")
+			b.ReportMetric(execTotal.Seconds()/n, "exec-s/run")
+			b.ReportMetric((execTotal-bareTotal).Seconds()/n, "added-s")
+		})
+	}
+}
+
+func bareInitramfs(tb testing.TB, init string) string {
+	tb.Helper()
+	data, err := os.ReadFile(init)
+	require.NoError(tb, err)
+	p := filepath.Join(tb.TempDir(), "bare.cpio")
+	f, err := os.Create(p)
+	require.NoError(tb, err)
+	defer f.Close()
+	w := cpio.Newc.Writer(f)
+	require.NoError(tb, cpio.WriteRecords(w, []cpio.Record{
+		cpio.Directory("dev", 0o755),
+		cpio.CharDev("dev/console", 0o600, 5, 1),
+		cpio.StaticFile("init", string(data), 0o755),
+	}))
+	require.NoError(tb, cpio.WriteTrailer(w))
+	return p
+}
