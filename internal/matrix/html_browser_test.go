@@ -119,9 +119,9 @@ func saveScreenshot(t *testing.T, ctx context.Context, name string) {
 	t.Logf("screenshot: %s (kept with go test -artifacts)", path)
 }
 
-func evaluate[T any](t *testing.T, ctx context.Context, js string) T {
+func evaluate[T any](t *testing.T, ctx context.Context, js string, opts ...chromedp.EvaluateOption) T {
 	t.Helper()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, opts...))
 	require.NoError(t, err, js)
 	return v
 }

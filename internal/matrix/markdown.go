@@ -209,7 +209,7 @@ func featureCellMarkdown(f *result.Feature, fn *footnotes) string {
 			s = mdEscape(truncate(f.Value, 24))
 		}
 	case result.Unsupported:
-		s = symUnsupported + fn.ref(ReasonText(f.Reason))
+		s = symUnsupported + fn.ref(reasonFootnote(f.Reason))
 	default:
 		s = symInconclusive + fn.ref("inconclusive: "+f.Error)
 	}

@@ -237,6 +237,8 @@ func ReasonText(r *result.Reason) string {
 		s = "needs privilege"
 	case result.ReasonArch:
 		s = "not available on this architecture"
+	case result.ReasonProgramType:
+		s = "not offered to this program type"
 	case result.ReasonUnexplained:
 		s = "unexplained (expected by version and config)"
 	default:
@@ -245,10 +247,30 @@ func ReasonText(r *result.Reason) string {
 	if r.Kind != result.ReasonConfig && r.Config != "" {
 		s += ", needs " + r.Config
 	}
-	if r.Detail != "" {
+	switch {
+	case r.Detail == "":
+	case strings.Contains(r.Detail, s):
+		// The probe's own sentence already says it ("program type lirc_mode2
+		// is unsupported: needs CONFIG_BPF_LIRC_MODE2").
+		s = r.Detail
+	default:
 		s += ": " + r.Detail
 	}
 	return s
+}
+
+// reasonFootnote is ReasonText for Markdown footnotes: without the
+// per-feature detail for privilege and program-type reasons, which would
+// otherwise make one footnote per cell ("the kernel does not offer
+// bpf_probe_read to socket_filter programs" restates the row and column).
+// The detail stays in matrix.json, the JSON Lines and the HTML panel.
+func reasonFootnote(r *result.Reason) string {
+	if r != nil && (r.Kind == result.ReasonProgramType || r.Kind == result.ReasonPrivilege) && r.Detail != "" {
+		c := *r
+		c.Detail = ""
+		return ReasonText(&c)
+	}
+	return ReasonText(r)
 }
 
 func orUnknown(s string) string {

@@ -208,6 +208,33 @@ func TestSchemaValidatorCatches(t *testing.T) {
 	}
 }
 
+// TestSchemaEnums keeps the schema's enums equal to what Validate accepts.
+func TestSchemaEnums(t *testing.T) {
+	var root map[string]any
+	require.NoError(t, json.Unmarshal(JSONSchema, &root))
+	defs := root["$defs"].(map[string]any)
+	enum := func(def, prop string) []string {
+		var out []string
+		for _, v := range defs[def].(map[string]any)["properties"].(map[string]any)[prop].(map[string]any)["enum"].([]any) {
+			out = append(out, v.(string))
+		}
+		return out
+	}
+	var kinds, statuses, reasons []string
+	for _, k := range kindOrder {
+		kinds = append(kinds, string(k))
+	}
+	for s := range validStatus {
+		statuses = append(statuses, string(s))
+	}
+	for r := range validReason {
+		reasons = append(reasons, string(r))
+	}
+	assert.ElementsMatch(t, kinds, enum("feature", "kind"))
+	assert.ElementsMatch(t, statuses, enum("feature", "status"))
+	assert.ElementsMatch(t, reasons, enum("reason", "kind"))
+}
+
 // TestSchemaCoversTypes keeps matrix.schema.json and internal/result in
 // step: every JSON field of the Go types is a property in the schema and
 // every schema property is a Go field.

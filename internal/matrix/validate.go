@@ -19,7 +19,7 @@ var validStatus = map[result.Status]bool{result.Supported: true, result.Unsuppor
 
 var validReason = map[result.ReasonKind]bool{
 	result.ReasonVersion: true, result.ReasonConfig: true, result.ReasonPrivilege: true,
-	result.ReasonArch: true, result.ReasonUnexplained: true,
+	result.ReasonArch: true, result.ReasonUnexplained: true, result.ReasonProgramType: true,
 }
 
 // Validate checks the invariants the schema promises beyond its shape:
