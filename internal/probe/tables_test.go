@@ -1,0 +1,231 @@
+package probe
+
+import (
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bpfmatrix/bpfmatrix/internal/result"
+)
+
+var bpftoolName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+func allSpecs() []Spec {
+	var out []Spec
+	for _, l := range [][]Spec{ProgramTypes, MapTypes, LinkTypes, MiscFeatures} {
+		out = append(out, l...)
+	}
+	for _, a := range attachTypes {
+		out = append(out, a.Spec)
+	}
+	for _, h := range helpers {
+		s, _ := LookupSpec(result.KindHelper, h.Name)
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestTablesHaveVersionsAndNames(t *testing.T) {
+	seen := map[string]bool{}
+	for _, s := range allSpecs() {
+		t.Run(string(s.Kind)+"/"+s.Name, func(t *testing.T) {
+			assert.Regexp(t, bpftoolName, s.Name)
+			_, err := ParseVersion(s.Version)
+			assert.NoError(t, err, "every feature names the mainline version that introduced it")
+			assert.False(t, seen[string(s.Kind)+"/"+s.Name], "duplicate")
+			seen[string(s.Kind)+"/"+s.Name] = true
+			if s.Commit != "" {
+				assert.Regexp(t, `^[0-9a-f]{12}$`, s.Commit)
+			}
+			for _, c := range s.Config {
+				assert.Regexp(t, `^CONFIG_[A-Z0-9_]+$`, c)
+			}
+			if s.Kind == result.KindHelper {
+				assert.True(t, strings.HasPrefix(s.Name, "bpf_"))
+			}
+			if s.Kind == result.KindAttachType || s.Kind == result.KindLinkType {
+				_, ok := LookupSpec(result.KindProgramType, s.ProgramType)
+				assert.True(t, ok, "program type %q", s.ProgramType)
+			}
+		})
+	}
+}
+
+// TestNamesMatchBpftool: every program type, map type and helper bpftool
+// reports is spelled the same way in our tables (fixture from the real
+// bpftool 7.1 on the host).
+func TestNamesMatchBpftool(t *testing.T) {
+	raw, err := os.ReadFile("testdata/bpftool-7.1-feature-probe-6.18.json")
+	require.NoError(t, err)
+	claims, err := ParseBpftool(raw)
+	require.NoError(t, err)
+	require.NotEmpty(t, claims)
+	kinds := map[result.Kind]int{}
+	for key := range claims {
+		parts := strings.Split(key, "/")
+		kind := result.Kind(parts[0])
+		kinds[kind]++
+		name := parts[len(parts)-1]
+		_, ok := LookupSpec(kind, name)
+		assert.True(t, ok, "bpftool's %s is not in our tables", key)
+		if kind == result.KindHelper {
+			_, ok := LookupSpec(result.KindProgramType, parts[1])
+			assert.True(t, ok, "bpftool's program type %s", parts[1])
+		}
+	}
+	assert.Equal(t, 31, kinds[result.KindProgramType])
+	assert.Equal(t, 31, kinds[result.KindMapType])
+	assert.Equal(t, 4, kinds[result.KindMisc])
+}
+
+func TestHelperTable(t *testing.T) {
+	require.Len(t, helpers, 211)
+	for i, h := range helpers {
+		assert.Equal(t, int32(i+1), h.ID)
+	}
+	// Spot checks against include/uapi/linux/bpf.h.
+	for id, name := range map[int32]string{1: "bpf_map_lookup_elem", 9: "bpf_skb_store_bytes", 130: "bpf_ringbuf_output",
+		158: "bpf_get_current_task_btf", 166: "bpf_sys_bpf", 181: "bpf_loop", 211: "bpf_cgrp_storage_delete"} {
+		assert.Equal(t, name, helpers[id-1].Name, "helper %d", id)
+	}
+}
+
+func TestParseVersion(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Version
+		err  bool
+	}{
+		{"6.1.0-50-cloud-amd64", Version{6, 1}, false},
+		{"6.18.44-fc-v657", Version{6, 18}, false},
+		{"5.10.0-35-amd64", Version{5, 10}, false},
+		{"6.9", Version{6, 9}, false},
+		{"7.2.0-rc1-cloud-arm64", Version{7, 2}, false},
+		{"linux", Version{}, true},
+		{"6", Version{}, true},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			v, err := ParseVersion(tc.in)
+			if tc.err {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, v)
+		})
+	}
+	assert.True(t, Version{5, 10}.Less(Version{6, 1}))
+	assert.True(t, Version{6, 1}.Less(Version{6, 10}))
+	assert.False(t, Version{6, 9}.Less(Version{6, 9}))
+}
+
+func TestReadConfig(t *testing.T) {
+	cfg, err := ReadConfig("testdata/config-6.18.44-fc.gz")
+	require.NoError(t, err)
+	assert.True(t, cfg.Enabled("CONFIG_BPF_SYSCALL"))
+	assert.False(t, cfg.Enabled("CONFIG_BPF_LIRC_MODE2"))
+	assert.Equal(t, "n", cfg["CONFIG_FPROBE"], `"# CONFIG_FPROBE is not set" reads as n`)
+	assert.False(t, cfg.Enabled("CONFIG_FPROBE"))
+	rel := RelevantConfig(cfg)
+	assert.Contains(t, rel, "CONFIG_DEBUG_INFO_BTF")
+	assert.NotContains(t, rel, "CONFIG_EXT4_FS")
+
+	_, err = ParseConfig([]byte("not a config\n"))
+	assert.Error(t, err)
+	_, err = ReadConfig("testdata/missing")
+	assert.Error(t, err)
+}
+
+func TestClassify(t *testing.T) {
+	cfg := KernelConfig{"CONFIG_BPF_SYSCALL": "y", "CONFIG_BPF_LIRC_MODE2": "n", "CONFIG_BPF_LSM": "y", "CONFIG_DEBUG_INFO_BTF": "y"}
+	env61 := Env{Version: Version{6, 1}, Config: cfg}
+	for _, tc := range []struct {
+		name    string
+		env     Env
+		obs     Observation
+		status  result.Status
+		reason  result.ReasonKind
+		detail  string
+		finding bool
+	}{
+		{"too old", env61, Observation{Kind: result.KindMapType, Name: "arena", Outcome: OutcomeNotInEnum},
+			result.Unsupported, result.ReasonVersion, "introduced in 6.9", false},
+		{"config missing", env61, Observation{Kind: result.KindProgramType, Name: "lirc_mode2", Outcome: OutcomeNotSupported},
+			result.Unsupported, result.ReasonConfig, "needs CONFIG_BPF_LIRC_MODE2", false},
+		{"should be there", env61, Observation{Kind: result.KindMapType, Name: "ringbuf", Outcome: OutcomeNotSupported, Err: "invalid argument"},
+			result.Unsupported, result.ReasonUnexplained, "rejected by the kernel (invalid argument)", true},
+		{"no config known", Env{Version: Version{6, 1}}, Observation{Kind: result.KindProgramType, Name: "lirc_mode2", Outcome: OutcomeNotSupported},
+			result.Unsupported, result.ReasonUnexplained, "rejected by the kernel; kernel config unknown, may need [CONFIG_BPF_LIRC_MODE2]", true},
+		{"privilege", env61, Observation{Kind: result.KindProgramType, Name: "lsm", Outcome: OutcomePrivilege, Err: "operation not permitted"},
+			result.Unsupported, result.ReasonPrivilege, "operation not permitted", false},
+		{"not offered", env61, Observation{Kind: result.KindHelper, Name: "bpf_skb_store_bytes", ProgramType: "kprobe", Outcome: OutcomeNotOffered},
+			result.Unsupported, result.ReasonProgramType, "", false},
+		{"inconclusive", env61, Observation{Kind: result.KindHelper, Name: "bpf_loop", ProgramType: "xdp", Outcome: OutcomeError, Err: "boom"},
+			result.Inconclusive, "", "", false},
+		{"supported", env61, Observation{Kind: result.KindMapType, Name: "ringbuf", Outcome: OutcomeSupported},
+			result.Supported, "", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := Classify(tc.env, []Observation{tc.obs})
+			require.Len(t, fs, 1)
+			f := fs[0]
+			assert.Equal(t, tc.status, f.Status)
+			if tc.status == result.Unsupported {
+				require.NotNil(t, f.Reason, "unsupported always carries a reason")
+				assert.Equal(t, tc.reason, f.Reason.Kind)
+				assert.Equal(t, tc.detail, f.Reason.Detail)
+			} else {
+				assert.Nil(t, f.Reason)
+			}
+			if tc.status == result.Inconclusive {
+				assert.Equal(t, "boom", f.Error)
+			}
+			assert.Equal(t, tc.finding, f.Finding != "")
+		})
+	}
+}
+
+func TestClassifyCopiesProgramTypeReason(t *testing.T) {
+	env := Env{Version: Version{5, 4}, Config: KernelConfig{"CONFIG_BPF_LSM": "y"}}
+	fs := Classify(env, []Observation{
+		{Kind: result.KindHelper, Name: "bpf_d_path", ProgramType: "lsm", Outcome: OutcomeProgramTypeMissing},
+		{Kind: result.KindProgramType, Name: "lsm", Outcome: OutcomeNotInEnum},
+		{Kind: result.KindAttachType, Name: "lsm_mac", Outcome: OutcomeProgramTypeMissing, Requires: "lsm"},
+	})
+	require.Len(t, fs, 3)
+	for _, f := range fs {
+		require.NotNil(t, f.Reason, f.Key())
+		assert.Equal(t, result.ReasonVersion, f.Reason.Kind, f.Key())
+		assert.Equal(t, "5.7", f.Reason.Version, f.Key())
+	}
+	assert.Empty(t, fs[2].ProgramType, "attach types keep no program type: their key must not change between kernels")
+}
+
+func TestVersionViolations(t *testing.T) {
+	fs := []result.Feature{
+		{Kind: result.KindMapType, Name: "arena", Status: result.Supported},
+		{Kind: result.KindMapType, Name: "ringbuf", Status: result.Supported},
+		{Kind: result.KindMapType, Name: "hash", Status: result.Unsupported, Finding: "map_type hash: rejected"},
+	}
+	got := VersionViolations(Version{6, 1}, fs)
+	assert.Equal(t, []string{"map_type/arena: supported on 6.1 but the table says introduced in 6.9", "map_type hash: rejected"}, got)
+}
+
+func TestApplyBpftoolClaims(t *testing.T) {
+	fs := []result.Feature{
+		{Kind: result.KindHelper, ProgramType: "kprobe", Name: "bpf_skb_store_bytes", Status: result.Unsupported},
+		{Kind: result.KindHelper, ProgramType: "kprobe", Name: "bpf_map_lookup_elem", Status: result.Supported},
+		{Kind: result.KindHelper, ProgramType: "kprobe", Name: "bpf_loop", Status: result.Inconclusive},
+	}
+	n := applyClaims(map[string]bool{
+		"helper/kprobe/bpf_skb_store_bytes": true, "helper/kprobe/bpf_map_lookup_elem": true, "helper/kprobe/bpf_loop": false,
+	}, fs)
+	assert.Equal(t, 1, n)
+	assert.Equal(t, "supported", fs[0].Bpftool)
+	assert.Empty(t, fs[1].Bpftool)
+	assert.Empty(t, fs[2].Bpftool, "inconclusive cells are not compared")
+}
