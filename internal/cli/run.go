@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/bpfmatrix/bpfmatrix/internal/matrix"
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
 	"github.com/bpfmatrix/bpfmatrix/internal/run"
+	"github.com/bpfmatrix/bpfmatrix/internal/verifier"
 )
 
 type runFlags struct {
@@ -98,6 +100,20 @@ func runRun(cmd *cobra.Command, g *globals, f runFlags) error {
 	})
 	if err != nil {
 		return err
+	}
+	// Verifier logs go next to the results, one file per case, never
+	// truncated; matrix.json keeps their paths (relative to --out).
+	for i := range m.Kernels {
+		kr := &m.Kernels[i]
+		rel := filepath.Join("logs", kr.Kernel.Name)
+		if err := verifier.WriteLogs(filepath.Join(f.out, rel), kr.Verifier); err != nil {
+			return err
+		}
+		for j := range kr.Verifier {
+			if kr.Verifier[j].LogFile != "" {
+				kr.Verifier[j].LogFile = filepath.Join(rel, kr.Verifier[j].LogFile)
+			}
+		}
 	}
 	if err := matrix.Write(f.out, m); err != nil {
 		return err
