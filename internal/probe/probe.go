@@ -55,26 +55,40 @@ var kindOrder = map[result.Kind]int{
 // SortFeatures orders features by kind, then by program type and enum
 // value, so that results from different kernels line up.
 func SortFeatures(fs []result.Feature) {
-	pos := func(f result.Feature) (int, int64) {
+	type key struct {
+		kind int
+		val  int64
+	}
+	idx := make([]int, len(fs))
+	ks := make([]key, len(fs))
+	for i := range fs {
+		f := &fs[i]
+		k := key{kind: kindOrder[f.Kind]}
 		if f.Kind == result.KindHelper {
 			p, _ := LookupSpec(result.KindProgramType, f.ProgramType)
 			h, _ := LookupSpec(result.KindHelper, f.Name)
-			return kindOrder[f.Kind], p.Value*1000 + h.Value
+			k.val = p.Value*1000 + h.Value
+		} else {
+			s, _ := LookupSpec(f.Kind, f.Name)
+			k.val = s.Value
 		}
-		s, _ := LookupSpec(f.Kind, f.Name)
-		return kindOrder[f.Kind], s.Value
+		idx[i], ks[i] = i, k
 	}
-	sort.SliceStable(fs, func(i, j int) bool {
-		ki, vi := pos(fs[i])
-		kj, vj := pos(fs[j])
-		if ki != kj {
-			return ki < kj
+	sort.SliceStable(idx, func(a, b int) bool {
+		ka, kb := ks[idx[a]], ks[idx[b]]
+		if ka.kind != kb.kind {
+			return ka.kind < kb.kind
 		}
-		if vi != vj {
-			return vi < vj
+		if ka.val != kb.val {
+			return ka.val < kb.val
 		}
-		return fs[i].Name < fs[j].Name
+		return fs[idx[a]].Name < fs[idx[b]].Name
 	})
+	sorted := make([]result.Feature, len(fs))
+	for i, j := range idx {
+		sorted[i] = fs[j]
+	}
+	copy(fs, sorted)
 }
 
 // Counts tallies features by status.

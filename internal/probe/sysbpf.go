@@ -107,6 +107,8 @@ type loadRequest struct {
 	kernVersion  uint32
 	insns        []insn
 	wantLog      bool
+	// logLevel is the verifier log level when wantLog is set (default 1).
+	logLevel uint32
 }
 
 // loadResult is the kernel's answer to one load.
@@ -137,7 +139,7 @@ func (l *loader) load(req loadRequest) loadResult {
 	for {
 		if req.wantLog {
 			l.buf[0] = 0
-			attr.logLevel = 1
+			attr.logLevel = max(req.logLevel, 1)
 			attr.logSize = uint32(len(l.buf))
 			attr.logBuf = uint64(uintptr(unsafe.Pointer(&l.buf[0])))
 		}
