@@ -2,7 +2,6 @@ package probe
 
 import (
 	"fmt"
-	"sort"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
 )
@@ -58,9 +57,14 @@ type Env struct {
 }
 
 // specIndex maps kind/name to Spec for every table, helpers included.
-var specIndex = func() map[string]Spec {
-	m := map[string]Spec{}
-	add := func(s Spec) { m[string(s.Kind)+"/"+s.Name] = s }
+type specKey struct {
+	kind result.Kind
+	name string
+}
+
+var specIndex = func() map[specKey]Spec {
+	m := map[specKey]Spec{}
+	add := func(s Spec) { m[specKey{s.Kind, s.Name}] = s }
 	for _, list := range [][]Spec{ProgramTypes, MapTypes, LinkTypes, MiscFeatures, SystemState} {
 		for _, s := range list {
 			add(s)
@@ -77,7 +81,7 @@ var specIndex = func() map[string]Spec {
 
 // LookupSpec returns the table entry for a feature.
 func LookupSpec(kind result.Kind, name string) (Spec, bool) {
-	s, ok := specIndex[string(kind)+"/"+name]
+	s, ok := specIndex[specKey{kind, name}]
 	return s, ok
 }
 
@@ -86,16 +90,19 @@ func LookupSpec(kind result.Kind, name string) (Spec, bool) {
 // feature gets a Reason; one that should exist by version and config gets
 // ReasonUnexplained and a Finding.
 func Classify(env Env, obs []Observation) []result.Feature {
-	out := make([]result.Feature, 0, len(obs))
 	// Program types first: helpers, attach and link types copy their reason.
 	progReason := map[string]*result.Reason{}
-	order := make([]int, len(obs))
-	for i := range order {
-		order[i] = i
+	order := make([]int, 0, len(obs))
+	for i, o := range obs {
+		if o.Kind == result.KindProgramType {
+			order = append(order, i)
+		}
 	}
-	sort.SliceStable(order, func(a, b int) bool {
-		return obs[order[a]].Kind == result.KindProgramType && obs[order[b]].Kind != result.KindProgramType
-	})
+	for i, o := range obs {
+		if o.Kind != result.KindProgramType {
+			order = append(order, i)
+		}
+	}
 	feats := make([]result.Feature, len(obs))
 	for _, i := range order {
 		o := obs[i]
@@ -140,8 +147,7 @@ func Classify(env Env, obs []Observation) []result.Feature {
 		}
 		feats[i] = f
 	}
-	out = append(out, feats...)
-	return out
+	return feats
 }
 
 func detail(o Observation, fallback string) string {

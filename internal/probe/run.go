@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -367,20 +368,30 @@ const (
 	verdictError
 )
 
+var (
+	msgInvalidFunc  = []byte("invalid func ")
+	msgCannotUse    = []byte("cannot use helper")
+	msgUnknownFunc  = []byte("unknown func ")
+	msgNotForType   = []byte("not supported for program type")
+	msgNonSleepable = []byte("non-sleepable")
+)
+
 func classifyHelperLoad(res loadResult) (helperVerdict, string) {
 	if res.err == nil {
 		return verdictSupported, ""
 	}
-	log := res.log
+	log := res.raw
+	if log == nil && res.log != "" {
+		log = []byte(res.log)
+	}
 	switch {
-	case strings.Contains(log, "invalid func "):
+	case bytes.Contains(log, msgInvalidFunc):
 		return verdictUnknownHelper, ""
-	case strings.Contains(log, "cannot use helper"), strings.Contains(log, "unknown func "),
-		strings.Contains(log, "not supported for program type"):
+	case bytes.Contains(log, msgCannotUse), bytes.Contains(log, msgUnknownFunc), bytes.Contains(log, msgNotForType):
 		return verdictNotOffered, ""
-	case strings.Contains(log, "non-sleepable"):
+	case bytes.Contains(log, msgNonSleepable):
 		return verdictNeedsSleepable, ""
-	case log == "":
+	case len(log) == 0:
 		// No verifier log: the load failed before verification.
 		return verdictError, res.err.Error()
 	}
@@ -466,7 +477,7 @@ func (r *runner) probeHelper(l *loader, j helperJob) (Outcome, string, string) {
 			continue
 		}
 		req := vr.req
-		req.insns, req.wantLog, req.logLevel = prog, true, r.helperLogLevel
+		req.insns, req.wantLog, req.logLevel, req.rawLog = prog, true, r.helperLogLevel, true
 		verdict, errText := classifyHelperLoad(l.load(req))
 		switch verdict {
 		case verdictSupported:
@@ -527,11 +538,22 @@ func Observe(ctx context.Context, opts Options) ([]Observation, Env, KernelConfi
 	if err != nil {
 		return nil, Env{}, nil, err
 	}
-	cfg, cfgErr := loadConfig(opts.ConfigPath, release)
-	if cfgErr != nil && opts.ConfigPath != "" {
-		return nil, Env{}, nil, cfgErr
+	if opts.ConfigPath != "" {
+		if _, err := os.Stat(opts.ConfigPath); err != nil {
+			return nil, Env{}, nil, fmt.Errorf("read kernel config: %w", err)
+		}
 	}
-	r := &runner{env: Env{Version: v, Config: cfg}, workers: opts.Workers}
+	// The config (gunzip of /proc/config.gz) is read alongside the probes:
+	// only explanations and system state need it.
+	var cfg KernelConfig
+	var cfgErr error
+	cfgDone := make(chan struct{})
+	go func() {
+		defer close(cfgDone)
+		cfg, cfgErr = loadConfig(opts.ConfigPath, release)
+	}()
+	r := &runner{env: Env{Version: v}, workers: opts.Workers,
+		obs: make([]Observation, 0, len(ProgramTypes)*len(helpers)+len(MapTypes)+len(attachTypes)+len(LinkTypes)+len(MiscFeatures)+len(SystemState))}
 	if r.workers <= 0 {
 		r.workers = runtime.NumCPU()
 	}
@@ -561,6 +583,11 @@ func Observe(ctx context.Context, opts Options) ([]Observation, Env, KernelConfi
 	r.probeHelpers(ctx, plain)
 	<-btfDone
 	r.kb, r.btfErr = kb, btfErr
+	<-cfgDone
+	if cfgErr != nil && opts.ConfigPath != "" {
+		return nil, Env{}, nil, cfgErr
+	}
+	r.env.Config = cfg
 	r.probeMapTypes(ctx)
 	r.probeSystem()
 	withBTF := progTypesWhere(true)
