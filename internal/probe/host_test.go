@@ -144,3 +144,21 @@ func TestKernelBTFScan(t *testing.T) {
 	_, err = parseKernelBTF([]byte("not btf at all, really not"), nil, nil)
 	assert.Error(t, err)
 }
+
+// TestHostWithoutBTF runs the probes as on a kernel without
+// /sys/kernel/btf/vmlinux: nothing turns inconclusive, the BTF-targeted
+// program types are unsupported with a reason.
+func TestHostWithoutBTF(t *testing.T) {
+	require.True(t, CheckPrivilege())
+	kr, err := Probe(context.Background(), Options{BTFPath: "testdata/missing-vmlinux-btf"})
+	require.NoError(t, err)
+	c := Counts(kr.Features)
+	assert.LessOrEqual(t, c[result.Inconclusive]*100, len(kr.Features), "inconclusive %d", c[result.Inconclusive])
+	for _, name := range []string{"lsm", "struct_ops"} {
+		f := find(t, kr, result.KindProgramType, "", name)
+		assert.Equal(t, result.Unsupported, f.Status, name)
+		require.NotNil(t, f.Reason, name)
+	}
+	assert.Equal(t, result.Unsupported, find(t, kr, result.KindMisc, "", "kernel_btf").Status)
+	assert.Equal(t, result.Supported, find(t, kr, result.KindMapType, "", "ringbuf").Status)
+}

@@ -71,6 +71,7 @@ type runner struct {
 	// progOK records which program types loaded; variants how to load them.
 	progMu   sync.Mutex
 	progOK   map[string]bool
+	progErr  map[string]bool // program types whose probe was inconclusive
 	variants map[string][]variant
 	// maxHelper is the highest helper ID the kernel knows (helper IDs
 	// only grow, so one binary search bounds all of them).
@@ -270,6 +271,14 @@ func (r *runner) probeProgramTypes(ctx context.Context, types []Spec) {
 		vs, err := r.progVariants(s)
 		if err != nil {
 			o.Outcome, o.Err = OutcomeError, err.Error()
+			if r.kb == nil && errors.Is(r.btfErr, os.ErrNotExist) {
+				// No /sys/kernel/btf/vmlinux: the type cannot get an attach
+				// target; explained by CONFIG_DEBUG_INFO_BTF (or version).
+				o.Outcome = OutcomeNotSupported
+			}
+			mu.Lock()
+			r.progErr[s.Name] = o.Outcome == OutcomeError
+			mu.Unlock()
 			return
 		}
 		// The type is supported when any variant loads (a sandbox may
@@ -306,6 +315,7 @@ func (r *runner) probeProgramTypes(ctx context.Context, types []Spec) {
 		}
 		mu.Lock()
 		r.progOK[s.Name] = o.Outcome == OutcomeSupported
+		r.progErr[s.Name] = o.Outcome == OutcomeError
 		r.variants[s.Name] = usable
 		mu.Unlock()
 	})
@@ -435,7 +445,14 @@ func (r *runner) probeHelpers(ctx context.Context, types []Spec) {
 			ok := r.progOK[p.Name]
 			r.progMu.Unlock()
 			if !ok {
-				r.add(Observation{Kind: result.KindHelper, Name: h.Name, ProgramType: p.Name, Outcome: OutcomeProgramTypeMissing})
+				o := Observation{Kind: result.KindHelper, Name: h.Name, ProgramType: p.Name, Outcome: OutcomeProgramTypeMissing}
+				r.progMu.Lock()
+				if r.progErr[p.Name] {
+					// An inconclusive program type leaves its helpers inconclusive.
+					o.Outcome, o.Err = OutcomeError, "program type "+p.Name+" inconclusive"
+				}
+				r.progMu.Unlock()
+				r.add(o)
 				continue
 			}
 			if p.Name == "ext" {
@@ -568,7 +585,7 @@ func Observe(ctx context.Context, opts Options) ([]Observation, Env, KernelConfi
 	// Most program types and their helpers need no BTF: they run while
 	// the BTF is scanned. Then the BTF-targeted types and their helpers,
 	// misc features (some need targets), attach and link types.
-	r.progOK, r.variants = map[string]bool{}, map[string][]variant{}
+	r.progOK, r.progErr, r.variants = map[string]bool{}, map[string]bool{}, map[string][]variant{}
 	btfDone := make(chan struct{})
 	var kb *kernelBTF
 	var btfErr error
