@@ -118,6 +118,12 @@ func doMount(m mount) error {
 // into \r\n, no echo, no flow control, 8 bits.
 func openRaw(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|unix.O_NOCTTY, 0)
+	// A PCI UART (the arm64 data port) is probed by a driver that may
+	// finish after /init starts (deferred probe); give devtmpfs a moment.
+	for wait := 0; errors.Is(err, os.ErrNotExist) && wait < 50; wait++ {
+		time.Sleep(100 * time.Millisecond)
+		f, err = os.OpenFile(path, os.O_WRONLY|unix.O_NOCTTY, 0)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open data port: %w", err)
 	}

@@ -75,6 +75,10 @@ type Machine struct {
 	// DataPort is the guest device carrying frames (second serial port),
 	// empty when the machine has only one UART.
 	DataPort string
+	// DataDevice is the QEMU -device model that carries the serial ports
+	// after the console, with a chardev= property appended; empty means
+	// more -serial ports (the pc machine's built-in 8250s).
+	DataDevice string
 	// Cmdline is the machine-specific part of the kernel command line.
 	Cmdline []string
 }
@@ -90,10 +94,24 @@ type Machine struct {
 // TCG): without it a Go /init on 5.10 waits ~1.5 s in getrandom(2) for the
 // CRNG (measured: exec on 5.10 took 4.2 s to the agent's hello, 2.0 s with it).
 //
-// arm64: the virt machine has a single PL011 (ttyAMA0); the data port
-// there has to share the console (frames are checksummed and carry a magic
-// so a reader can skip kernel text) or use virtio-console where the kernel
-// has it built in. Not wired up yet: DataPort is empty.
+// arm64: the virt machine has a single PL011 (ttyAMA0, the console), so the
+// data port is a PCI 16550 (-device pci-serial) on virt's generic PCIe host
+// bridge. Every Debian arm64 cloud kernel in the catalog (5.10, 6.1, 6.12,
+// 7.2) builds SERIAL_8250, SERIAL_8250_PCI and PCI_HOST_GENERIC in (virtio
+// and virtio-console are modules before 6.12), and arm64 has no legacy ISA
+// ports, so the PCI UART is the first 8250 the kernel registers: ttyS0.
+// Multiplexing frames onto the console would work too, but kernel messages
+// could then interleave with a frame mid-byte.
+//
+// The CPU under TCG is "max,pauth=off": every ARMv8.x/9.x feature QEMU
+// emulates (LSE atomics the BPF JIT emits, BTI, SVE, RNG) except pointer
+// authentication. QEMU computes the architected QARMA cipher in software
+// for each PAC/AUT instruction, and Debian kernels sign every return
+// address (ARM64_PTR_AUTH_KERNEL), so with pauth a 6.1 kernel took 8.4 s
+// to boot and power off; without it 1.6 s (cortex-a57 1.7 s, neoverse-n1
+// 1.6 s, max,pauth-impdef=on 2.4 s; measured with a one-file initramfs).
+// The JIT's PACIASP/AUTIASP are hint instructions, NOPs on a CPU without
+// pauth, so BPF behaves the same.
 func MachineFor(arch catalog.Arch, accel Accel) (Machine, error) {
 	cpu := "max"
 	if accel == KVM {
@@ -110,11 +128,17 @@ func MachineFor(arch catalog.Arch, accel Accel) (Machine, error) {
 			Cmdline:  []string{"lpj=4000000", "no_timer_check", "pci=off", "acpi=off", "i8042.noaux", "i8042.nokbd", "i8042.nopnp", "reboot=t", "random.trust_cpu=on"},
 		}, nil
 	case catalog.ARM64:
+		if accel == TCG {
+			cpu = "max,pauth=off"
+		}
 		return Machine{
-			Binary:  "qemu-system-aarch64",
-			Type:    "virt",
-			CPU:     cpu,
-			Console: "ttyAMA0",
+			Binary:     "qemu-system-aarch64",
+			Type:       "virt",
+			CPU:        cpu,
+			Console:    "ttyAMA0",
+			DataPort:   "/dev/ttyS0",
+			DataDevice: "pci-serial",
+			Cmdline:    []string{"random.trust_cpu=on"},
 		}, nil
 	}
 	return Machine{}, fmt.Errorf("machine for %q: unsupported architecture", arch)
@@ -129,8 +153,9 @@ type Command struct {
 	CPUs     int
 	Kernel   string
 	Initrd   string
-	// SerialPaths are the host ends of the serial ports, in guest order
-	// (ttyS0, ttyS1, ...): files QEMU opens for writing.
+	// SerialPaths are the host ends of the serial ports, console first,
+	// then the data port (ttyS0, ttyS1 on x86_64; ttyAMA0, then PCI
+	// ttyS0 on arm64): files QEMU opens for writing.
 	SerialPaths []string
 	// ExtraCmdline is appended to the kernel command line.
 	ExtraCmdline []string
@@ -171,7 +196,12 @@ func (c Command) Argv() []string {
 	}
 	for i, p := range c.SerialPaths {
 		id := fmt.Sprintf("serial%d", i)
-		argv = append(argv, "-chardev", fmt.Sprintf("file,id=%s,path=%s", id, p), "-serial", "chardev:"+id)
+		argv = append(argv, "-chardev", fmt.Sprintf("file,id=%s,path=%s", id, p))
+		if i > 0 && c.Machine.DataDevice != "" {
+			argv = append(argv, "-device", c.Machine.DataDevice+",chardev="+id)
+		} else {
+			argv = append(argv, "-serial", "chardev:"+id)
+		}
 	}
 	return append(argv, "-append", c.KernelCmdline())
 }

@@ -33,7 +33,8 @@ func TestMachineFor(t *testing.T) {
 	}{
 		{catalog.AMD64, TCG, "qemu-system-x86_64", "pc", "max", "ttyS0", "/dev/ttyS1"},
 		{catalog.AMD64, KVM, "qemu-system-x86_64", "pc", "host", "ttyS0", "/dev/ttyS1"},
-		{catalog.ARM64, TCG, "qemu-system-aarch64", "virt", "max", "ttyAMA0", ""},
+		{catalog.ARM64, TCG, "qemu-system-aarch64", "virt", "max,pauth=off", "ttyAMA0", "/dev/ttyS0"},
+		{catalog.ARM64, KVM, "qemu-system-aarch64", "virt", "host", "ttyAMA0", "/dev/ttyS0"},
 	} {
 		t.Run(string(tc.arch)+"/"+string(tc.accel), func(t *testing.T) {
 			m, err := MachineFor(tc.arch, tc.accel)
@@ -49,9 +50,20 @@ func TestMachineFor(t *testing.T) {
 	require.ErrorContains(t, err, "unsupported architecture")
 }
 
-func TestCommandForRejectsARM64(t *testing.T) {
-	_, err := CommandFor(Options{Arch: catalog.ARM64, Kernel: "/k", Accel: TCG}, "/i")
-	require.ErrorContains(t, err, "not supported yet")
+// TestArgvARM64: the console is the virt machine's PL011, the data port a
+// PCI 16550 (the guest's ttyS0), and the CPU has pointer authentication
+// off under TCG (see MachineFor).
+func TestArgvARM64(t *testing.T) {
+	c, err := CommandFor(Options{Arch: catalog.ARM64, Kernel: "/k/Image", Accel: TCG}, "/r/initramfs.cpio")
+	require.NoError(t, err)
+	assert.Equal(t, []string{
+		"qemu-system-aarch64", "-machine", "virt", "-accel", "tcg", "-cpu", "max,pauth=off", "-m", "512", "-smp", "2",
+		"-nodefaults", "-display", "none", "-no-reboot", "-kernel", "/k/Image", "-initrd", "/r/initramfs.cpio",
+		"-chardev", "file,id=serial0,path=/dev/fd/3", "-serial", "chardev:serial0",
+		"-chardev", "file,id=serial1,path=/dev/fd/4", "-device", "pci-serial,chardev=serial1",
+		"-append", "console=ttyAMA0 panic=-1 quiet random.trust_cpu=on",
+	}, c.Argv())
+	assert.Equal(t, "/dev/ttyS0", c.Machine.DataPort)
 }
 
 func TestShellQuote(t *testing.T) {

@@ -177,7 +177,7 @@ func CommandFor(opts Options, initrd string) (Command, error) {
 		return Command{}, err
 	}
 	if machine.DataPort == "" {
-		return Command{}, fmt.Errorf("%s guests are not supported yet (no data port)", opts.Arch)
+		return Command{}, fmt.Errorf("%s guests have no data port", opts.Arch)
 	}
 	return Command{
 		Machine:      machine,
