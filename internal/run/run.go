@@ -3,12 +3,10 @@ package run
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
@@ -61,23 +59,12 @@ func Run(ctx context.Context, specs []catalog.KernelSpec, opts Options) (*result
 		opts.Parallel = 1
 	}
 	m := &result.Matrix{Schema: result.SchemaVersion, Generated: time.Now().UTC(), Kernels: make([]result.KernelResult, len(specs))}
-	sem := make(chan struct{}, opts.Parallel)
-	var wg sync.WaitGroup
-	for i, spec := range specs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				m.Kernels[i] = failed(spec, nil, ctx.Err())
-				return
-			}
-			defer func() { <-sem }()
-			m.Kernels[i] = runKernel(ctx, spec, opts)
-		}()
+	skipped := Each(ctx, len(specs), opts.Parallel, func(i int) {
+		m.Kernels[i] = runKernel(ctx, specs[i], opts)
+	})
+	for _, i := range skipped {
+		m.Kernels[i] = failed(specs[i], nil, ctx.Err())
 	}
-	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return m, err
 	}
@@ -130,23 +117,16 @@ func runKernel(ctx context.Context, spec catalog.KernelSpec, opts Options) resul
 		}
 	}
 	log.Info("booting", "image", k.Image, "source", k.Source)
-	var stdout, stderr bytes.Buffer
-	res, err := vm.Run(ctx, vm.Options{
+	var kr result.KernelResult
+	res, err := AgentJSON(ctx, vm.Options{
 		Arch: spec.Arch, Kernel: k.Image, Agent: agent,
 		Memory: opts.Memory, CPUs: opts.CPUs,
 		BootTimeout: opts.BootTimeout, RunTimeout: opts.RunTimeout,
-		Stdout: &stdout, Stderr: &stderr, Console: opts.Console, Logger: log,
-	}, job)
+		Console: opts.Console, Logger: log,
+	}, job, &kr)
 	if err != nil {
 		log.Warn("vm failed", "err", err)
 		return failed(spec, k, err)
-	}
-	if res.ExitCode != 0 {
-		return failed(spec, k, fmt.Errorf("agent %v exited with status %d: %s", job.Args, res.ExitCode, lastLine(stderr.String())))
-	}
-	var kr result.KernelResult
-	if err := json.Unmarshal(stdout.Bytes(), &kr); err != nil {
-		return failed(spec, k, fmt.Errorf("decode agent result: %w", err))
 	}
 	if kr.Schema != result.SchemaVersion {
 		return failed(spec, k, fmt.Errorf("decode agent result: schema %d, want %d", kr.Schema, result.SchemaVersion))
@@ -179,7 +159,7 @@ func buildJob(spec catalog.KernelSpec, k *fetch.Kernel, agent string, opts Optio
 	}
 	bpftoolDigest := ""
 	if opts.Bpftool != "" && spec.Arch.GOARCH() == hostGOARCH() {
-		files, err := dynamicClosure(opts.Bpftool)
+		files, err := DynamicClosure(opts.Bpftool)
 		if err != nil {
 			return job, "", "", err
 		}

@@ -15,12 +15,12 @@ var libDirs = []string{
 	"/lib64", "/lib", "/usr/lib64", "/usr/lib",
 }
 
-// dynamicClosure returns the files a dynamically linked host binary needs to
+// DynamicClosure returns the files a dynamically linked host binary needs to
 // run inside a bare guest: the binary, its ELF interpreter and the transitive
 // closure of its DT_NEEDED libraries, as guest path -> host path (the same
 // paths, symlinks resolved). It reads the ELF headers instead of running ldd,
 // which would execute the binary.
-func dynamicClosure(bin string) (map[string]string, error) {
+func DynamicClosure(bin string) (map[string]string, error) {
 	files := map[string]string{}
 	var visit func(guestPath, hostPath string) error
 	visit = func(guestPath, hostPath string) error {

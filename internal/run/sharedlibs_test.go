@@ -14,7 +14,7 @@ func TestDynamicClosureOfBpftool(t *testing.T) {
 	const bpftool = "/usr/sbin/bpftool"
 	_, err := os.Stat(bpftool)
 	require.NoError(t, err, "bpftool missing: run scripts/install-deps.sh")
-	files, err := dynamicClosure(bpftool)
+	files, err := DynamicClosure(bpftool)
 	require.NoError(t, err)
 	assert.Contains(t, files, bpftool)
 	var names []string
