@@ -10,8 +10,10 @@
 //
 // The kernel console is ttyS0 and the job's output comes back over ttyS1 as
 // checksummed frames (package guest/wire); both are pipes QEMU inherits as
-// fds 3 and 4. Serial ports need no kernel modules, so this works on every
-// catalog kernel; zstd frames make up for the UART's ~1.1 MB/s under TCG.
+// fds 3 and 4. On arm64 the console is the virt machine's PL011 (ttyAMA0)
+// and the data port a PCI 16550 (-device pci-serial, the guest's ttyS0).
+// Serial ports need no kernel modules, so this works on every catalog
+// kernel; zstd frames make up for the UART's ~1.1 MB/s under TCG.
 //
 // For orchestrators:
 //

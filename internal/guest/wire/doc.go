@@ -5,7 +5,8 @@
 // all of which the host packed into the same archive.
 //
 // Guest to host, the agent writes frames to a dedicated serial port (ttyS1 on
-// x86_64; the kernel console stays on ttyS0). A frame is
+// x86_64, where the kernel console stays on ttyS0; a PCI 16550 that the
+// guest sees as ttyS0 on arm64, where the console is ttyAMA0). A frame is
 //
 //	magic "BPFM" | version u8 | type u8 | flags u8 | length u32 BE | crc32 u32 BE | payload
 //
