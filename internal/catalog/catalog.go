@@ -35,6 +35,19 @@ func (a Arch) GOARCH() string {
 	return string(a)
 }
 
+// ArchOf returns the Arch of a Go GOARCH value ("amd64" is x86_64), so that
+// results recorded inside a guest (runtime.GOARCH) use the catalog's
+// spelling. Other values come back unchanged.
+func ArchOf(goarch string) Arch {
+	switch goarch {
+	case "amd64":
+		return AMD64
+	case "arm64":
+		return ARM64
+	}
+	return Arch(goarch)
+}
+
 // DebianArch returns Debian's architecture name for a.
 func (a Arch) DebianArch() string { return a.GOARCH() }
 

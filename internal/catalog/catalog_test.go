@@ -65,3 +65,12 @@ func TestParseVersion(t *testing.T) {
 	assert.True(t, Version{5, 10, 0}.Less(Version{6, 1, 0}))
 	assert.False(t, Version{6, 12, 0}.Less(Version{6, 1, 9}))
 }
+
+func TestArchOf(t *testing.T) {
+	for _, a := range []Arch{AMD64, ARM64} {
+		t.Run(string(a), func(t *testing.T) {
+			require.Equal(t, a, ArchOf(a.GOARCH()))
+		})
+	}
+	require.Equal(t, Arch("riscv64"), ArchOf("riscv64"))
+}
