@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
 	"github.com/bpfmatrix/bpfmatrix/internal/verifier"
 )
@@ -65,7 +66,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if *asJSON {
 		res := result.KernelResult{
 			Schema:       result.SchemaVersion,
-			Kernel:       result.Kernel{Release: release, Version: k.Version.String(), Arch: runtime.GOARCH},
+			Kernel:       result.Kernel{Release: release, Version: k.Version.String(), Arch: string(catalog.ArchOf(runtime.GOARCH))},
 			VerifierTime: result.Duration(took),
 			Verifier:     outs,
 		}

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
 )
 
@@ -35,7 +36,7 @@ func Probe(ctx context.Context, opts Options) (*result.KernelResult, error) {
 			Name:    "host",
 			Release: release,
 			Version: env.Version.String(),
-			Arch:    runtime.GOARCH,
+			Arch:    string(catalog.ArchOf(runtime.GOARCH)),
 		},
 		Config:    RelevantConfig(cfg),
 		ProbeTime: result.Duration(time.Since(start)),
