@@ -22,4 +22,11 @@
 // a stream that ends inside a frame is [ErrTruncated], a corrupt frame is
 // [ErrCorrupt]. Callers must treat a stream without a TypeExit frame as a
 // failure: a missing result is never an empty success.
+//
+// Host to guest at run time, only when [Job].Stdin is set: the same port's
+// input side carries [TypeStdin] frames with the job's standard input, and
+// an empty TypeStdin frame is its end of file (a serial line has no EOF).
+// The host starts sending after the hello, when the agent has the port open
+// in raw mode: the 8250 driver empties its FIFO when the port is opened, so
+// earlier bytes would be lost.
 package wire

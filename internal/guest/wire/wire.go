@@ -42,6 +42,9 @@ const (
 	TypeStdout Type = 2 // raw bytes of the job's stdout
 	TypeStderr Type = 3 // raw bytes of the job's stderr
 	TypeExit   Type = 4 // JSON Exit: the job is over; always the last frame
+	// TypeStdin goes the other way, host to guest, when Job.Stdin is set:
+	// raw bytes for the job's stdin; an empty payload is end of file.
+	TypeStdin Type = 5
 )
 
 func (t Type) String() string {
@@ -52,6 +55,8 @@ func (t Type) String() string {
 		return "stdout"
 	case TypeStderr:
 		return "stderr"
+	case TypeStdin:
+		return "stdin"
 	case TypeExit:
 		return "exit"
 	}
@@ -78,6 +83,9 @@ type Job struct {
 	Dir string `json:"dir"`
 	// DataPort is the guest device carrying frames (e.g. /dev/ttyS1).
 	DataPort string `json:"data_port"`
+	// Stdin says the host sends the job's stdin as TypeStdin frames on the
+	// data port (its input side); otherwise stdin is /dev/null.
+	Stdin bool `json:"stdin,omitempty"`
 }
 
 // Hello is the agent's first frame.
