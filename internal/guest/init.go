@@ -96,7 +96,7 @@ func initErr() error {
 	if err := w.WriteJSON(wire.TypeHello, hello); err != nil {
 		return err
 	}
-	exit := runJob(job, w)
+	exit := runJob(job, w, port)
 	return w.WriteJSON(wire.TypeExit, exit)
 }
 
@@ -117,12 +117,13 @@ func doMount(m mount) error {
 // openRaw opens a serial port and puts it in raw mode: no ONLCR turning \n
 // into \r\n, no echo, no flow control, 8 bits.
 func openRaw(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|unix.O_NOCTTY, 0)
+	// Read-write: the input side carries the job's stdin (wire.TypeStdin).
+	f, err := os.OpenFile(path, os.O_RDWR|unix.O_NOCTTY, 0)
 	// A PCI UART (the arm64 data port) is probed by a driver that may
 	// finish after /init starts (deferred probe); give devtmpfs a moment.
 	for wait := 0; errors.Is(err, os.ErrNotExist) && wait < 50; wait++ {
 		time.Sleep(100 * time.Millisecond)
-		f, err = os.OpenFile(path, os.O_WRONLY|unix.O_NOCTTY, 0)
+		f, err = os.OpenFile(path, os.O_RDWR|unix.O_NOCTTY, 0)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open data port: %w", err)
@@ -161,7 +162,7 @@ type chunk struct {
 // maxBatch caps how much output one frame carries.
 const maxBatch = 1 << 20
 
-func runJob(job wire.Job, w *wire.Writer) wire.Exit {
+func runJob(job wire.Job, w *wire.Writer, port *os.File) wire.Exit {
 	cmd := exec.Command(job.Program, job.Args...)
 	cmd.Args[0] = job.Program
 	cmd.Dir = job.Dir
@@ -171,6 +172,14 @@ func runJob(job wire.Job, w *wire.Writer) wire.Exit {
 		"TMPDIR=/tmp",
 	}, job.Env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if job.Stdin {
+		stdinR, err := feedStdin(port)
+		if err != nil {
+			return wire.Exit{Code: -1, Error: err.Error()}
+		}
+		defer stdinR.Close()
+		cmd.Stdin = stdinR
+	}
 
 	stdoutR, stdoutW, err := os.Pipe()
 	if err != nil {
@@ -277,4 +286,34 @@ func forward(chunks <-chan chunk, w *wire.Writer) error {
 		send(t, batch)
 	}
 	return firstErr
+}
+
+// feedStdin returns the read end of a pipe that gets the payloads of the
+// TypeStdin frames the host sends on port, and is closed at the empty frame
+// that marks end of file (or when the stream breaks). Once the job has
+// closed its stdin, the rest is read and dropped.
+func feedStdin(port *os.File) (*os.File, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("create stdin pipe: %w", err)
+	}
+	go func() {
+		defer w.Close()
+		fr := wire.NewReader(port)
+		for {
+			f, err := fr.Next()
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "bpfmatrix-agent: read stdin:", err)
+				return
+			}
+			if f.Type != wire.TypeStdin {
+				continue
+			}
+			if len(f.Payload) == 0 {
+				return
+			}
+			_, _ = w.Write(f.Payload)
+		}
+	}()
+	return r, nil
 }

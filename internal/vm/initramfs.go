@@ -166,6 +166,7 @@ func buildInitramfs(agent string, job Job, dataPort string) (*initramfs, error) 
 		Env:      job.Env,
 		Dir:      wire.WorkDir,
 		DataPort: dataPort,
+		Stdin:    job.Stdin != nil,
 	})
 	if err != nil {
 		r.close()

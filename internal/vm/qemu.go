@@ -159,6 +159,10 @@ type Command struct {
 	SerialPaths []string
 	// ExtraCmdline is appended to the kernel command line.
 	ExtraCmdline []string
+	// DataInput, if set, is the host file QEMU reads the data port's input
+	// from (the file chardev's input-path=, QEMU 6.0+): how the job's stdin
+	// reaches the guest.
+	DataInput string
 }
 
 // KernelCmdline is the kernel command line of c.
@@ -196,7 +200,11 @@ func (c Command) Argv() []string {
 	}
 	for i, p := range c.SerialPaths {
 		id := fmt.Sprintf("serial%d", i)
-		argv = append(argv, "-chardev", fmt.Sprintf("file,id=%s,path=%s", id, p))
+		chardev := fmt.Sprintf("file,id=%s,path=%s", id, p)
+		if i == 1 && c.DataInput != "" {
+			chardev += ",input-path=" + c.DataInput
+		}
+		argv = append(argv, "-chardev", chardev)
 		if i > 0 && c.Machine.DataDevice != "" {
 			argv = append(argv, "-device", c.Machine.DataDevice+",chardev="+id)
 		} else {

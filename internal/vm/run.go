@@ -30,6 +30,10 @@ type Job struct {
 	Dir string
 	// Files maps absolute guest paths to host files to put there.
 	Files map[string]string
+	// Stdin, if set, is the job's standard input: sent over the data port
+	// once the agent is up, its EOF closing the job's stdin. Nil: the job
+	// reads /dev/null.
+	Stdin io.Reader
 }
 
 // Options configure one VM.
@@ -146,8 +150,11 @@ func Run(ctx context.Context, opts Options, job Job) (*Result, error) {
 		return nil, fmt.Errorf("run vm: %w", err)
 	}
 	cmd.Initrd = initrd
+	if job.Stdin != nil {
+		cmd.DataInput = stdinFD
+	}
 	for attempt := 1; ; attempt++ {
-		res, err := boot(ctx, opts, cmd)
+		res, err := boot(ctx, opts, cmd, job.Stdin)
 		if res != nil {
 			res.Attempts = attempt
 		}
@@ -242,9 +249,12 @@ func (c *consoleBuffer) Bytes() []byte {
 }
 
 // boot runs QEMU once.
-func boot(ctx context.Context, opts Options, cmd Command) (*Result, error) {
+func boot(ctx context.Context, opts Options, cmd Command, stdin io.Reader) (*Result, error) {
 	argv := cmd.Argv()
 	res := &Result{Cmdline: argv, Repro: Repro(argv), ExitCode: -1}
+	if cmd.DataInput != "" {
+		res.Repro += " 5</dev/null"
+	}
 	fail := func(e *Error) (*Result, error) {
 		e.Cmdline, e.Repro = res.Cmdline, res.Repro
 		e.ConsoleTail = crashTail(res.Console, 25, 60)
@@ -267,6 +277,19 @@ func boot(ctx context.Context, opts Options, cmd Command) (*Result, error) {
 	var qemuErr consoleBuffer
 	c := exec.Command(argv[0], argv[1:]...)
 	c.ExtraFiles = []*os.File{conW, dataW}
+	var inW *os.File
+	if stdin != nil {
+		inR, w, err := os.Pipe()
+		if err != nil {
+			conW.Close()
+			dataW.Close()
+			return nil, fmt.Errorf("start qemu: %w", err)
+		}
+		defer inR.Close()
+		defer w.Close()
+		inW = w
+		c.ExtraFiles = append(c.ExtraFiles, inR) // fd 5: stdinFD
+	}
 	c.Stdout, c.Stderr = &qemuErr, &qemuErr
 	// Own process group, so one kill reaches everything QEMU started, and
 	// SIGKILL when we die, so no orphan QEMU outlives us.
@@ -327,6 +350,9 @@ func boot(ctx context.Context, opts Options, cmd Command) (*Result, error) {
 	for {
 		select {
 		case h := <-helloCh:
+			if inW != nil {
+				go sendStdin(stdin, inW)
+			}
 			booted, hello = true, time.Now()
 			res.BootTime = hello.Sub(start)
 			res.Release, res.Warnings = h.Release, h.Warnings
@@ -426,6 +452,31 @@ func readFrames(r io.Reader, opts Options, helloCh chan<- wire.Hello, exitCh cha
 			exitCh <- e
 		default:
 			return fmt.Errorf("read frames: unexpected %s frame", f.Type)
+		}
+	}
+}
+
+// stdinFD is where QEMU finds the job's stdin frames: the read end of a
+// pipe passed as fd 5 (fds 3 and 4 are the console and data outputs).
+const stdinFD = "/dev/fd/5"
+
+// sendStdin copies r to the guest as TypeStdin frames, then an empty frame
+// for EOF. It runs until r ends or the pipe to QEMU breaks; a reader that
+// never ends (a terminal) keeps it blocked after the VM is gone, which
+// costs one goroutine.
+func sendStdin(r io.Reader, pipe *os.File) {
+	w := wire.NewWriter(pipe)
+	buf := make([]byte, 4096)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if w.WriteFrame(wire.TypeStdin, buf[:n]) != nil {
+				return
+			}
+		}
+		if err != nil {
+			_ = w.WriteFrame(wire.TypeStdin, nil)
+			return
 		}
 	}
 }
