@@ -295,14 +295,23 @@ func (r *runner) probeSleepable(l *loader) (Outcome, string) {
 		return OutcomeError, "no sleepable attach target in kernel BTF"
 	}
 	var last error
+	var why []string
 	for _, v := range cands {
+		v.req.wantLog = true
 		res := l.load(v.req)
 		if res.err == nil {
 			return OutcomeSupported, ""
 		}
 		last = res.err
+		if res.log != "" {
+			why = append(why, v.desc+": "+firstErrorLine(res.log))
+		}
 	}
-	return errOutcome(last)
+	o, e := errOutcome(last)
+	if len(why) > 0 {
+		e += " (" + strings.Join(why, "; ") + ")"
+	}
+	return o, e
 }
 
 func probeGlobalFunctions() (Outcome, string) {
@@ -370,4 +379,16 @@ func probeSpinLock() (Outcome, string) {
 		prog.Close()
 	}
 	return featuresOutcome(mapNotSupported(err))
+}
+
+// firstErrorLine returns the verifier's complaint: the last line before the
+// "processed N insns" statistics.
+func firstErrorLine(log string) string {
+	lines := strings.Split(strings.TrimSpace(log), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if !strings.HasPrefix(lines[i], "processed ") && !strings.HasPrefix(lines[i], "verification time") && !strings.HasPrefix(lines[i], "stack depth") {
+			return lines[i]
+		}
+	}
+	return lines[len(lines)-1]
 }

@@ -27,17 +27,21 @@ var (
 	sleepableTargets = []string{"bpf_modify_return_test", "__x64_sys_getpid", "__arm64_sys_getpid"}
 	fmodRetTargets   = []string{"bpf_modify_return_test", "security_file_mprotect"}
 	lsmTargets       = []string{"bpf_lsm_file_mprotect", "bpf_lsm_bpf"}
-	iterTargets      = []string{"bpf_iter_task"}
-	rawTpTargets     = []string{"typedef btf_trace_sched_switch", "typedef btf_trace_sys_enter"}
-	kfuncTargets     = []string{"bpf_dynptr_from_skb", "bpf_kfunc_call_test1", "bpf_rcu_read_lock"}
-	structOpsTarget  = "struct tcp_congestion_ops"
+	// lsmSleepable are hooks in the kernel's sleepable set
+	// (btf_sleepable_lsm_hooks): 5.10 listed only a few (file_mprotect,
+	// bprm_committed_creds); later kernels list many more.
+	lsmSleepable    = []string{"bpf_lsm_file_mprotect", "bpf_lsm_bprm_committed_creds", "bpf_lsm_bpf"}
+	iterTargets     = []string{"bpf_iter_task"}
+	rawTpTargets    = []string{"typedef btf_trace_sched_switch", "typedef btf_trace_sys_enter"}
+	kfuncTargets    = []string{"bpf_dynptr_from_skb", "bpf_kfunc_call_test1", "bpf_rcu_read_lock"}
+	structOpsTarget = "struct tcp_congestion_ops"
 )
 
 var kernelEnums = []string{"bpf_prog_type", "bpf_map_type", "bpf_attach_type", "bpf_link_type", "bpf_func_id"}
 
 func btfNames() []string {
 	var out []string
-	for _, l := range [][]string{fentryTargets, sleepableTargets, fmodRetTargets, lsmTargets, iterTargets, rawTpTargets, kfuncTargets} {
+	for _, l := range [][]string{fentryTargets, sleepableTargets, fmodRetTargets, lsmTargets, lsmSleepable, iterTargets, rawTpTargets, kfuncTargets} {
 		out = append(out, l...)
 	}
 	out = append(out, structOpsTarget)
@@ -191,8 +195,12 @@ func (r *runner) progVariants(s Spec) ([]variant, error) {
 		if tname, tid := r.firstID(rawTpTargets); tid != 0 {
 			out = append(out, v(withTarget(23, tid), false, "tp_btf/"+strings.TrimPrefix(tname, "typedef btf_trace_")))
 		}
-		if sname, sid := r.firstID(sleepableTargets); sid != 0 {
-			out = append(out, v(withTarget(24, sid), true, "fentry.s/"+sname))
+		// fentry.s needs an error-injectable target (CONFIG_FUNCTION_ERROR_INJECTION):
+		// offer each candidate; the ones that do not load are dropped.
+		for _, sname := range sleepableTargets {
+			if sid := r.kb.id(sname); sid != 0 {
+				out = append(out, v(withTarget(24, sid), true, "fentry.s/"+sname))
+			}
 		}
 		return out, nil
 	case "lsm":
@@ -203,8 +211,13 @@ func (r *runner) progVariants(s Spec) ([]variant, error) {
 		if id == 0 {
 			return nil, fmt.Errorf("no LSM hook among %v in kernel BTF", lsmTargets)
 		}
-		hook := strings.TrimPrefix(name, "bpf_lsm_")
-		return []variant{v(withTarget(27, id), false, "lsm/"+hook), v(withTarget(27, id), true, "lsm.s/"+hook)}, nil
+		out := []variant{v(withTarget(27, id), false, "lsm/"+strings.TrimPrefix(name, "bpf_lsm_"))}
+		for _, sname := range lsmSleepable {
+			if sid := r.kb.id(sname); sid != 0 {
+				out = append(out, v(withTarget(27, sid), true, "lsm.s/"+strings.TrimPrefix(sname, "bpf_lsm_")))
+			}
+		}
+		return out, nil
 	case "struct_ops":
 		if r.kb == nil {
 			return nil, fmt.Errorf("no kernel BTF for an attach target: %w", r.btfErr)

@@ -56,8 +56,9 @@ func securityfsMounted() bool {
 	return unix.Statfs("/sys/kernel/security", &st) == nil && st.Type == 0x73636673 // SECURITYFS_MAGIC
 }
 
-// attachTarget returns the attach_btf_id a tracing or LSM attach type needs.
-func (r *runner) attachTarget(name string) (uint32, bool) {
+// attachTargets returns the candidate attach_btf_ids a tracing or LSM
+// attach type can use (nil, true for attach types that need none).
+func (r *runner) attachTargets(name string) ([]uint32, bool) {
 	var list []string
 	switch name {
 	case "trace_fentry", "trace_fexit":
@@ -71,10 +72,15 @@ func (r *runner) attachTarget(name string) (uint32, bool) {
 	case "trace_raw_tp":
 		list = rawTpTargets
 	default:
-		return 0, true
+		return []uint32{0}, true
 	}
-	_, id := r.firstID(list)
-	return id, id != 0
+	var ids []uint32
+	for _, n := range list {
+		if id := r.kb.id(n); id != 0 {
+			ids = append(ids, id)
+		}
+	}
+	return ids, len(ids) > 0
 }
 
 func (r *runner) probeAttachTypes(ctx context.Context) {
@@ -123,7 +129,7 @@ func (r *runner) probeAttachTypes(ctx context.Context) {
 			o.Outcome, o.Err = featuresOutcome(linkProbes[a.Name]())
 		case attachByLoad:
 			spec, _ := LookupSpec(result.KindProgramType, a.ProgramType)
-			id, ok := r.attachTarget(a.Name)
+			ids, ok := r.attachTargets(a.Name)
 			if !ok {
 				o.Outcome, o.Err = OutcomeError, "no attach target for "+a.Name+" in kernel BTF"
 				return
@@ -134,11 +140,21 @@ func (r *runner) probeAttachTypes(ctx context.Context) {
 				// (the verifier enforces the range per attach type).
 				insns = retOne
 			}
-			req := loadRequest{progType: uint32(spec.Value), attachType: uint32(a.Value), attachBTFID: id, insns: insns, kernVersion: r.kernVersion}
-			if a.ProgramType == "syscall" {
-				req.flags = flagSleepable
+			// The first target that loads decides; fmod_ret, for one, needs
+			// an error-injectable or security_ function.
+			var first error
+			for _, id := range ids {
+				req := loadRequest{progType: uint32(spec.Value), attachType: uint32(a.Value), attachBTFID: id, insns: insns, kernVersion: r.kernVersion}
+				err := l.load(req).err
+				if err == nil {
+					first = nil
+					break
+				}
+				if first == nil {
+					first = err
+				}
 			}
-			o.Outcome, o.Err = errOutcome(l.load(req).err)
+			o.Outcome, o.Err = errOutcome(first)
 		}
 	})
 }

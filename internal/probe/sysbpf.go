@@ -81,19 +81,34 @@ type mapCreateAttr struct {
 // which cost ~6,000 context switches and a third of the run on the host.
 // Only used for tiny programs, whose verification cannot take long.
 func bpfRawSyscall(cmd int, attr unsafe.Pointer, size uintptr) (uintptr, error) {
-	r, _, errno := unix.RawSyscall(unix.SYS_BPF, uintptr(cmd), uintptr(attr), size)
-	if errno != 0 {
-		return r, errno
+	for i := 0; ; i++ {
+		r, _, errno := unix.RawSyscall(unix.SYS_BPF, uintptr(cmd), uintptr(attr), size)
+		if errno == unix.EAGAIN && i < maxEAGAIN {
+			continue
+		}
+		if errno != 0 {
+			return r, errno
+		}
+		return r, nil
 	}
-	return r, nil
 }
 
+// maxEAGAIN bounds retries: since 4.20 the verifier returns EAGAIN when a
+// signal is pending (the Go runtime's preemption signal, often under TCG,
+// where verification is slow); cilium/ebpf retries the same way.
+const maxEAGAIN = 50
+
 func bpfSyscall(cmd int, attr unsafe.Pointer, size uintptr) (uintptr, error) {
-	r, _, errno := unix.Syscall(unix.SYS_BPF, uintptr(cmd), uintptr(attr), size)
-	if errno != 0 {
-		return r, errno
+	for i := 0; ; i++ {
+		r, _, errno := unix.Syscall(unix.SYS_BPF, uintptr(cmd), uintptr(attr), size)
+		if errno == unix.EAGAIN && i < maxEAGAIN {
+			continue
+		}
+		if errno != 0 {
+			return r, errno
+		}
+		return r, nil
 	}
-	return r, nil
 }
 
 var gplLicense = []byte("GPL\x00")
