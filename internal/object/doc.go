@@ -1,0 +1,28 @@
+// Package object handles users' own BPF ELF objects for `bpfmatrix check`
+// and `bpfmatrix repro`, on both sides of the VM boundary.
+//
+// On the host, [Open] rejects what can be rejected without a kernel, so that
+// no VM is booted for bad input: a missing file, a file that is not ELF, an
+// ELF for another machine (/bin/true), a truncated object, a big-endian
+// object (clang -target bpfeb) for little-endian kernels, an object without
+// programs; [Object.Select] rejects a program name the object does not have.
+// Every such error wraps [ErrInvalid] and reads as one line.
+//
+// In the guest, [Load] loads every map and every program of an object with
+// internal/verifier (each program in its own collection, so one rejection
+// hides nothing) and returns an [ObjectReport]. CO-RE relocations are
+// resolved by cilium/ebpf against the running kernel's BTF. Maps pinned with
+// LIBBPF_PIN_BY_NAME are loaded unpinned: pinning does not change what the
+// verifier says, and each program is loaded on its own, so pinned maps would
+// be shared between loads and outlive them (the report notes every stripped
+// pin). Programs that need an attach target get one where it exists: fentry,
+// fexit, tp_btf and LSM targets come from the kernel's BTF, an freplace
+// target is the object's own program holding the replaced global function;
+// one that cannot be loaded standalone is Inconclusive with the reason,
+// never counted as rejected.
+//
+// [Annotate] is pure: it interleaves a level-2 verifier log with the source
+// lines from the object's BTF line info (cilium/ebpf keeps them on the
+// instructions) and marks the failing instruction, the last instruction
+// index the verifier reported before its error.
+package object

@@ -1,0 +1,124 @@
+package object
+
+import (
+	"bytes"
+	"debug/elf"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/cilium/ebpf"
+)
+
+// ErrInvalid is wrapped by every error about input that is not a loadable
+// BPF object.
+var ErrInvalid = errors.New("invalid BPF object")
+
+// invalid is an input error: its message is the whole story, one line.
+type invalid struct{ msg string }
+
+func (e *invalid) Error() string        { return e.msg }
+func (e *invalid) Is(target error) bool { return target == ErrInvalid }
+
+func invalidf(format string, args ...any) error {
+	return &invalid{msg: fmt.Sprintf(format, args...)}
+}
+
+// Object is a parsed BPF ELF object.
+type Object struct {
+	Path string
+	Spec *ebpf.CollectionSpec
+	// Programs are the object's program names, sorted.
+	Programs []string
+}
+
+// Open reads and checks the BPF object at path. The kernels bpfmatrix boots
+// (x86_64, arm64) are little-endian, so a big-endian object is invalid.
+func Open(path string) (*Object, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return nil, invalidf("open %s: %v", path, pe.Err)
+		}
+		return nil, invalidf("open %s: %v", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, invalidf("open %s: %v", path, err)
+	}
+	if fi.IsDir() {
+		return nil, invalidf("%s: is a directory, not a BPF object", path)
+	}
+	var ident [elf.EI_NIDENT]byte
+	if n, _ := io.ReadFull(f, ident[:]); n < 4 || !bytes.Equal(ident[:4], []byte(elf.ELFMAG)) {
+		return nil, invalidf("%s: not an ELF file (compile BPF C with clang -target bpf -c)", path)
+	}
+	ef, err := elf.NewFile(f)
+	if err != nil {
+		return nil, invalidf("%s: truncated or corrupt ELF: %v", path, err)
+	}
+	if ef.Machine != elf.EM_BPF {
+		return nil, invalidf("%s: ELF for %s, not BPF (EM_BPF)", path, machineName(ef.Machine))
+	}
+	if ef.Class != elf.ELFCLASS64 {
+		return nil, invalidf("%s: %s BPF object, want ELFCLASS64", path, ef.Class)
+	}
+	if ef.ByteOrder != binary.LittleEndian {
+		return nil, invalidf("%s: big-endian BPF object (clang -target bpfeb); the kernels are little-endian: build with -target bpf", path)
+	}
+	if end := dataEnd(ef); end > fi.Size() {
+		return nil, invalidf("%s: truncated: its sections end at byte %d but the file has %d bytes", path, end, fi.Size())
+	}
+	spec, err := ebpf.LoadCollectionSpecFromReader(f)
+	if err != nil {
+		return nil, invalidf("%s: parse BPF object: %v", path, err)
+	}
+	if len(spec.Programs) == 0 {
+		return nil, invalidf("%s: no BPF programs in the object (are they in SEC(\"...\") sections?)", path)
+	}
+	o := &Object{Path: path, Spec: spec}
+	for name := range spec.Programs {
+		o.Programs = append(o.Programs, name)
+	}
+	slices.Sort(o.Programs)
+	return o, nil
+}
+
+// dataEnd is where the last section's or the section header table's bytes end.
+func dataEnd(ef *elf.File) int64 {
+	var end int64
+	for _, s := range ef.Sections {
+		if s.Type == elf.SHT_NOBITS || s.Type == elf.SHT_NULL {
+			continue
+		}
+		end = max(end, int64(s.Offset+s.FileSize))
+	}
+	return end
+}
+
+func machineName(m elf.Machine) string {
+	s := m.String()
+	if d, ok := strings.CutPrefix(s, "EM_"); ok {
+		return d + " (" + s + ")"
+	}
+	return s
+}
+
+// Select checks that every name is a program of o; empty names select all.
+func (o *Object) Select(names ...string) error {
+	for _, n := range names {
+		if n == "" {
+			continue
+		}
+		if _, ok := o.Spec.Programs[n]; !ok {
+			return invalidf("%s: no program %q (programs: %s)", o.Path, n, strings.Join(o.Programs, ", "))
+		}
+	}
+	return nil
+}
