@@ -1,17 +1,488 @@
 package cli
 
 import (
-	"errors"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
+	"github.com/bpfmatrix/bpfmatrix/internal/fetch"
+	"github.com/bpfmatrix/bpfmatrix/internal/object"
+	"github.com/bpfmatrix/bpfmatrix/internal/result"
+	"github.com/bpfmatrix/bpfmatrix/internal/run"
+	"github.com/bpfmatrix/bpfmatrix/internal/verifier"
+	"github.com/bpfmatrix/bpfmatrix/internal/vm"
 )
 
+type checkFlags struct {
+	kernels     []string
+	asJSON      bool
+	logs        string
+	parallel    int
+	cpus        int
+	memory      int
+	bootTimeout time.Duration
+	timeout     time.Duration
+}
+
 func newCheckCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "check",
-		Short: "not implemented yet",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("check: not implemented yet")
-		},
+	var f checkFlags
+	cmd := &cobra.Command{
+		Use:   "check [--kernels a,b,...] [--json] OBJECT.o...",
+		Short: "Load every program and map of BPF objects in each kernel and tabulate the verdicts",
+		Long: `Boot each kernel once under QEMU (kernels in parallel) and load every map and
+every program of the objects in it, each program on its own so that one
+rejection hides nothing. Prints programs as rows and kernels as columns:
+accepted (instructions processed) or rejected (the verifier's summary line).
+
+CO-RE relocations are resolved against each kernel's BTF. Maps pinned by name
+are loaded unpinned. fentry/fexit targets come from the kernel's BTF and an
+freplace program is loaded against the program of the same object that holds
+the function it replaces; a program that cannot be loaded on its own is shown
+as "not loaded" with the reason, and is not counted as rejected.
+
+Objects are checked on the host first: a file that is not a little-endian BPF
+ELF object is rejected without booting anything.
+
+Exit status: 0 when everything loads everywhere, 1 when any program or map is
+rejected (or a kernel could not be booted), 2 on bad input.`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return runCheck(cmd.Context(), g, f, args) },
+	}
+	fl := cmd.Flags()
+	fl.StringSliceVar(&f.kernels, "kernels", nil, "kernels to check against (default: the catalog's x86_64 default set)")
+	fl.BoolVar(&f.asJSON, "json", false, "write the table as JSON")
+	fl.StringVar(&f.logs, "logs", "", "write every rejected program's whole verifier log under `DIR`/KERNEL/")
+	fl.IntVar(&f.parallel, "parallel", 2, "kernels booted at once")
+	fl.IntVar(&f.cpus, "cpus", 1, "vCPUs per VM")
+	fl.IntVar(&f.memory, "memory", 512, "guest memory in MiB")
+	fl.DurationVar(&f.bootTimeout, "boot-timeout", time.Minute, "per-VM boot timeout")
+	fl.DurationVar(&f.timeout, "timeout", 5*time.Minute, "per-VM run timeout")
+	return cmd
+}
+
+// CheckReport is the JSON form of the check table.
+type CheckReport struct {
+	Schema  int           `json:"schema"`
+	Kernels []CheckKernel `json:"kernels"`
+	Rows    []CheckRow    `json:"rows"`
+	// Notes are per-object remarks (map pins ignored).
+	Notes []string `json:"notes,omitempty"`
+	// Rejected counts rejected cells.
+	Rejected int `json:"rejected"`
+}
+
+// CheckKernel is one column.
+type CheckKernel struct {
+	result.Kernel
+	// Error is set when the kernel could not be fetched or booted, or the
+	// agent failed: its cells are then "error".
+	Error string `json:"error,omitempty"`
+}
+
+// CheckRow is one program or map of one object.
+type CheckRow struct {
+	Object string `json:"object"`
+	// Kind is "program" or "map".
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+	// Cells are keyed by kernel name.
+	Cells map[string]CheckCell `json:"cells"`
+}
+
+// Cell statuses.
+const (
+	CellAccepted  = "accepted"
+	CellRejected  = "rejected"
+	CellNotLoaded = "not_loaded" // could not be asked (no attach target): never a rejection
+	CellError     = "error"      // the kernel failed
+)
+
+// CheckCell is one verdict.
+type CheckCell struct {
+	Status string `json:"status"`
+	Insns  int    `json:"insns_processed,omitempty"`
+	Errno  string `json:"errno,omitempty"`
+	// Summary is the verifier's summary line (rejected), its statistics
+	// line (accepted), the reason (not_loaded) or the error.
+	Summary string `json:"summary,omitempty"`
+	// LogFile is the whole log's path, with --logs.
+	LogFile string `json:"log_file,omitempty"`
+}
+
+func runCheck(ctx context.Context, g *globals, f checkFlags, args []string) error {
+	if len(args) == 0 {
+		return usageError("check: no objects given (usage: bpfmatrix check [--kernels a,b] OBJECT.o...)")
+	}
+	if f.parallel <= 0 || f.cpus <= 0 || f.memory <= 0 || f.bootTimeout <= 0 || f.timeout <= 0 {
+		return usageError("--parallel, --cpus, --memory, --boot-timeout and --timeout must be positive")
+	}
+	objs, err := openObjects(args)
+	if err != nil {
+		return err
+	}
+	specs := catalog.Default().Defaults(catalog.AMD64)
+	if len(f.kernels) > 0 {
+		if specs, err = lookupKernels(f.kernels); err != nil {
+			return err
+		}
+	}
+	fetcher, err := g.fetcher(nil)
+	if err != nil {
+		return err
+	}
+	loads := loadInKernels(ctx, g, fetcher, specs, objs, loadOptions{
+		parallel: f.parallel, cpus: f.cpus, memory: f.memory,
+		bootTimeout: f.bootTimeout, timeout: f.timeout,
+	})
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	rep := buildCheckReport(objs, loads)
+	if f.logs != "" {
+		if err := writeCheckLogs(f.logs, loads, &rep); err != nil {
+			return err
+		}
+	}
+	if f.asJSON {
+		enc := json.NewEncoder(g.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+	} else {
+		printCheckTable(g.stdout, rep)
+	}
+	var failed []string
+	for _, kl := range loads {
+		if kl.err != nil {
+			failed = append(failed, kl.spec.Name)
+			// The whole error: console tail and the QEMU command to rerun.
+			fmt.Fprintln(g.stderr, "Error:", kl.err)
+		}
+	}
+	switch {
+	case len(failed) > 0:
+		return &ExitError{Code: 1, Err: fmt.Errorf("check: no verdict from %s (see the errors above)", strings.Join(failed, ", "))}
+	case rep.Rejected > 0:
+		return &ExitError{Code: 1}
+	}
+	return nil
+}
+
+// openObjects validates the objects on the host: bad input is exit 2
+// before any kernel is fetched or booted.
+func openObjects(paths []string) ([]*object.Object, error) {
+	objs := make([]*object.Object, 0, len(paths))
+	for _, p := range paths {
+		o, err := object.Open(p)
+		if err != nil {
+			return nil, usageError("%v", err)
+		}
+		objs = append(objs, o)
+	}
+	return objs, nil
+}
+
+type loadOptions struct {
+	parallel, cpus, memory int
+	bootTimeout, timeout   time.Duration
+	// agentArgs go after "load --json" and before the objects.
+	agentArgs []string
+	// tempDir and keep are passed to vm.Options (repro keeps the initramfs).
+	tempDir string
+	keep    bool
+}
+
+// kernelLoad is one kernel's answer.
+type kernelLoad struct {
+	spec   catalog.KernelSpec
+	kernel *fetch.Kernel
+	res    *vm.Result
+	report object.LoadReport
+	err    error
+}
+
+// guestObjectPath is where object i is put in the guest: its own directory,
+// so that two objects with the same base name do not collide.
+func guestObjectPath(i int, host string) string {
+	return path.Join("/bpfmatrix/objects", strconv.Itoa(i), filepath.Base(host))
+}
+
+// loadInKernels boots every kernel once (up to o.parallel at a time) and
+// loads all objects in it with `bpfmatrix-agent load --json`. Report paths
+// are the host paths.
+func loadInKernels(ctx context.Context, g *globals, fetcher *fetch.Fetcher, specs []catalog.KernelSpec, objs []*object.Object, o loadOptions) []kernelLoad {
+	loads := make([]kernelLoad, len(specs))
+	log := g.logger()
+	skipped := run.Each(ctx, len(specs), o.parallel, func(i int) {
+		kl := &loads[i]
+		kl.spec = specs[i]
+		kl.kernel, kl.err = fetcher.Fetch(ctx, specs[i])
+		if kl.err != nil {
+			return
+		}
+		agent, err := vm.AgentBinary(ctx, specs[i].Arch)
+		if err != nil {
+			kl.err = err
+			return
+		}
+		job := vm.Job{Program: agent, Args: append([]string{"load", "--json"}, o.agentArgs...), Files: map[string]string{}}
+		for j, obj := range objs {
+			gp := guestObjectPath(j, obj.Path)
+			job.Files[gp] = obj.Path
+			job.Args = append(job.Args, gp)
+		}
+		log.Info("booting", "kernel", specs[i].Name, "image", kl.kernel.Image)
+		kl.res, kl.err = run.AgentJSON(ctx, vm.Options{
+			Arch: specs[i].Arch, Kernel: kl.kernel.Image, Agent: agent,
+			Memory: o.memory, CPUs: o.cpus,
+			BootTimeout: o.bootTimeout, RunTimeout: o.timeout,
+			Console: g.consoleWriter(), Logger: log.With("kernel", specs[i].Name),
+			TempDir: o.tempDir, KeepFiles: o.keep,
+		}, job, &kl.report)
+		if kl.err != nil {
+			return
+		}
+		switch {
+		case kl.report.Schema != object.ReportSchema:
+			kl.err = fmt.Errorf("decode agent result: schema %d, want %d", kl.report.Schema, object.ReportSchema)
+		case len(kl.report.Objects) != len(objs):
+			kl.err = fmt.Errorf("decode agent result: %d objects, want %d", len(kl.report.Objects), len(objs))
+		default:
+			for j := range kl.report.Objects {
+				kl.report.Objects[j].Path = objs[j].Path
+				for p := range kl.report.Objects[j].Programs {
+					kl.report.Objects[j].Programs[p].Object = objs[j].Path
+				}
+			}
+		}
+	})
+	for _, i := range skipped {
+		loads[i] = kernelLoad{spec: specs[i], err: ctx.Err()}
+	}
+	for i := range loads {
+		if loads[i].err != nil {
+			loads[i].err = fmt.Errorf("%s: %w", specs[i].Name, loads[i].err)
+		}
+	}
+	return loads
+}
+
+func kernelColumn(kl kernelLoad) CheckKernel {
+	ck := CheckKernel{Kernel: result.Kernel{Name: kl.spec.Name, Version: kl.spec.Version.String(), Arch: string(kl.spec.Arch)}}
+	if kl.kernel != nil {
+		ck.Source, ck.PackageVersion, ck.Digest = kl.kernel.Source, kl.kernel.PackageVersion, kl.kernel.Digest
+		ck.Release = kl.kernel.Release
+	}
+	if kl.res != nil && kl.res.Release != "" {
+		ck.Release = kl.res.Release
+	}
+	if kl.err != nil {
+		ck.Error = oneLine(kl.err.Error())
+	}
+	return ck
+}
+
+func buildCheckReport(objs []*object.Object, loads []kernelLoad) CheckReport {
+	rep := CheckReport{Schema: 1}
+	for _, kl := range loads {
+		rep.Kernels = append(rep.Kernels, kernelColumn(kl))
+	}
+	notes := map[string]bool{}
+	for j, obj := range objs {
+		// Programs in the object's (sorted) order, then its maps.
+		progRows := map[string]*CheckRow{}
+		var order []*CheckRow
+		for _, name := range obj.Programs {
+			r := &CheckRow{Object: obj.Path, Kind: "program", Name: name, Cells: map[string]CheckCell{}}
+			progRows[name] = r
+			order = append(order, r)
+		}
+		mapRows := map[string]*CheckRow{}
+		for _, kl := range loads {
+			if kl.err != nil {
+				continue
+			}
+			or := kl.report.Objects[j]
+			for _, n := range or.Notes {
+				if !notes[obj.Path+n] {
+					notes[obj.Path+n] = true
+					rep.Notes = append(rep.Notes, obj.Path+": "+n)
+				}
+			}
+			for _, m := range or.Maps {
+				r := mapRows[m.Name]
+				if r == nil {
+					r = &CheckRow{Object: obj.Path, Kind: "map", Name: m.Name, Cells: map[string]CheckCell{}}
+					mapRows[m.Name] = r
+				}
+				c := CheckCell{Status: CellAccepted, Summary: "created"}
+				if !m.Created {
+					c = CheckCell{Status: CellRejected, Summary: m.Error}
+					rep.Rejected++
+				}
+				r.Cells[kl.spec.Name] = c
+			}
+			for _, p := range or.Programs {
+				r := progRows[p.Program]
+				if r == nil {
+					continue
+				}
+				c := programCell(p)
+				if c.Status == CellRejected {
+					rep.Rejected++
+				}
+				r.Cells[kl.spec.Name] = c
+			}
+			if or.Error != "" {
+				for _, r := range progRows {
+					r.Cells[kl.spec.Name] = CheckCell{Status: CellError, Summary: or.Error}
+				}
+			}
+		}
+		for _, name := range sortedKeys(mapRows) {
+			order = append(order, mapRows[name])
+		}
+		for _, kl := range loads {
+			if kl.err == nil {
+				continue
+			}
+			for _, r := range order {
+				r.Cells[kl.spec.Name] = CheckCell{Status: CellError, Summary: oneLine(kl.err.Error())}
+			}
+		}
+		for _, r := range order {
+			rep.Rows = append(rep.Rows, *r)
+		}
+	}
+	return rep
+}
+
+func programCell(p result.VerifierOutcome) CheckCell {
+	switch {
+	case p.Inconclusive != "":
+		return CheckCell{Status: CellNotLoaded, Summary: p.Inconclusive}
+	case p.Accepted:
+		return CheckCell{Status: CellAccepted, Insns: p.Insns, Summary: p.Summary}
+	}
+	return CheckCell{Status: CellRejected, Insns: p.Insns, Errno: p.Errno, Summary: p.Summary}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// writeCheckLogs writes each rejected program's log under dir/KERNEL/ and
+// records the paths in the report.
+func writeCheckLogs(dir string, loads []kernelLoad, rep *CheckReport) error {
+	for _, kl := range loads {
+		if kl.err != nil {
+			continue
+		}
+		for j := range kl.report.Objects {
+			outs := kl.report.Objects[j].Programs
+			if err := verifier.WriteLogs(filepath.Join(dir, kl.spec.Name), outs); err != nil {
+				return err
+			}
+			for _, o := range outs {
+				if o.LogFile == "" {
+					continue
+				}
+				for r := range rep.Rows {
+					row := &rep.Rows[r]
+					if row.Kind == "program" && row.Object == o.Object && row.Name == o.Program {
+						c := row.Cells[kl.spec.Name]
+						c.LogFile = filepath.Join(dir, kl.spec.Name, o.LogFile)
+						row.Cells[kl.spec.Name] = c
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// cellText is a cell of the text table.
+func cellText(c CheckCell, footnote func(string) int) string {
+	switch c.Status {
+	case CellAccepted:
+		if c.Insns > 0 {
+			return fmt.Sprintf("accepted (%d insns)", c.Insns)
+		}
+		return c.Summary
+	case CellRejected:
+		return "REJECTED: " + c.Summary
+	case CellNotLoaded:
+		return fmt.Sprintf("not loaded [%d]", footnote(c.Summary))
+	case CellError:
+		return "error"
+	}
+	return "-"
+}
+
+func printCheckTable(w io.Writer, rep CheckReport) {
+	var notes []string
+	index := map[string]int{}
+	footnote := func(s string) int {
+		if n, ok := index[s]; ok {
+			return n
+		}
+		notes = append(notes, s)
+		index[s] = len(notes)
+		return len(notes)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprint(tw, "OBJECT\tPROGRAM")
+	for _, k := range rep.Kernels {
+		fmt.Fprintf(tw, "\t%s", k.Name)
+	}
+	fmt.Fprintln(tw)
+	for _, r := range rep.Rows {
+		name := r.Name
+		if r.Kind == "map" {
+			name = "map " + name
+		}
+		fmt.Fprintf(tw, "%s\t%s", r.Object, name)
+		for _, k := range rep.Kernels {
+			fmt.Fprintf(tw, "\t%s", cellText(r.Cells[k.Name], footnote))
+		}
+		fmt.Fprintln(tw)
+	}
+	tw.Flush()
+	for i, n := range notes {
+		fmt.Fprintf(w, "[%d] %s\n", i+1, n)
+	}
+	for _, n := range rep.Notes {
+		fmt.Fprintln(w, "note:", n)
+	}
+	for _, k := range rep.Kernels {
+		if k.Error != "" {
+			fmt.Fprintf(w, "error: %s\n", k.Error)
+		} else {
+			fmt.Fprintf(w, "kernel %s: %s (%s)\n", k.Name, k.Release, k.Digest)
+		}
+	}
+	cells := 0
+	for _, r := range rep.Rows {
+		cells += len(r.Cells)
+	}
+	if rep.Rejected > 0 {
+		fmt.Fprintf(w, "%d of %d loads rejected; see the whole log with: bpfmatrix repro --kernel KERNEL --program PROGRAM OBJECT\n", rep.Rejected, cells)
 	}
 }

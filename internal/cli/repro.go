@@ -1,17 +1,388 @@
 package cli
 
 import (
+	"bytes"
+	"context"
+	"debug/elf"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
+	"github.com/bpfmatrix/bpfmatrix/internal/object"
+	"github.com/bpfmatrix/bpfmatrix/internal/run"
+	"github.com/bpfmatrix/bpfmatrix/internal/vm"
+)
+
+type reproFlags struct {
+	kernel      string
+	program     string
+	out         string
+	shell       bool
+	busybox     string
+	bpftool     string
+	memory      int
+	cpus        int
+	bootTimeout time.Duration
+	timeout     time.Duration
+}
+
+// Guest paths of `repro --shell`.
+const (
+	shellObjectDir = "/obj"
+	shellAgent     = "/usr/local/bin/bpfmatrix-agent"
+	shellBpftool   = "/usr/sbin/bpftool"
 )
 
 func newReproCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "repro",
-		Short: "not implemented yet",
+	var f reproFlags
+	cmd := &cobra.Command{
+		Use:   "repro --kernel NAME [--program NAME] OBJECT.o | repro --shell --kernel NAME [OBJECT.o]",
+		Short: "Reproduce a verifier verdict in one kernel with the whole log, or open a shell in it",
+		Long: `Boot one kernel, load the object's programs (or only --program) with the
+verifier log at level 2, and print each log annotated with the source lines
+from the object's BTF line info; for a rejected program, the failing
+instruction (the last one the verifier reported before its error) is marked
+with ">>> " and named, with its source line, above the log.
+
+An artifact directory (--out, default repro-OBJECT-KERNEL-TIME) keeps the raw
+and annotated logs, a copy of the object, the kernel's name, release and
+digest, the initramfs and the exact commands to rerun (this bpfmatrix command
+and the QEMU line). Exit status 1 when the kernel rejects a program, 0 when
+it accepts them all, 2 on bad input.
+
+With --shell, start an interactive busybox shell inside the kernel instead,
+with the object under /obj, bpftool and bpfmatrix-agent on PATH (try
+"bpfmatrix-agent load --full-log /obj/OBJECT.o" or "bpftool prog loadall").
+Standard input goes to the shell line by line (no job control, no terminal
+in the guest); the exit status is the shell's.`,
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("repro: not implemented yet")
+			if f.shell {
+				return runReproShell(cmd.Context(), g, f, args)
+			}
+			return runRepro(cmd.Context(), g, f, args)
 		},
 	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.kernel, "kernel", "", "catalog kernel to boot (see 'bpfmatrix kernels list')")
+	fl.StringVar(&f.program, "program", "", "load only this program (default: all)")
+	fl.StringVar(&f.out, "out", "", "artifact `DIR` (default repro-OBJECT-KERNEL-TIME in the current directory)")
+	fl.BoolVar(&f.shell, "shell", false, "open an interactive shell in the kernel instead")
+	fl.StringVar(&f.busybox, "busybox", "/bin/busybox", "static busybox for --shell (Debian's busybox-static)")
+	fl.StringVar(&f.bpftool, "bpftool", "/usr/sbin/bpftool", "bpftool for --shell, copied with its shared libraries (\"\" for none)")
+	fl.IntVar(&f.memory, "memory", 512, "guest memory in MiB")
+	fl.IntVar(&f.cpus, "cpus", 2, "guest CPUs")
+	fl.DurationVar(&f.bootTimeout, "boot-timeout", time.Minute, "time from starting QEMU to the agent being up")
+	fl.DurationVar(&f.timeout, "timeout", 0, "time the load may take (default 10m; --shell: how long the shell may stay open, default 24h)")
+	return cmd
+}
+
+func lookupKernel(name string) (catalog.KernelSpec, error) {
+	if name == "" {
+		return catalog.KernelSpec{}, usageError("--kernel is required (see 'bpfmatrix kernels list')")
+	}
+	specs, err := lookupKernels([]string{name})
+	if err != nil {
+		return catalog.KernelSpec{}, err
+	}
+	return specs[0], nil
+}
+
+func runRepro(ctx context.Context, g *globals, f reproFlags, args []string) error {
+	if len(args) != 1 {
+		return usageError("repro: want exactly one OBJECT.o (usage: bpfmatrix repro --kernel NAME [--program NAME] OBJECT.o)")
+	}
+	if f.memory <= 0 || f.cpus <= 0 || f.bootTimeout <= 0 || f.timeout < 0 {
+		return usageError("--memory, --cpus, --boot-timeout and --timeout must be positive")
+	}
+	if f.timeout == 0 {
+		f.timeout = 10 * time.Minute
+	}
+	spec, err := lookupKernel(f.kernel)
+	if err != nil {
+		return err
+	}
+	objs, err := openObjects(args)
+	if err != nil {
+		return err
+	}
+	obj := objs[0]
+	if err := obj.Select(f.program); err != nil {
+		return usageError("%v", err)
+	}
+	out := f.out
+	if out == "" {
+		base := strings.TrimSuffix(filepath.Base(obj.Path), filepath.Ext(obj.Path))
+		out = fmt.Sprintf("repro-%s-%s-%s", base, spec.Name, time.Now().Format("20060102-150405"))
+	}
+	if _, err := os.Stat(out); err == nil {
+		return usageError("--out %s: already exists", out)
+	}
+	// Everything is written into a staging directory next to out and renamed
+	// into place at the end: an interrupted repro leaves no half artifact.
+	parent := filepath.Dir(filepath.Clean(out))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return fmt.Errorf("create artifact directory: %w", err)
+	}
+	stage, err := os.MkdirTemp(parent, "."+filepath.Base(out)+".tmp-")
+	if err != nil {
+		return fmt.Errorf("create artifact directory: %w", err)
+	}
+	defer os.RemoveAll(stage)
+	if err := os.Chmod(stage, 0o755); err != nil {
+		return fmt.Errorf("create artifact directory: %w", err)
+	}
+
+	fetcher, err := g.fetcher(nil)
+	if err != nil {
+		return err
+	}
+	agentArgs := []string{"--full-log"}
+	if f.program != "" {
+		agentArgs = append(agentArgs, "--program", f.program)
+	}
+	loads := loadInKernels(ctx, g, fetcher, []catalog.KernelSpec{spec}, objs, loadOptions{
+		parallel: 1, cpus: f.cpus, memory: f.memory,
+		bootTimeout: f.bootTimeout, timeout: f.timeout,
+		agentArgs: agentArgs, tempDir: stage, keep: true,
+	})
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	kl := loads[0]
+	if kl.err != nil {
+		return kl.err
+	}
+	or := kl.report.Objects[0]
+	if or.Error != "" {
+		return fmt.Errorf("repro on %s: %s", spec.Name, or.Error)
+	}
+
+	art := artifact{dir: stage}
+	// Keep the initramfs the VM booted with, so that the QEMU line reruns
+	// exactly this boot.
+	qemuLine := ""
+	if kl.res != nil {
+		initrd, err := moveInitramfs(stage, kl.res.Cmdline)
+		if err != nil {
+			return err
+		}
+		final := filepath.Join(out, "initramfs.cpio")
+		if abs, err := filepath.Abs(final); err == nil {
+			final = abs
+		}
+		qemuLine = strings.ReplaceAll(kl.res.Repro, initrd, final)
+		art.write("console.log", kl.res.Console)
+	}
+	objCopy := filepath.Base(obj.Path)
+	if err := copyFile(obj.Path, filepath.Join(stage, objCopy)); err != nil {
+		return fmt.Errorf("copy object: %w", err)
+	}
+	col := kernelColumn(kl)
+	kinfo, _ := json.MarshalIndent(col, "", "  ")
+	art.write("kernel.json", append(kinfo, '\n'))
+	rep, _ := json.MarshalIndent(kl.report, "", "  ")
+	art.write("result.json", append(rep, '\n'))
+
+	var rerun bytes.Buffer
+	fmt.Fprintf(&rerun, "#!/bin/sh\n# Reproduce: %s on %s (%s, kernel image %s).\n", obj.Path, spec.Name, col.Release, col.Digest)
+	fmt.Fprintf(&rerun, "# Run from this directory. The bpfmatrix way (fetches the kernel if needed):\n")
+	cmdArgs := []string{"bpfmatrix", "repro", "--kernel", spec.Name}
+	if f.program != "" {
+		cmdArgs = append(cmdArgs, "--program", f.program)
+	}
+	cmdArgs = append(cmdArgs, objCopy)
+	fmt.Fprintf(&rerun, "%s\n", vm.ShellQuote(cmdArgs))
+	fmt.Fprintf(&rerun, "# The same boot with QEMU alone (console on stdout, agent frames in bpfmatrix-data.bin):\n# %s\n", qemuLine)
+	art.write("rerun.sh", rerun.Bytes())
+
+	var stdout bytes.Buffer
+	rejected := 0
+	for _, p := range or.Programs {
+		verdict := "ACCEPTED"
+		summary := ""
+		switch {
+		case p.Inconclusive != "":
+			verdict = "NOT LOADED: " + p.Inconclusive
+		case !p.Accepted:
+			verdict, summary = "REJECTED", p.Summary
+			rejected++
+		}
+		fmt.Fprintf(&stdout, "=== %s %s on %s (%s): %s\n", filepath.Base(obj.Path), p.Program, spec.Name, col.Release, verdict)
+		if p.Log == "" {
+			fmt.Fprintln(&stdout, "(no verifier log)")
+			continue
+		}
+		src, _ := obj.Sources(p.Program)
+		var ann bytes.Buffer
+		if err := object.Annotate(&ann, p.Log, summary, src); err != nil {
+			return err
+		}
+		art.write(p.Program+".log", []byte(strings.TrimRight(p.Log, "\n")+"\n"))
+		art.write(p.Program+".annotated.log", ann.Bytes())
+		stdout.Write(ann.Bytes())
+		fmt.Fprintln(&stdout)
+	}
+	if art.err != nil {
+		return fmt.Errorf("write artifacts: %w", art.err)
+	}
+	if err := os.Rename(stage, out); err != nil {
+		return fmt.Errorf("write artifacts: %w", err)
+	}
+	fmt.Fprintf(&stdout, "artifacts: %s\n", out)
+	if _, err := g.stdout.Write(stdout.Bytes()); err != nil {
+		return err
+	}
+	if rejected > 0 {
+		return &ExitError{Code: 1}
+	}
+	return nil
+}
+
+// artifact writes files into dir, keeping the first error.
+type artifact struct {
+	dir string
+	err error
+}
+
+func (a *artifact) write(name string, b []byte) {
+	if a.err == nil {
+		a.err = os.WriteFile(filepath.Join(a.dir, name), b, 0o644)
+	}
+}
+
+// moveInitramfs moves the initramfs named in the QEMU argv to
+// stage/initramfs.cpio and returns its old path.
+func moveInitramfs(stage string, argv []string) (string, error) {
+	for i, a := range argv {
+		if a == "-initrd" && i+1 < len(argv) {
+			old := argv[i+1]
+			if err := os.Rename(old, filepath.Join(stage, "initramfs.cpio")); err != nil {
+				return "", fmt.Errorf("keep initramfs: %w", err)
+			}
+			os.Remove(filepath.Dir(old)) // the now empty run directory
+			return old, nil
+		}
+	}
+	return "", errors.New("keep initramfs: no -initrd in the QEMU command")
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// shellScript prepares the guest for people: busybox applets on PATH, a
+// prompt naming the kernel, a greeting saying where things are.
+const shellScript = `/bpfmatrix/bin/busybox mkdir -p /bin /usr/bin /sbin
+/bpfmatrix/bin/busybox --install -s /bin
+export PS1='[bpfmatrix $(uname -r)] \w # '
+cd "${OBJDIR:-/}"
+echo "bpfmatrix shell on $(uname -r): objects in ${OBJDIR:-(none)}; bpftool, bpfmatrix-agent and busybox applets on PATH; exit to power off" >&2
+exec /bin/sh -i`
+
+func runReproShell(ctx context.Context, g *globals, f reproFlags, args []string) error {
+	if len(args) > 1 {
+		return usageError("repro --shell: at most one OBJECT.o")
+	}
+	if f.memory <= 0 || f.cpus <= 0 || f.bootTimeout <= 0 || f.timeout < 0 {
+		return usageError("--memory, --cpus, --boot-timeout and --timeout must be positive")
+	}
+	if f.timeout == 0 {
+		f.timeout = 24 * time.Hour
+	}
+	spec, err := lookupKernel(f.kernel)
+	if err != nil {
+		return err
+	}
+	objs, err := openObjects(args)
+	if err != nil {
+		return err
+	}
+	if err := checkStaticBusybox(f.busybox); err != nil {
+		return err
+	}
+	fetcher, err := g.fetcher(nil)
+	if err != nil {
+		return err
+	}
+	k, err := fetcher.Fetch(ctx, spec)
+	if err != nil {
+		return err
+	}
+	agent, err := vm.AgentBinary(ctx, spec.Arch)
+	if err != nil {
+		return err
+	}
+	job := vm.Job{
+		Program: f.busybox,
+		Args:    []string{"sh", "-c", shellScript},
+		Files:   map[string]string{shellAgent: agent},
+		Stdin:   g.stdin,
+	}
+	if f.bpftool != "" {
+		files, err := run.DynamicClosure(f.bpftool)
+		if err != nil {
+			return fmt.Errorf("repro --shell: %w (use --bpftool \"\" to go without)", err)
+		}
+		for gp, hp := range files {
+			job.Files[gp] = hp
+		}
+		job.Files[shellBpftool] = files[f.bpftool]
+	}
+	for _, o := range objs {
+		job.Files[filepath.Join(shellObjectDir, filepath.Base(o.Path))] = o.Path
+		job.Env = append(job.Env, "OBJDIR="+shellObjectDir, "OBJ="+filepath.Join(shellObjectDir, filepath.Base(o.Path)))
+	}
+	res, err := vm.Run(ctx, vm.Options{
+		Arch: k.Arch, Kernel: k.Image, Agent: agent,
+		Memory: f.memory, CPUs: f.cpus,
+		BootTimeout: f.bootTimeout, RunTimeout: f.timeout,
+		Stdout: g.stdout, Stderr: g.stderr, Console: g.consoleWriter(), Logger: g.logger(),
+	}, job)
+	if err != nil {
+		return fmt.Errorf("repro --shell on %s: %w", spec.Name, err)
+	}
+	switch {
+	case res.Signal != "":
+		return &ExitError{Code: 128 + signalNumber(res.Signal), Err: fmt.Errorf("shell killed by %s", res.Signal)}
+	case res.ExitCode != 0:
+		return &ExitError{Code: res.ExitCode}
+	}
+	return nil
+}
+
+// checkStaticBusybox insists on a static binary: the guest has no libc.
+func checkStaticBusybox(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return usageError("busybox: %v (install busybox-static or pass --busybox)", err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return usageError("busybox %s is dynamically linked; the guest needs a static one (Debian's busybox-static)", path)
+		}
+	}
+	return nil
 }

@@ -40,7 +40,9 @@ func (o *Object) Sources(program string) (src map[int]SourceLine, ok bool) {
 	var cur *SourceLine
 	iter := ps.Instructions.Iterate()
 	for iter.Next() {
-		if l, isLine := iter.Ins.Source().(*btf.Line); isLine && l != nil {
+		// Line 0 is the compiler saying "no particular line" (spills,
+		// address arithmetic): keep the line before.
+		if l, isLine := iter.Ins.Source().(*btf.Line); isLine && l != nil && l.LineNumber() > 0 {
 			cur = &SourceLine{File: l.FileName(), Line: int(l.LineNumber()), Text: strings.TrimSpace(l.Line())}
 			ok = true
 		}
