@@ -17,15 +17,20 @@ build:
 	$(GO) build -o $(BIN)/bpfmatrix-agent ./cmd/bpfmatrix-agent
 
 # Full test suite, including tests that boot real kernels under QEMU.
-test: deps build
+test: deps build bpf-check
 	$(GO) vet ./...
 	$(GO) test -timeout 30m ./...
 
 test-unit:
 	$(GO) test -short ./...
 
+# Side-by-side measurements (README "Measured"): each benchmark times the
+# thing and its baseline in the same iterations.
 bench: deps build
-	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./tests/...
+	$(GO) test -run '^$$' -bench '^BenchmarkProbeVsBpftool$$' -benchtime 20x ./tests/
+	$(GO) test -run '^$$' -bench '^BenchmarkCorpus' -benchtime 20x ./internal/verifier/
+	$(GO) test -run '^$$' -bench '^BenchmarkBoot$$' -benchtime 3x -timeout 30m ./tests/
+	$(GO) test -run '^$$' -bench '^BenchmarkRun$$' -benchtime 2x -timeout 30m ./tests/
 
 matrix: deps build
 	$(BIN)/bpfmatrix run --out $(REPORT) $(if $(KERNELS),--kernels $(KERNELS))

@@ -1,0 +1,59 @@
+package tests
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
+	"github.com/bpfmatrix/bpfmatrix/internal/fetch"
+	"github.com/bpfmatrix/bpfmatrix/internal/run"
+)
+
+// BenchmarkRun measures `bpfmatrix run` over four Debian kernels, images
+// already cached and the result cache off: the full helper-by-program-type
+// probe set plus the verifier corpus, one boot per kernel, as `make matrix`
+// runs it. It reports the wall time and, per kernel, the boot, probe and
+// verifier-corpus times measured inside the run.
+func BenchmarkRun(b *testing.B) {
+	names := []string{"debian-5.10", "debian-6.1", "debian-6.12", "debian-7.2"}
+	specs, err := catalog.Default().LookupAll(names)
+	require.NoError(b, err)
+	for _, n := range names {
+		fetchKernel(b, n)
+	}
+	f, err := fetch.New(fetch.Options{CacheDir: cacheDir(b)})
+	require.NoError(b, err)
+	per := map[string]*[3]time.Duration{}
+	var wall time.Duration
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		m, err := run.Run(context.Background(), specs, run.Options{
+			Fetcher: f, Parallel: 2, CPUs: 1, Verifier: true, Bpftool: "/usr/sbin/bpftool",
+		})
+		wall += time.Since(start)
+		require.NoError(b, err)
+		for _, kr := range m.Kernels {
+			require.Empty(b, kr.Error, kr.Kernel.Name)
+			d := per[kr.Kernel.Name]
+			if d == nil {
+				d = &[3]time.Duration{}
+				per[kr.Kernel.Name] = d
+			}
+			d[0] += kr.BootTime.Std()
+			d[1] += kr.ProbeTime.Std()
+			d[2] += kr.VerifierTime.Std()
+		}
+	}
+	n := float64(b.N)
+	b.ReportMetric(wall.Seconds()/n, "wall-s")
+	for name, d := range per {
+		short := strings.TrimPrefix(name, "debian-")
+		b.ReportMetric(d[0].Seconds()/n, short+"-boot-s")
+		b.ReportMetric(d[1].Seconds()/n, short+"-probe-s")
+		b.ReportMetric(d[2].Seconds()/n, short+"-verifier-s")
+	}
+}
