@@ -296,7 +296,7 @@ func copyFile(src, dst string) error {
 // prompt naming the kernel, a greeting saying where things are.
 const shellScript = `/bpfmatrix/bin/busybox mkdir -p /bin /usr/bin /sbin
 /bpfmatrix/bin/busybox --install -s /bin
-export PS1='[bpfmatrix $(uname -r)] \w # '
+export PS1="[bpfmatrix $(uname -r)] \w # "
 cd "${OBJDIR:-/}"
 echo "bpfmatrix shell on $(uname -r): objects in ${OBJDIR:-(none)}; bpftool, bpfmatrix-agent and busybox applets on PATH; exit to power off" >&2
 exec /bin/sh -i`

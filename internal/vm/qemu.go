@@ -159,10 +159,12 @@ type Command struct {
 	SerialPaths []string
 	// ExtraCmdline is appended to the kernel command line.
 	ExtraCmdline []string
-	// DataInput, if set, is the host file QEMU reads the data port's input
-	// from (the file chardev's input-path=, QEMU 6.0+): how the job's stdin
-	// reaches the guest.
-	DataInput string
+	// DataPipe, if set, makes the data port bidirectional (how the job's
+	// stdin reaches the guest): it becomes QEMU's pipe chardev with this
+	// prefix, which reads DataPipe.in and writes DataPipe.out, instead of a
+	// file chardev on SerialPaths[1]. QEMU 7.2's file chardev cannot read
+	// (input-path= came later).
+	DataPipe string
 }
 
 // KernelCmdline is the kernel command line of c.
@@ -201,8 +203,8 @@ func (c Command) Argv() []string {
 	for i, p := range c.SerialPaths {
 		id := fmt.Sprintf("serial%d", i)
 		chardev := fmt.Sprintf("file,id=%s,path=%s", id, p)
-		if i == 1 && c.DataInput != "" {
-			chardev += ",input-path=" + c.DataInput
+		if i == 1 && c.DataPipe != "" {
+			chardev = fmt.Sprintf("pipe,id=%s,path=%s", id, c.DataPipe)
 		}
 		argv = append(argv, "-chardev", chardev)
 		if i > 0 && c.Machine.DataDevice != "" {

@@ -151,7 +151,14 @@ func Run(ctx context.Context, opts Options, job Job) (*Result, error) {
 	}
 	cmd.Initrd = initrd
 	if job.Stdin != nil {
-		cmd.DataInput = stdinFD
+		// QEMU opens DataPipe.out and .in; they lead to the same fds 4
+		// (data out) and 5 (stdin frames in) as the file chardev would use.
+		cmd.DataPipe = filepath.Join(dir, "data")
+		for suffix, fd := range map[string]string{".out": cmd.SerialPaths[1], ".in": stdinFD} {
+			if err := os.Symlink(fd, cmd.DataPipe+suffix); err != nil {
+				return nil, fmt.Errorf("run vm: %w", err)
+			}
+		}
 	}
 	for attempt := 1; ; attempt++ {
 		res, err := boot(ctx, opts, cmd, job.Stdin)
@@ -252,7 +259,7 @@ func (c *consoleBuffer) Bytes() []byte {
 func boot(ctx context.Context, opts Options, cmd Command, stdin io.Reader) (*Result, error) {
 	argv := cmd.Argv()
 	res := &Result{Cmdline: argv, Repro: Repro(argv), ExitCode: -1}
-	if cmd.DataInput != "" {
+	if cmd.DataPipe != "" {
 		res.Repro += " 5</dev/null"
 	}
 	fail := func(e *Error) (*Result, error) {
