@@ -52,6 +52,8 @@ type Observation struct {
 // Env is what the explanation of an outcome depends on.
 type Env struct {
 	Version Version
+	// Arch is the kernel's architecture in the catalog's spelling.
+	Arch string
 	// Config is the kernel's config; nil when unknown.
 	Config KernelConfig
 }
@@ -166,6 +168,12 @@ func explain(env Env, spec Spec, o Observation) (*result.Reason, string) {
 		if v, err := ParseVersion(spec.Version); err == nil && env.Version.Less(v) {
 			return &result.Reason{Kind: result.ReasonVersion, Version: spec.Version, Commit: spec.Commit,
 				Detail: "introduced in " + spec.Version}, ""
+		}
+	}
+	for _, a := range spec.Arch {
+		if v, err := ParseVersion(a.Version); err == nil && a.Arch == env.Arch && env.Version.Less(v) {
+			return &result.Reason{Kind: result.ReasonArch, Version: a.Version, Commit: a.Commit,
+				Detail: fmt.Sprintf("on %s introduced in %s: %s", a.Arch, a.Version, a.Why)}, ""
 		}
 	}
 	if env.Config != nil {

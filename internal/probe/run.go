@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
 	"golang.org/x/sys/unix"
 )
@@ -582,7 +583,7 @@ func Observe(ctx context.Context, opts Options) ([]Observation, Env, KernelConfi
 		defer close(cfgDone)
 		cfg, cfgErr = loadConfig(opts.ConfigPath, release)
 	}()
-	r := &runner{env: Env{Version: v}, workers: opts.Workers,
+	r := &runner{env: Env{Version: v, Arch: string(catalog.ArchOf(runtime.GOARCH))}, workers: opts.Workers,
 		obs: make([]Observation, 0, len(ProgramTypes)*len(helpers)+len(MapTypes)+len(attachTypes)+len(LinkTypes)+len(MiscFeatures)+len(SystemState))}
 	if r.workers <= 0 {
 		r.workers = runtime.NumCPU()

@@ -21,6 +21,19 @@ type Spec struct {
 	Config []string
 	// ProgramType is the program type an attach type belongs to.
 	ProgramType string
+	// Arch lists architectures where the feature arrived later than
+	// Version (JIT and trampoline work usually lands on x86_64 first).
+	Arch []ArchMin
+}
+
+// ArchMin is the first mainline release with a feature on one architecture.
+type ArchMin struct {
+	// Arch is spelled as in the catalog (x86_64, arm64).
+	Arch    string
+	Version string
+	Commit  string
+	// Why names what the architecture lacked, for the report.
+	Why string
 }
 
 func ps(v int64, name, version, commit string, config ...string) Spec {
@@ -217,6 +230,11 @@ var LinkTypes = []Spec{
 	ls(14, "sockmap", "6.10", "sk_skb"),
 }
 
+func withArch(s Spec, a ...ArchMin) Spec {
+	s.Arch = a
+	return s
+}
+
 func misc(name, version, commit string, config ...string) Spec {
 	return Spec{Kind: result.KindMisc, Name: name, Value: -1, Version: version, Commit: commit, Config: config}
 }
@@ -235,7 +253,14 @@ var MiscFeatures = []Spec{
 	misc("prog_test_run", "4.12", "1cf1cae963c2", "CONFIG_NET"),
 	misc("kernel_btf", "5.4", "341dfcf8d78e", "CONFIG_DEBUG_INFO_BTF"),
 	misc("kfuncs", "5.13", "e6ac2450d6de", "CONFIG_DEBUG_INFO_BTF"),
-	misc("trampolines", "5.5", "fec56f5890d9", "CONFIG_DEBUG_INFO_BTF", "CONFIG_FUNCTION_TRACER"),
+	// arm64: the BPF trampoline arrived in 6.0 (efc9909fdce0, "bpf, arm64:
+	// Add bpf trampoline for arm64"), but attaching one to a kernel
+	// function needs ftrace direct calls, which arm64 gained in 6.4
+	// (2aa6ac03516d, "arm64: ftrace: Add direct call support"); before
+	// that the attach fails with ENOTSUPP (measured: Debian 5.10 and 6.1
+	// arm64 reject, 6.12 arm64 attaches).
+	withArch(misc("trampolines", "5.5", "fec56f5890d9", "CONFIG_DEBUG_INFO_BTF", "CONFIG_FUNCTION_TRACER"),
+		ArchMin{Arch: "arm64", Version: "6.4", Commit: "2aa6ac03516d", Why: "fentry on kernel functions needs ftrace direct calls"}),
 	misc("sleepable_programs", "5.10", "1e6c62a88215", "CONFIG_DEBUG_INFO_BTF"),
 	misc("spin_locks", "5.1", "d83525ca62cf"),
 	misc("mmapable_arrays", "5.5", "fc9702273e2e"),

@@ -168,6 +168,17 @@ func TestClassify(t *testing.T) {
 			result.Inconclusive, "", "", false},
 		{"supported", env61, Observation{Kind: result.KindMapType, Name: "ringbuf", Outcome: OutcomeSupported},
 			result.Supported, "", "", false},
+		// Captured on debian-6.1-arm64 and debian-5.10-arm64: the fentry
+		// attach fails with ENOTSUPP until arm64 has ftrace direct calls.
+		{"later on arm64", Env{Version: Version{6, 1}, Arch: "arm64", Config: KernelConfig{"CONFIG_DEBUG_INFO_BTF": "y", "CONFIG_FUNCTION_TRACER": "y"}},
+			Observation{Kind: result.KindMisc, Name: "trampolines", Outcome: OutcomeNotSupported, Err: "attach fentry: errno 524"},
+			result.Unsupported, result.ReasonArch, "on arm64 introduced in 6.4: fentry on kernel functions needs ftrace direct calls", false},
+		{"arm64 minimum does not apply to x86_64", Env{Version: Version{6, 1}, Arch: "x86_64", Config: KernelConfig{"CONFIG_DEBUG_INFO_BTF": "y", "CONFIG_FUNCTION_TRACER": "y"}},
+			Observation{Kind: result.KindMisc, Name: "trampolines", Outcome: OutcomeNotSupported, Err: "attach fentry: errno 524"},
+			result.Unsupported, result.ReasonUnexplained, "rejected by the kernel (attach fentry: errno 524)", true},
+		{"arm64 at its minimum", Env{Version: Version{6, 4}, Arch: "arm64", Config: KernelConfig{"CONFIG_DEBUG_INFO_BTF": "y", "CONFIG_FUNCTION_TRACER": "y"}},
+			Observation{Kind: result.KindMisc, Name: "trampolines", Outcome: OutcomeNotSupported, Err: "attach fentry: errno 524"},
+			result.Unsupported, result.ReasonUnexplained, "rejected by the kernel (attach fentry: errno 524)", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fs := Classify(tc.env, []Observation{tc.obs})
