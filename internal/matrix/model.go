@@ -237,6 +237,14 @@ func ReasonText(r *result.Reason) string {
 		s = "needs privilege"
 	case result.ReasonArch:
 		s = "not available on this architecture"
+		if r.Version != "" {
+			// A feature that reached this architecture later than
+			// mainline's first one (probe.ArchMin).
+			s = "introduced in " + r.Version + " on this architecture"
+			if r.Commit != "" {
+				s += " (commit " + shortCommit(r.Commit) + ")"
+			}
+		}
 	case result.ReasonProgramType:
 		s = "not offered to this program type"
 	case result.ReasonUnexplained:

@@ -173,7 +173,7 @@ func explain(env Env, spec Spec, o Observation) (*result.Reason, string) {
 	for _, a := range spec.Arch {
 		if v, err := ParseVersion(a.Version); err == nil && a.Arch == env.Arch && env.Version.Less(v) {
 			return &result.Reason{Kind: result.ReasonArch, Version: a.Version, Commit: a.Commit,
-				Detail: fmt.Sprintf("on %s introduced in %s: %s", a.Arch, a.Version, a.Why)}, ""
+				Detail: a.Why}, ""
 		}
 	}
 	if env.Config != nil {

@@ -172,7 +172,7 @@ func TestClassify(t *testing.T) {
 		// attach fails with ENOTSUPP until arm64 has ftrace direct calls.
 		{"later on arm64", Env{Version: Version{6, 1}, Arch: "arm64", Config: KernelConfig{"CONFIG_DEBUG_INFO_BTF": "y", "CONFIG_FUNCTION_TRACER": "y"}},
 			Observation{Kind: result.KindMisc, Name: "trampolines", Outcome: OutcomeNotSupported, Err: "attach fentry: errno 524"},
-			result.Unsupported, result.ReasonArch, "on arm64 introduced in 6.4: fentry on kernel functions needs ftrace direct calls", false},
+			result.Unsupported, result.ReasonArch, "fentry on kernel functions needs ftrace direct calls", false},
 		{"arm64 minimum does not apply to x86_64", Env{Version: Version{6, 1}, Arch: "x86_64", Config: KernelConfig{"CONFIG_DEBUG_INFO_BTF": "y", "CONFIG_FUNCTION_TRACER": "y"}},
 			Observation{Kind: result.KindMisc, Name: "trampolines", Outcome: OutcomeNotSupported, Err: "attach fentry: errno 524"},
 			result.Unsupported, result.ReasonUnexplained, "rejected by the kernel (attach fentry: errno 524)", true},
