@@ -38,14 +38,14 @@ func newRunCmd(g *globals) *cobra.Command {
 		Long: `Boot each kernel under QEMU, run the capability probes and the verifier corpus
 inside it, and write DIR/matrix.json, DIR/matrix.md, DIR/index.html,
 DIR/junit.xml and DIR/kernels/NAME.json. Without --kernels, the catalog's
-default set is used. Results are cached by (kernel digest, agent build): a
+default set is used (both architectures; --arch picks one). Results are cached by (kernel digest, agent build): a
 repeat run with nothing changed boots nothing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runRun(cmd, g, f) },
 	}
 	fl := cmd.Flags()
 	fl.StringSliceVar(&f.kernels, "kernels", nil, "kernels to run (default: the catalog's default set)")
-	fl.StringVar(&f.arch, "arch", "x86_64", "architecture of the default set: x86_64, arm64 or all")
+	fl.StringVar(&f.arch, "arch", "all", "architecture of the default set: x86_64, arm64 or all")
 	fl.StringVar(&f.out, "out", "report", "output directory")
 	fl.IntVar(&f.parallel, "parallel", 2, "kernels booted at once")
 	fl.IntVar(&f.cpus, "cpus", 1, "vCPUs per VM")
