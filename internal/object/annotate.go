@@ -59,6 +59,8 @@ var (
 	// indexLine is any line that starts with an instruction index: the
 	// instruction itself or the register state at it ("12: R0=...").
 	indexLine = regexp.MustCompile(`^(\d+): `)
+	// insnState is the register state 6.x prints after an instruction.
+	insnState = regexp.MustCompile(`\s+; .*$`)
 )
 
 // Failing is the instruction the verifier stopped at.
@@ -88,7 +90,7 @@ func FailingInsn(log, summary string) (Failing, bool) {
 	for i := end - 1; i >= 0; i-- {
 		if m := insnLine.FindStringSubmatch(lines[i]); m != nil {
 			n, _ := strconv.Atoi(m[1])
-			return Failing{Index: n, Insn: m[2], LogLine: i}, true
+			return Failing{Index: n, Insn: insnState.ReplaceAllString(m[2], ""), LogLine: i}, true
 		}
 		if fallback.Index < 0 {
 			if m := indexLine.FindStringSubmatch(lines[i]); m != nil {
@@ -104,8 +106,8 @@ func FailingInsn(log, summary string) (Failing, bool) {
 const FailMarker = ">>> "
 
 // Annotate writes log with the source lines of src: an instruction whose
-// source line differs from the previous instruction's gets
-// "  // file:line: text" appended. When summary names a rejection, a header
+// source line differs from the previous instruction's (and the failing one)
+// gets "  // file:line: text" appended. When summary names a rejection, a header
 // gives the failing instruction, its source line and the verifier's reason,
 // and the instruction's line in the log is prefixed with FailMarker. The
 // log itself is never shortened.
@@ -141,7 +143,8 @@ func Annotate(w io.Writer, log, summary string, src map[int]SourceLine) error {
 		b.WriteString(line)
 		if m := insnLine.FindStringSubmatch(line); m != nil {
 			n, _ := strconv.Atoi(m[1])
-			if s, ok := src[n]; ok && (s.File != last.File || s.Line != last.Line) {
+			isFailing := haveFailing && i == failing.LogLine
+			if s, ok := src[n]; ok && (isFailing || s.File != last.File || s.Line != last.Line) {
 				fmt.Fprintf(&b, "  // %s", s)
 				last = s
 			}

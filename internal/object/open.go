@@ -59,6 +59,9 @@ func Open(path string) (*Object, error) {
 	if n, _ := io.ReadFull(f, ident[:]); n < 4 || !bytes.Equal(ident[:4], []byte(elf.ELFMAG)) {
 		return nil, invalidf("%s: not an ELF file (compile BPF C with clang -target bpf -c)", path)
 	}
+	if end := sectionTableEnd(f, ident); end > fi.Size() {
+		return nil, invalidf("%s: truncated: its section headers end at byte %d but the file has %d bytes", path, end, fi.Size())
+	}
 	ef, err := elf.NewFile(f)
 	if err != nil {
 		return nil, invalidf("%s: truncated or corrupt ELF: %v", path, err)
@@ -88,6 +91,23 @@ func Open(path string) (*Object, error) {
 	}
 	slices.Sort(o.Programs)
 	return o, nil
+}
+
+// sectionTableEnd reads where a 64-bit ELF's section header table ends
+// (e_shoff + e_shnum * e_shentsize); 0 if the header is unreadable.
+func sectionTableEnd(f *os.File, ident [elf.EI_NIDENT]byte) int64 {
+	if elf.Class(ident[elf.EI_CLASS]) != elf.ELFCLASS64 {
+		return 0
+	}
+	var bo binary.ByteOrder = binary.LittleEndian
+	if elf.Data(ident[elf.EI_DATA]) == elf.ELFDATA2MSB {
+		bo = binary.BigEndian
+	}
+	var h [64]byte
+	if _, err := f.ReadAt(h[:], 0); err != nil {
+		return 0
+	}
+	return int64(bo.Uint64(h[0x28:])) + int64(bo.Uint16(h[0x3a:]))*int64(bo.Uint16(h[0x3c:]))
 }
 
 // dataEnd is where the last section's or the section header table's bytes end.
