@@ -1,0 +1,265 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bpfmatrix/bpfmatrix/internal/cli"
+	"github.com/bpfmatrix/bpfmatrix/internal/guest/wire"
+	"github.com/bpfmatrix/bpfmatrix/internal/object"
+)
+
+const objectsDir = "testdata/objects"
+
+// bpfmatrix runs the CLI in-process with the test kernels' cache and the
+// agent built from this checkout.
+func bpfmatrix(t *testing.T, stdin io.Reader, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	t.Setenv("BPFMATRIX_AGENT", buildStatic(t, "../cmd/bpfmatrix-agent", "bpfmatrix-agent"))
+	if stdin == nil {
+		stdin = strings.NewReader("")
+	}
+	var out, errb bytes.Buffer
+	start := time.Now()
+	err := cli.Run(context.Background(), append([]string{"--cache-dir", cacheDir(t)}, args...), stdin, &out, &errb)
+	code = cli.ExitCode(err, &errb)
+	t.Logf("bpfmatrix %s: exit %d in %v", strings.Join(args, " "), code, time.Since(start).Round(100*time.Millisecond))
+	return out.String(), errb.String(), code
+}
+
+func obj(name string) string { return filepath.Join(objectsDir, name) }
+
+// TestCheckJSON: one boot per kernel for three objects; the verdicts are
+// what the kernels really say (see the comments in the C sources).
+func TestCheckJSON(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots kernels")
+	}
+	fetchKernel(t, "debian-5.10")
+	fetchKernel(t, "debian-6.1")
+	stdout, stderr, code := bpfmatrix(t, nil, "check", "--kernels", "debian-5.10,debian-6.1", "--json",
+		obj("loop.o"), obj("never.o"), obj("libbpf_style.o"))
+	require.Equal(t, 1, code, "rejections => exit 1; stderr: %s", stderr)
+	var rep cli.CheckReport
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep), stdout)
+	require.Len(t, rep.Kernels, 2)
+	for _, k := range rep.Kernels {
+		assert.Empty(t, k.Error)
+		assert.Regexp(t, `^sha256:[0-9a-f]{64}$`, k.Digest)
+	}
+	assert.Regexp(t, `^5\.10\.`, rep.Kernels[0].Release)
+	assert.Regexp(t, `^6\.1\.`, rep.Kernels[1].Release)
+
+	cells := map[string][2]cli.CheckCell{}
+	for _, r := range rep.Rows {
+		key := filepath.Base(r.Object) + " " + r.Kind + " " + r.Name
+		cells[key] = [2]cli.CheckCell{r.Cells["debian-5.10"], r.Cells["debian-6.1"]}
+	}
+	type want struct{ status, summary string }
+	acc := want{cli.CellAccepted, "processed "}
+	created := want{cli.CellAccepted, "created"}
+	for key, w := range map[string][2]want{
+		"loop.o program match_comm":                {{cli.CellRejected, "invalid func unknown#182"}, acc},
+		"loop.o program sum_loop":                  {{cli.CellRejected, "number of funcs in func_info doesn't match number of subprogs"}, acc},
+		"loop.o map .bss":                          {created, created},
+		"loop.o map .rodata":                       {created, created},
+		"never.o program count_unchecked":          {{cli.CellRejected, "R0 invalid mem access 'map_value_or_null'"}, {cli.CellRejected, "R0 invalid mem access 'map_value_or_null'"}},
+		"never.o program count_checked":            {acc, acc},
+		"never.o map hits":                         {created, created},
+		"libbpf_style.o program kprobe_unlink":     {acc, acc}, // CO-RE against each kernel's BTF
+		"libbpf_style.o program fentry_unlink":     {acc, acc}, // target from the kernel's BTF
+		"libbpf_style.o program xdp_entry":         {acc, acc},
+		"libbpf_style.o program classify_drop":     {acc, acc}, // freplace against xdp_entry
+		"libbpf_style.o program replace_elsewhere": {{cli.CellNotLoaded, "needs a loaded target program with global function handle_packet"}, {cli.CellNotLoaded, "handle_packet"}},
+		"libbpf_style.o map unlinks":               {created, created}, // pinned by name
+		"libbpf_style.o map .rodata":               {created, created},
+		"libbpf_style.o map .bss":                  {created, created},
+	} {
+		got, ok := cells[key]
+		if !assert.True(t, ok, "no row %q", key) {
+			continue
+		}
+		for i, k := range []string{"debian-5.10", "debian-6.1"} {
+			assert.Equal(t, w[i].status, got[i].Status, "%s on %s: %+v", key, k, got[i])
+			assert.Contains(t, got[i].Summary, w[i].summary, "%s on %s", key, k)
+			if got[i].Status == cli.CellAccepted && !strings.Contains(key, " map ") {
+				assert.Positive(t, got[i].Insns, "%s on %s: instructions processed", key, k)
+			}
+		}
+	}
+	assert.Len(t, cells, 15, "no unexpected rows")
+	assert.Equal(t, 4, rep.Rejected)
+	assert.Contains(t, strings.Join(rep.Notes, "\n"), "libbpf_style.o: map unlinks: pinning by name ignored")
+}
+
+// TestCheckTable: the text table and both exit statuses.
+func TestCheckTable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots kernels")
+	}
+	t.Run("rejected on 5.10, accepted on 6.1", func(t *testing.T) {
+		stdout, stderr, code := bpfmatrix(t, nil, "check", "--kernels", "debian-5.10,debian-6.1", obj("loop.o"))
+		require.Equal(t, 1, code, stderr)
+		lines := strings.Split(stdout, "\n")
+		assert.Regexp(t, `^OBJECT\s+PROGRAM\s+debian-5\.10\s+debian-6\.1$`, lines[0])
+		assert.Regexp(t, `(?m)^testdata/objects/loop\.o\s+match_comm\s+REJECTED: invalid func unknown#182\s+accepted \(\d+ insns\)$`, stdout)
+		assert.Regexp(t, `(?m)^testdata/objects/loop\.o\s+sum_loop\s+REJECTED: number of funcs in func_info doesn't match number of subprogs\s+accepted \(\d+ insns\)$`, stdout)
+		assert.Regexp(t, `(?m)^testdata/objects/loop\.o\s+map \.rodata\s+created\s+created$`, stdout)
+		assert.Regexp(t, `(?m)^kernel debian-5\.10: 5\.10\.\S+ \(sha256:[0-9a-f]{64}\)$`, stdout)
+		assert.Contains(t, stdout, "2 of 8 loads rejected")
+	})
+	t.Run("accepted everywhere", func(t *testing.T) {
+		stdout, stderr, code := bpfmatrix(t, nil, "check", "--kernels", "debian-6.1", obj("libbpf_style.o"))
+		require.Equal(t, 0, code, "a program that cannot be loaded standalone is not a rejection; stderr: %s", stderr)
+		assert.Regexp(t, `(?m)^testdata/objects/libbpf_style\.o\s+replace_elsewhere\s+not loaded \[1\]$`, stdout)
+		assert.Contains(t, stdout, "[1] freplace/handle_packet can't be loaded on its own")
+		assert.NotContains(t, stdout, "REJECTED")
+	})
+}
+
+// TestRepro: the annotated log, the artifact directory, and the QEMU line
+// in it rerunning the same boot.
+func TestRepro(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots kernels")
+	}
+	fetchKernel(t, "debian-5.10")
+	out := filepath.Join(t.TempDir(), "art")
+	stdout, stderr, code := bpfmatrix(t, nil, "repro", "--kernel", "debian-5.10", "--program", "match_comm", "--out", out, obj("loop.o"))
+	require.Equal(t, 1, code, "rejected => exit 1; stderr: %s", stderr)
+	assert.Regexp(t, `^=== loop\.o match_comm on debian-5\.10 \(5\.10\.\S+\): REJECTED\n`+
+		`failing instruction: 9: call unknown#182\n`+
+		`source: \./loop\.c:42: if \(bpf_strncmp\(comm, sizeof\(comm\), target_comm\) == 0\)\n`+
+		`verifier: invalid func unknown#182\n`, stdout)
+	assert.Contains(t, stdout, "\n>>> 9: (85) call unknown#182  // ./loop.c:42: if (bpf_strncmp(comm, sizeof(comm), target_comm) == 0)\ninvalid func unknown#182\n")
+	assert.Contains(t, stdout, "0: (b7) r1 = 0  // ./loop.c:38: int match_comm(struct xdp_md *ctx)\n")
+	assert.Contains(t, stdout, "artifacts: "+out+"\n")
+	assert.NotContains(t, stdout, "sum_loop", "--program selects one program")
+
+	ents, err := os.ReadDir(out)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	assert.ElementsMatch(t, []string{"console.log", "initramfs.cpio", "kernel.json", "loop.o", "match_comm.annotated.log", "match_comm.log", "rerun.sh", "result.json"}, names)
+	siblings, err := os.ReadDir(filepath.Dir(out))
+	require.NoError(t, err)
+	assert.Len(t, siblings, 1, "no staging directory left behind")
+
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(out, name))
+		require.NoError(t, err)
+		return string(b)
+	}
+	orig, err := os.ReadFile(obj("loop.o"))
+	require.NoError(t, err)
+	assert.Equal(t, string(orig), read("loop.o"), "the object is copied")
+	raw := read("match_comm.log")
+	assert.True(t, strings.HasPrefix(raw, "func#0 @0\n"), raw)
+	assert.Contains(t, raw, "9: (85) call unknown#182\ninvalid func unknown#182\n")
+	assert.Contains(t, read("match_comm.annotated.log"), ">>> 9: (85) call unknown#182  // ./loop.c:42:")
+	var kinfo cli.CheckKernel
+	require.NoError(t, json.Unmarshal([]byte(read("kernel.json")), &kinfo))
+	assert.Equal(t, "debian-5.10", kinfo.Name)
+	assert.Regexp(t, `^5\.10\.`, kinfo.Release)
+	assert.Equal(t, fetchKernel(t, "debian-5.10").Digest, kinfo.Digest)
+	var rep object.LoadReport
+	require.NoError(t, json.Unmarshal([]byte(read("result.json")), &rep))
+	require.Len(t, rep.Objects, 1)
+	require.Len(t, rep.Objects[0].Programs, 1)
+	assert.Equal(t, "EINVAL", rep.Objects[0].Programs[0].Errno, "5.10 says EINVAL for a helper it does not know")
+
+	rerun := read("rerun.sh")
+	assert.Contains(t, rerun, "\nbpfmatrix repro --kernel debian-5.10 --program match_comm loop.o\n")
+	var qemu string
+	for _, l := range strings.Split(rerun, "\n") {
+		if strings.HasPrefix(l, "# qemu-system-x86_64 ") {
+			qemu = strings.TrimPrefix(l, "# ")
+		}
+	}
+	require.NotEmpty(t, qemu, rerun)
+	assert.Contains(t, qemu, "-initrd "+filepath.Join(out, "initramfs.cpio"))
+
+	t.Run("the QEMU line reruns the boot", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "sh", "-c", qemu)
+		cmd.Dir = t.TempDir()
+		console, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", console)
+		data, err := os.Open(filepath.Join(cmd.Dir, "bpfmatrix-data.bin"))
+		require.NoError(t, err)
+		defer data.Close()
+		var stdout bytes.Buffer
+		exited := false
+		fr := wire.NewReader(data)
+		for {
+			f, err := fr.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			require.NoError(t, err)
+			switch f.Type {
+			case wire.TypeStdout:
+				stdout.Write(f.Payload)
+			case wire.TypeExit:
+				exited = true
+			}
+		}
+		assert.True(t, exited)
+		assert.Contains(t, stdout.String(), "invalid func unknown#182")
+	})
+
+	t.Run("accepted", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "art")
+		stdout, stderr, code := bpfmatrix(t, nil, "repro", "--kernel", "debian-6.1", "--program", "match_comm", "--out", out, obj("loop.o"))
+		require.Equal(t, 0, code, stderr)
+		assert.Regexp(t, `^=== loop\.o match_comm on debian-6\.1 \(6\.1\.\S+\): ACCEPTED\n`, stdout)
+		assert.NotContains(t, stdout, object.FailMarker)
+		assert.Contains(t, stdout, "call bpf_strncmp#182")
+		assert.Contains(t, stdout, "// ./loop.c:42: if (bpf_strncmp(comm, sizeof(comm), target_comm) == 0)")
+		assert.FileExists(t, filepath.Join(out, "match_comm.log"))
+	})
+}
+
+// TestReproShell drives the interactive shell with a script on stdin.
+func TestReproShell(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots kernels")
+	}
+	fetchKernel(t, "debian-6.1")
+	script := strings.Join([]string{
+		"echo hello-$((6*7))",
+		"uname -r",
+		"ls -l $OBJ",
+		"bpftool version",
+		"bpfmatrix-agent load $OBJ",
+		"bpftool prog loadall $OBJ /sys/fs/bpf/never 2>&1 | grep -c 'invalid mem access'",
+		"exit 7",
+		"echo not reached",
+	}, "\n") + "\n"
+	stdout, stderr, code := bpfmatrix(t, strings.NewReader(script), "repro", "--shell", "--kernel", "debian-6.1", obj("never.o"))
+	assert.Equal(t, 7, code, "the shell's exit status; stderr: %s", stderr)
+	assert.Contains(t, stdout, "hello-42\n")
+	assert.Regexp(t, `(?m)6\.1\.\S+-cloud-amd64$`, stdout)
+	assert.Regexp(t, `(?m)\s/obj/never\.o$`, stdout)
+	assert.Contains(t, stdout, "bpftool v7.1")
+	assert.Regexp(t, `(?m)^/obj/never\.o\s+count_unchecked\s+rejected\s+\d+\s+R0 invalid mem access 'map_value_or_null'$`, stdout)
+	assert.Regexp(t, `(?m)^/obj/never\.o\s+count_checked\s+accepted\s`, stdout)
+	assert.Regexp(t, `(?m)# 1$`, stdout, "bpftool's own loader hits the same rejection")
+	assert.NotContains(t, stdout, "not reached")
+	assert.Contains(t, stderr, "bpfmatrix shell on 6.1.")
+}
