@@ -35,13 +35,16 @@ bench: deps build
 matrix: deps build
 	$(BIN)/bpfmatrix run --out $(REPORT) $(if $(KERNELS),--kernels $(KERNELS))
 
-# Verifier corpus objects (bpf/corpus/*.o) from their C sources with clang-14.
+# Verifier corpus objects (bpf/corpus/*.o) and the check/repro test objects
+# (tests/testdata/objects/*.o) from their C sources with clang-14.
 bpf:
 	$(GO) run ./bpf/gen
+	$(MAKE) -C tests/testdata/objects
 
 # Fails when a committed object differs from a fresh build (CI).
 bpf-check:
 	$(GO) run ./bpf/gen -check
+	$(MAKE) -s -C tests/testdata/objects check
 
 clean:
 	rm -rf $(BIN)
