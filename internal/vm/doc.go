@@ -15,6 +15,12 @@
 // Serial ports need no kernel modules, so this works on every catalog
 // kernel; zstd frames make up for the UART's ~1.1 MB/s under TCG.
 //
+// A job with Job.Stdin gets its standard input the other way on the data
+// port: the port becomes QEMU's pipe chardev (reading DIR/data.in, a
+// symlink to fd 5, and writing DIR/data.out, one to fd 4; QEMU 7.2's file
+// chardev cannot read), and the host sends wire.TypeStdin frames once the
+// agent has said hello.
+//
 // For orchestrators:
 //
 //	res, err := vm.Run(ctx, vm.Options{Arch: k.Arch, Kernel: k.Image, Stdout: &out}, vm.Job{Program: agent, Args: []string{"probe"}})
