@@ -62,6 +62,7 @@ func TestCheckReproBadInput(t *testing.T) {
 		{"repro: output exists", []string{"repro", "--kernel", "debian-6.1", "--out", tmp, loop}, "--out " + tmp + ": already exists"},
 		{"repro --shell: not BPF", []string{"repro", "--shell", "--kernel", "debian-6.1", "/bin/true"}, "not BPF (EM_BPF)"},
 		{"repro --shell: unknown kernel", []string{"repro", "--shell", "--kernel", "nope"}, `unknown kernel "nope"`},
+		{"repro --shell: other architecture", []string{"repro", "--shell", "--kernel", "debian-6.1-arm64"}, "debian-6.1-arm64 is arm64 and this host is x86_64"},
 		{"repro --shell: dynamic busybox", []string{"repro", "--shell", "--kernel", "debian-6.1", "--busybox", "/bin/true"}, "is dynamically linked"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

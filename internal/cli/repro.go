@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -318,6 +319,10 @@ func runReproShell(ctx context.Context, g *globals, f reproFlags, args []string)
 	objs, err := openObjects(args)
 	if err != nil {
 		return err
+	}
+	if spec.Arch.GOARCH() != runtime.GOARCH {
+		// busybox and bpftool are the host's binaries.
+		return usageError("repro --shell: %s is %s and this host is %s: the shell's busybox and bpftool would not run there", spec.Name, spec.Arch, catalog.ArchOf(runtime.GOARCH))
 	}
 	if err := checkStaticBusybox(f.busybox); err != nil {
 		return err

@@ -4,12 +4,11 @@
 // debugfs, cgroup2, a tmpfs on /tmp), raises RLIMIT_MEMLOCK to infinity
 // (kernels before 5.11 charge BPF maps to it), opens the data port named by
 // the job file in raw mode, says hello, runs the job as a child process,
-// streams its stdout and stderr back as frames (package wire) and, when the
-// job asks for stdin, feeds it the host's wire.TypeStdin frames read from
-// the same port, sends its exit
-// status and restarts the machine with reboot(2); the host runs QEMU with
-// -no-reboot, so that ends QEMU on every kernel and architecture, with or
-// without ACPI.
+// streams its stdout and stderr back as frames (package wire), feeds it the
+// host's wire.TypeStdin frames from the same port when the job asks for
+// stdin, sends its exit status and restarts the machine with reboot(2); the
+// host runs QEMU with -no-reboot, so that ends QEMU on every kernel and
+// architecture, with or without ACPI.
 //
 // Only proc, sys and dev are required. A mount the kernel cannot do (cgroup2
 // on 4.4, say) becomes a warning in the hello frame, not a failure.
