@@ -110,8 +110,13 @@ func TestCheckTable(t *testing.T) {
 		t.Skip("boots kernels")
 	}
 	t.Run("rejected on 5.10, accepted on 6.1", func(t *testing.T) {
-		stdout, stderr, code := bpfmatrix(t, nil, "check", "--kernels", "debian-5.10,debian-6.1", obj("loop.o"))
+		logs := t.TempDir()
+		stdout, stderr, code := bpfmatrix(t, nil, "check", "--kernels", "debian-5.10,debian-6.1", "--logs", logs, obj("loop.o"))
 		require.Equal(t, 1, code, stderr)
+		log, err := os.ReadFile(filepath.Join(logs, "debian-5.10", "loop.match_comm.log"))
+		require.NoError(t, err, "--logs keeps every rejected program's whole log")
+		assert.Contains(t, string(log), "9: (85) call unknown#182\ninvalid func unknown#182\n")
+		assert.NoFileExists(t, filepath.Join(logs, "debian-6.1", "loop.match_comm.log"), "accepted: stats only")
 		lines := strings.Split(stdout, "\n")
 		assert.Regexp(t, `^OBJECT\s+PROGRAM\s+debian-5\.10\s+debian-6\.1$`, lines[0])
 		assert.Regexp(t, `(?m)^testdata/objects/loop\.o\s+match_comm\s+REJECTED: invalid func unknown#182\s+accepted \(\d+ insns\)$`, stdout)

@@ -254,6 +254,7 @@ func loadInKernels(ctx context.Context, g *globals, fetcher *fetch.Fetcher, spec
 		if kl.err != nil {
 			return
 		}
+		log.Info("loaded", "kernel", specs[i].Name, "release", kl.res.Release, "boot", kl.res.BootTime.Round(time.Millisecond), "load", kl.res.RunTime.Round(time.Millisecond))
 		switch {
 		case kl.report.Schema != object.ReportSchema:
 			kl.err = fmt.Errorf("decode agent result: schema %d, want %d", kl.report.Schema, object.ReportSchema)
