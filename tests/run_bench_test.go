@@ -13,13 +13,15 @@ import (
 	"github.com/bpfmatrix/bpfmatrix/internal/run"
 )
 
-// BenchmarkRun measures `bpfmatrix run` over four Debian kernels, images
+// BenchmarkRun measures `bpfmatrix run` over five Debian kernels, images
 // already cached and the result cache off: the full helper-by-program-type
 // probe set plus the verifier corpus, one boot per kernel, as `make matrix`
 // runs it. It reports the wall time and, per kernel, the boot, probe and
-// verifier-corpus times measured inside the run.
+// verifier-corpus times measured inside the run. debian-6.1-arm64 is the
+// arm64 row (qemu-system-aarch64 under TCG, agent cross-built, no bpftool:
+// the host's is x86_64).
 func BenchmarkRun(b *testing.B) {
-	names := []string{"debian-5.10", "debian-6.1", "debian-6.12", "debian-7.2"}
+	names := []string{"debian-5.10", "debian-6.1", "debian-6.12", "debian-7.2", "debian-6.1-arm64"}
 	specs, err := catalog.Default().LookupAll(names)
 	require.NoError(b, err)
 	for _, n := range names {
