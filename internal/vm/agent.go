@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
@@ -26,21 +27,31 @@ type agentBuild struct {
 
 // AgentBinary returns the path of a static bpfmatrix-agent for arch:
 //
-//  1. $BPFMATRIX_AGENT, if set;
-//  2. bpfmatrix-agent next to the running executable (what `make build`
-//     puts in bin/), when arch is the host's;
+//  1. $BPFMATRIX_AGENT_<GOARCH> (BPFMATRIX_AGENT_ARM64, ...), if set, or
+//     $BPFMATRIX_AGENT when arch is the host's;
+//  2. next to the running executable (what `make build` puts in bin/):
+//     bpfmatrix-agent-<GOARCH>, or bpfmatrix-agent when arch is the
+//     host's;
 //  3. otherwise `go build` of AgentPackage (CGO_ENABLED=0, GOARCH) into
 //     the cache, once per process. Go's build cache makes this cheap after
 //     the first time; it needs the go command and the module in the
 //     current module's graph, which holds for `go test` in this module and
 //     in modules that import bpfmatrix.
 func AgentBinary(ctx context.Context, arch catalog.Arch) (string, error) {
-	if p := os.Getenv("BPFMATRIX_AGENT"); p != "" {
+	host := arch.GOARCH() == runtime.GOARCH
+	if p := os.Getenv("BPFMATRIX_AGENT_" + strings.ToUpper(arch.GOARCH())); p != "" {
 		return p, nil
 	}
-	if arch.GOARCH() == runtime.GOARCH {
-		if exe, err := os.Executable(); err == nil {
-			p := filepath.Join(filepath.Dir(exe), "bpfmatrix-agent")
+	if p := os.Getenv("BPFMATRIX_AGENT"); p != "" && host {
+		return p, nil
+	}
+	if exe, err := os.Executable(); err == nil {
+		names := []string{"bpfmatrix-agent-" + arch.GOARCH()}
+		if host {
+			names = append(names, "bpfmatrix-agent")
+		}
+		for _, n := range names {
+			p := filepath.Join(filepath.Dir(exe), n)
 			if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && filepath.Clean(p) != filepath.Clean(exe) {
 				return p, nil
 			}
@@ -84,7 +95,7 @@ func buildAgent(ctx context.Context, arch catalog.Arch) (string, error) {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("build agent (set BPFMATRIX_AGENT or run make build): %w: %s", err, bytes.TrimSpace(out.Bytes()))
+		return "", fmt.Errorf("build agent (set BPFMATRIX_AGENT_%s or run make build): %w: %s", strings.ToUpper(arch.GOARCH()), err, bytes.TrimSpace(out.Bytes()))
 	}
 	// Rename is atomic: a concurrent build by another process replaces the
 	// file whole, never half-written.
