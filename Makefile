@@ -15,6 +15,8 @@ deps:
 build:
 	$(GO) build -o $(BIN)/bpfmatrix ./cmd/bpfmatrix
 	$(GO) build -o $(BIN)/bpfmatrix-agent ./cmd/bpfmatrix-agent
+	GOARCH=amd64 $(GO) build -o $(BIN)/bpfmatrix-agent-amd64 ./cmd/bpfmatrix-agent
+	GOARCH=arm64 $(GO) build -o $(BIN)/bpfmatrix-agent-arm64 ./cmd/bpfmatrix-agent
 
 # Full test suite, including tests that boot real kernels under QEMU.
 test: deps build bpf-check
