@@ -127,3 +127,14 @@ func TestGoTestExec(t *testing.T) {
 		})
 	}
 }
+
+// TestExecDynamicProgram runs a dynamically linked distro binary: the
+// initramfs carries its interpreter and libraries from the host.
+func TestExecDynamicProgram(t *testing.T) {
+	k := fetchKernel(t, "debian-6.1")
+	var stdout bytes.Buffer
+	res, err := vm.Run(context.Background(), vm.Options{Arch: k.Arch, Kernel: k.Image, Stdout: &stdout}, vm.Job{Program: "/bin/uname", Args: []string{"-r"}})
+	require.NoError(t, err)
+	assert.Equal(t, 0, res.ExitCode)
+	assert.Equal(t, k.Release+"\n", stdout.String())
+}

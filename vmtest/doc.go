@@ -1,12 +1,12 @@
 // Package vmtest runs code from a Go test inside a real kernel under QEMU.
 //
-// Boot a catalog kernel and run a static binary in it:
+// Boot a catalog kernel and run a binary in it (a dynamically linked one
+// brings its ELF interpreter and libraries from the host):
 //
 //	res := vmtest.Run(t, vmtest.Options{Kernel: "debian-6.1"}, "./testdata/prog", "-flag")
 //	if res.ExitCode != 0 { ... }
 //
-// Or run the current test's own body inside the guest (the test binary must
-// be static: CGO_ENABLED=0 go test ...):
+// Or run the current test's own body inside the guest:
 //
 //	func TestRingbuf(t *testing.T) {
 //		if vmtest.InVM(t, vmtest.Options{Kernel: "debian-5.10"}) {

@@ -27,10 +27,10 @@ func newExecCmd(g *globals) *cobra.Command {
 	var f execFlags
 	cmd := &cobra.Command{
 		Use:   "exec --kernel NAME [flags] [--] PROGRAM [ARGS...]",
-		Short: "Run a static program inside a catalog kernel and exit with its status",
-		Long: `Boot the kernel under QEMU with the bpfmatrix agent as /init, run PROGRAM (a
-static binary) in it with ARGS, print its stdout and stderr, and exit with its
-status. The working directory's contents (--dir, default ".") are copied to the
+		Short: "Run a program inside a catalog kernel and exit with its status",
+		Long: `Boot the kernel under QEMU with the bpfmatrix agent as /init, run PROGRAM in it
+with ARGS, print its stdout and stderr, and exit with its status. A dynamically
+linked PROGRAM brings its ELF interpreter and libraries from the host. The working directory's contents (--dir, default ".") are copied to the
 program's working directory in the guest.
 
 Use it as a go test wrapper:

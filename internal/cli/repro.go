@@ -18,7 +18,6 @@ import (
 
 	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/object"
-	"github.com/bpfmatrix/bpfmatrix/internal/run"
 	"github.com/bpfmatrix/bpfmatrix/internal/vm"
 )
 
@@ -346,7 +345,7 @@ func runReproShell(ctx context.Context, g *globals, f reproFlags, args []string)
 		Stdin:   g.stdin,
 	}
 	if f.bpftool != "" {
-		files, err := run.DynamicClosure(f.bpftool)
+		files, err := vm.DynamicClosure(f.bpftool)
 		if err != nil {
 			return fmt.Errorf("repro --shell: %w (use --bpftool \"\" to go without)", err)
 		}

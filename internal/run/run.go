@@ -159,7 +159,7 @@ func buildJob(spec catalog.KernelSpec, k *fetch.Kernel, agent string, opts Optio
 	}
 	bpftoolDigest := ""
 	if opts.Bpftool != "" && spec.Arch.GOARCH() == hostGOARCH() {
-		files, err := DynamicClosure(opts.Bpftool)
+		files, err := vm.DynamicClosure(opts.Bpftool)
 		if err != nil {
 			return job, "", "", err
 		}

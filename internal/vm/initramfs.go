@@ -136,6 +136,23 @@ func buildInitramfs(agent string, job Job, dataPort string) (*initramfs, error) 
 		r.close()
 		return nil, fmt.Errorf("add program: %w", err)
 	}
+	// A dynamically linked program (a go test binary built with cgo, a
+	// distro tool) runs too: its ELF interpreter and libraries go in at the
+	// paths the host has them.
+	libs, err := dynamicLibraries(job.Program)
+	if err != nil {
+		r.close()
+		return nil, fmt.Errorf("add program: %w", err)
+	}
+	for g, h := range libs {
+		if _, explicit := job.Files[g]; explicit {
+			continue
+		}
+		if job.Files == nil {
+			job.Files = map[string]string{}
+		}
+		job.Files[g] = h
+	}
 	if job.Dir != "" {
 		if err := r.addTree(wire.WorkDir, job.Dir); err != nil {
 			r.close()

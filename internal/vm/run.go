@@ -20,7 +20,9 @@ import (
 
 // Job is what to run inside the VM.
 type Job struct {
-	// Program is the host path of a static binary for the guest's arch.
+	// Program is the host path of a binary for the guest's arch. A dynamically
+	// linked one brings its ELF interpreter and libraries from the host
+	// (DynamicClosure), at the same paths.
 	Program string
 	Args    []string
 	// Env is added to the guest's default environment (PATH, HOME, TMPDIR).

@@ -1,4 +1,4 @@
-package run
+package vm
 
 import (
 	"debug/elf"
@@ -73,6 +73,36 @@ func DynamicClosure(bin string) (map[string]string, error) {
 	}
 	if err := visit(bin, bin); err != nil {
 		return nil, fmt.Errorf("collect %s and its libraries: %w", bin, err)
+	}
+	return files, nil
+}
+
+// dynamicLibraries returns the interpreter and libraries a program needs
+// (guest path -> host path), or nothing for a static program.
+func dynamicLibraries(bin string) (map[string]string, error) {
+	f, err := elf.Open(bin)
+	if err != nil {
+		// Not an ELF file (a script, say): the guest will say what it thinks.
+		return nil, nil
+	}
+	dynamic := false
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			dynamic = true
+		}
+	}
+	f.Close()
+	if !dynamic {
+		return nil, nil
+	}
+	files, err := DynamicClosure(bin)
+	if err != nil {
+		return nil, err
+	}
+	for g, h := range files {
+		if h == bin || g == bin {
+			delete(files, g)
+		}
 	}
 	return files, nil
 }
