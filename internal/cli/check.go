@@ -26,6 +26,7 @@ import (
 
 type checkFlags struct {
 	kernels     []string
+	arch        string
 	asJSON      bool
 	logs        string
 	parallel    int
@@ -60,7 +61,8 @@ rejected (or a kernel could not be booted), 2 on bad input.`,
 		RunE: func(cmd *cobra.Command, args []string) error { return runCheck(cmd.Context(), g, f, args) },
 	}
 	fl := cmd.Flags()
-	fl.StringSliceVar(&f.kernels, "kernels", nil, "kernels to check against (default: the catalog's x86_64 default set)")
+	fl.StringSliceVar(&f.kernels, "kernels", nil, "kernels to check against (default: the catalog's default set for --arch)")
+	fl.StringVar(&f.arch, "arch", "all", "architecture of the default set: x86_64, arm64 or all")
 	fl.BoolVar(&f.asJSON, "json", false, "write the table as JSON")
 	fl.StringVar(&f.logs, "logs", "", "write every rejected program's whole verifier log under `DIR`/KERNEL/")
 	fl.IntVar(&f.parallel, "parallel", 2, "kernels booted at once")
@@ -131,11 +133,9 @@ func runCheck(ctx context.Context, g *globals, f checkFlags, args []string) erro
 	if err != nil {
 		return err
 	}
-	specs := catalog.Default().Defaults(catalog.AMD64)
-	if len(f.kernels) > 0 {
-		if specs, err = lookupKernels(f.kernels); err != nil {
-			return err
-		}
+	specs, err := selectKernels(f.kernels, f.arch)
+	if err != nil {
+		return err
 	}
 	fetcher, err := g.fetcher(nil)
 	if err != nil {

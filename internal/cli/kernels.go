@@ -29,6 +29,21 @@ func (g *globals) fetcher(progress func(kernel string, done, total int64)) (*fet
 	})
 }
 
+// selectKernels returns the named kernels, or the catalog's default set for
+// arch ("x86_64", "arm64" or "all") when no names are given.
+func selectKernels(names []string, arch string) ([]catalog.KernelSpec, error) {
+	if len(names) > 0 {
+		return lookupKernels(names)
+	}
+	switch arch {
+	case "all":
+		return catalog.Default().Defaults(""), nil
+	case string(catalog.AMD64), string(catalog.ARM64):
+		return catalog.Default().Defaults(catalog.Arch(arch)), nil
+	}
+	return nil, usageError("--arch %q: want x86_64, arm64 or all", arch)
+}
+
 // lookupKernels resolves names against the embedded catalog; an unknown name
 // is bad input (exit 2) with the catalog's closest-match hint.
 func lookupKernels(names []string) ([]catalog.KernelSpec, error) {

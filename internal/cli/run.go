@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/matrix"
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
 	"github.com/bpfmatrix/bpfmatrix/internal/run"
@@ -60,21 +59,9 @@ repeat run with nothing changed boots nothing.`,
 
 func runRun(cmd *cobra.Command, g *globals, f runFlags) error {
 	ctx := cmd.Context()
-	var specs []catalog.KernelSpec
-	if len(f.kernels) > 0 {
-		var err error
-		if specs, err = lookupKernels(f.kernels); err != nil {
-			return err
-		}
-	} else {
-		switch f.arch {
-		case "all":
-			specs = catalog.Default().Defaults("")
-		case string(catalog.AMD64), string(catalog.ARM64):
-			specs = catalog.Default().Defaults(catalog.Arch(f.arch))
-		default:
-			return usageError("--arch %q: want x86_64, arm64 or all", f.arch)
-		}
+	specs, err := selectKernels(f.kernels, f.arch)
+	if err != nil {
+		return err
 	}
 	if f.parallel <= 0 || f.cpus <= 0 || f.memory <= 0 {
 		return usageError("--parallel, --cpus and --memory must be positive")
