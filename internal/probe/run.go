@@ -25,7 +25,14 @@ const enoTSUPP = unix.Errno(524)
 // Attach targets looked up in the kernel's BTF. The first one present wins.
 var (
 	fentryTargets    = []string{"bpf_fentry_test1", "bpf_modify_return_test", "vfs_read", "do_sys_openat2"}
-	sleepableTargets = []string{"bpf_modify_return_test", "__x64_sys_getpid", "__arm64_sys_getpid"}
+	// sleepableTargets are fentry.s candidates; each one the kernel accepts
+	// becomes a variant. Debian builds without CONFIG_FUNCTION_ERROR_INJECTION
+	// (so bpf_modify_return_test, error-injectable before 6.1, is refused),
+	// and on its kernels (measured, both arches) bpf_fentry_test1 loads from
+	// 6.12 (KF_SLEEPABLE in test_run.c's fmodret set) and syscall entry points
+	// from 7.2. x86 syscall entries are __x64_sys_*, but a SYSCALL_DEFINE0
+	// one is an alias BTF does not list (__x64_sys_getpid): use close(2).
+	sleepableTargets = []string{"bpf_fentry_test1", "__x64_sys_close", "__arm64_sys_close", "bpf_modify_return_test"}
 	fmodRetTargets   = []string{"bpf_modify_return_test", "security_file_mprotect"}
 	lsmTargets       = []string{"bpf_lsm_file_mprotect", "bpf_lsm_bpf"}
 	// lsmSleepable are hooks in the kernel's sleepable set
@@ -78,6 +85,9 @@ type runner struct {
 	progOK   map[string]bool
 	progErr  map[string]bool // program types whose probe was inconclusive
 	variants map[string][]variant
+	// lostVariant names a variant of a program type whose load was
+	// interrupted: the type's helpers cannot be called "not offered".
+	lostVariant map[string]string
 	// maxHelper is the highest helper ID the kernel knows (helper IDs
 	// only grow, so one binary search bounds all of them).
 	maxHelper int32
@@ -196,7 +206,8 @@ func (r *runner) progVariants(s Spec) ([]variant, error) {
 		if tname, tid := r.firstID(rawTpTargets); tid != 0 {
 			out = append(out, v(withTarget(23, tid), false, "tp_btf/"+strings.TrimPrefix(tname, "typedef btf_trace_")))
 		}
-		// fentry.s needs an error-injectable target (CONFIG_FUNCTION_ERROR_INJECTION):
+		// fentry.s needs a target the verifier lets sleep (an error-injectable
+		// function, a KF_SLEEPABLE fmodret one, or, since 7.x, a syscall):
 		// offer each candidate; the ones that do not load are dropped.
 		for _, sname := range sleepableTargets {
 			if sid := r.kb.id(sname); sid != 0 {
@@ -300,7 +311,7 @@ func (r *runner) probeProgramTypes(ctx context.Context, types []Spec) {
 		// variants that loaded.
 		var usable []variant
 		var firstErr error
-		var firstDesc string
+		var firstDesc, lost string
 		for _, vr := range vs {
 			vr.req.insns = retZero
 			res := l.load(vr.req)
@@ -308,6 +319,9 @@ func (r *runner) probeProgramTypes(ctx context.Context, types []Spec) {
 				usable = append(usable, vr)
 			} else if firstErr == nil {
 				firstErr, firstDesc = res.err, vr.desc
+			}
+			if interrupted(res.err) && lost == "" {
+				lost = vr.desc + ": " + res.err.Error()
 			}
 		}
 		if len(usable) > 0 {
@@ -331,8 +345,14 @@ func (r *runner) probeProgramTypes(ctx context.Context, types []Spec) {
 		r.progOK[s.Name] = o.Outcome == OutcomeSupported
 		r.progErr[s.Name] = o.Outcome == OutcomeError
 		r.variants[s.Name] = usable
+		r.lostVariant[s.Name] = lost
 		mu.Unlock()
 	})
+}
+
+// interrupted says whether a load ended without the kernel's verdict.
+func interrupted(err error) bool {
+	return errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR)
 }
 
 func (r *runner) probeMapTypes(ctx context.Context) {
@@ -400,6 +420,13 @@ var (
 	msgNonSleepable = []byte("non-sleepable")
 )
 
+// classifyHelperLoad reads the verifier's answer to helperInsns. Only the
+// verifier's own availability messages say "no"; "yes" needs a rejection
+// that the verifier made after it accepted the call: EACCES or EINVAL (or
+// ENOTSUPP) with a complaint in the log. Anything else (EAGAIN or EINTR from
+// an interrupted verification, ENOMEM, ENOSPC, a log holding nothing but the
+// statistics that print_verification_stats adds to every answer at
+// BPF_LOG_STATS) is inconclusive, never "supported".
 func classifyHelperLoad(res loadResult) (helperVerdict, string) {
 	if res.err == nil {
 		return verdictSupported, ""
@@ -415,13 +442,54 @@ func classifyHelperLoad(res loadResult) (helperVerdict, string) {
 		return verdictNotOffered, ""
 	case bytes.Contains(log, msgNonSleepable):
 		return verdictNeedsSleepable, ""
-	case len(log) == 0:
-		// No verifier log: the load failed before verification.
+	}
+	if !errors.Is(res.err, unix.EACCES) && !errors.Is(res.err, unix.EINVAL) && !errors.Is(res.err, enoTSUPP) {
+		if errors.Is(res.err, unix.EAGAIN) || errors.Is(res.err, unix.EINTR) {
+			return verdictError, "verification interrupted: " + res.err.Error()
+		}
 		return verdictError, res.err.Error()
+	}
+	c := verifierComplaint(log)
+	if c == nil {
+		// No verifier log, or only its statistics: the load failed before
+		// or outside the helper check.
+		return verdictError, res.err.Error() + " without a verifier complaint"
 	}
 	// Any other verifier complaint (argument types, unreleased references,
 	// "not allowed in probe") comes after the availability check passed.
 	return verdictSupported, ""
+}
+
+// verifierComplaint returns the last line of a verifier log that is not one
+// of the statistics lines the verifier appends to every answer at
+// BPF_LOG_STATS ("verification time", "stack depth", "processed N insns";
+// 7.2 adds "insns processed N"), or nil.
+func verifierComplaint(log []byte) []byte {
+	for len(log) > 0 {
+		log = bytes.TrimRight(log, "\n\x00")
+		line := log
+		if i := bytes.LastIndexByte(log, '\n'); i >= 0 {
+			line, log = log[i+1:], log[:i]
+		} else {
+			log = nil
+		}
+		if len(bytes.TrimSpace(line)) == 0 || isStatsLine(line) {
+			continue
+		}
+		return line
+	}
+	return nil
+}
+
+var statsPrefixes = [][]byte{[]byte("processed "), []byte("verification time"), []byte("stack depth"), []byte("insns processed")}
+
+func isStatsLine(line []byte) bool {
+	for _, p := range statsPrefixes {
+		if bytes.HasPrefix(line, p) {
+			return true
+		}
+	}
+	return false
 }
 
 type helperJob struct {
@@ -437,9 +505,14 @@ func (r *runner) findMaxHelper() {
 	for lo < hi {
 		mid := (lo + hi + 1) / 2
 		v, _ := classifyHelperLoad(l.load(loadRequest{progType: 1, insns: helperInsns(mid), wantLog: true, logLevel: r.helperLogLevel}))
-		if v == verdictUnknownHelper {
+		switch v {
+		case verdictUnknownHelper:
 			hi = mid - 1
-		} else {
+		case verdictError:
+			// No answer: bound nothing, every helper gets its own load.
+			r.maxHelper = int32(len(helpers))
+			return
+		default:
 			lo = mid
 		}
 	}
@@ -501,11 +574,19 @@ func (r *runner) probeHelper(l *loader, j helperJob) (Outcome, string, string) {
 	if len(vs) == 0 {
 		return OutcomeError, "no loadable variant of program type " + j.prog.Name, ""
 	}
-	needsSleep := false
+	needsSleep, triedSleepable := false, false
 	for _, vr := range vs {
-		if vr.sleepable && !needsSleep && vs[0].sleepable == false {
-			// Sleepable variants only answer "needs a sleepable program".
-			continue
+		if vr.sleepable && !vs[0].sleepable {
+			// Sleepable variants come last and answer for helpers every
+			// other variant refused: all of them when the verifier said
+			// "needs a sleepable program", else the first one, because
+			// before 6.1 the verifier did not offer sleepable-only helpers
+			// to other programs at all ("unknown func bpf_copy_from_user"
+			// from 5.10's bpf_tracing_func_proto).
+			if !needsSleep && triedSleepable {
+				continue
+			}
+			triedSleepable = true
 		}
 		req := vr.req
 		req.insns, req.wantLog, req.logLevel, req.rawLog = prog, true, r.helperLogLevel, true
@@ -524,6 +605,10 @@ func (r *runner) probeHelper(l *loader, j helperJob) (Outcome, string, string) {
 			needsSleep = true
 		case verdictNotOffered:
 		}
+	}
+	if lost := r.lostVariant[j.prog.Name]; lost != "" {
+		// The variant that might offer it was never tried.
+		return OutcomeError, "load " + lost, ""
 	}
 	if needsSleep {
 		hasSleepable := false
@@ -599,7 +684,7 @@ func Observe(ctx context.Context, opts Options) ([]Observation, Env, KernelConfi
 	// Most program types and their helpers need no BTF: they run while
 	// the BTF is scanned. Then the BTF-targeted types and their helpers,
 	// misc features (some need targets), attach and link types.
-	r.progOK, r.progErr, r.variants = map[string]bool{}, map[string]bool{}, map[string][]variant{}
+	r.progOK, r.progErr, r.variants, r.lostVariant = map[string]bool{}, map[string]bool{}, map[string][]variant{}, map[string]string{}
 	btfDone := make(chan struct{})
 	var kb *kernelBTF
 	var btfErr error

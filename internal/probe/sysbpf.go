@@ -79,23 +79,31 @@ type mapCreateAttr struct {
 // matrix issues thousands of ~10 µs loads; with the ordinary path the
 // runtime hands the P to another thread whenever one takes a little longer,
 // which cost ~6,000 context switches and a third of the run on the host.
-// Only used for tiny programs, whose verification cannot take long.
+// Only used for tiny programs without an attach target, whose verification
+// cannot take long.
+//
+// The price: to the runtime a goroutine in RawSyscall is running Go code, so
+// once it has run for 10 ms (forcePreemptNS) sysmon sends its thread the
+// preemption signal, again and again, and the verifier gives up with EAGAIN
+// whenever a signal is pending (do_check's signal_pending(), 4.20+). A load
+// that takes milliseconds (a fentry target resolved by kallsyms' linear scan:
+// 10 ms under TCG on 5.10) is then interrupted about every second try, so an
+// EAGAIN is retried through bpfSyscall, where the thread is known to be in a
+// syscall and is not signalled.
 func bpfRawSyscall(cmd int, attr unsafe.Pointer, size uintptr) (uintptr, error) {
-	for i := 0; ; i++ {
-		r, _, errno := unix.RawSyscall(unix.SYS_BPF, uintptr(cmd), uintptr(attr), size)
-		if errno == unix.EAGAIN && i < maxEAGAIN {
-			continue
-		}
-		if errno != 0 {
-			return r, errno
-		}
-		return r, nil
+	r, _, errno := unix.RawSyscall(unix.SYS_BPF, uintptr(cmd), uintptr(attr), size)
+	if errno == unix.EAGAIN {
+		return bpfSyscall(cmd, attr, size)
 	}
+	if errno != 0 {
+		return r, errno
+	}
+	return r, nil
 }
 
 // maxEAGAIN bounds retries: since 4.20 the verifier returns EAGAIN when a
-// signal is pending (the Go runtime's preemption signal, often under TCG,
-// where verification is slow); cilium/ebpf retries the same way.
+// signal is pending; cilium/ebpf retries the same way. An EAGAIN that
+// outlasts the retries is returned and must be read as inconclusive.
 const maxEAGAIN = 50
 
 func bpfSyscall(cmd int, attr unsafe.Pointer, size uintptr) (uintptr, error) {
@@ -177,7 +185,9 @@ func (l *loader) load(req loadRequest) loadResult {
 			attr.logBuf = uint64(uintptr(unsafe.Pointer(&l.buf[0])))
 		}
 		sys := bpfSyscall
-		if len(req.insns) <= 8 {
+		if len(req.insns) <= 8 && req.attachBTFID == 0 {
+			// An attach target costs a kallsyms lookup for fentry, fexit,
+			// fmod_ret and LSM (bpf_check_attach_target): milliseconds.
 			sys = bpfRawSyscall
 		}
 		fd, err := sys(cmdProgLoad, unsafe.Pointer(&attr), unsafe.Sizeof(attr))
