@@ -74,3 +74,36 @@ func rowOf(md, prefix string) string {
 	}
 	return ""
 }
+
+// TestVerifierSectionReal: the verifier outcomes of a real run appear in the
+// Markdown (cases as rows, kernels as columns, instruction counts or the
+// rejection reason) and in JUnit as one test case per kernel and case.
+func TestVerifierSectionReal(t *testing.T) {
+	m, err := Decode(bytes.NewReader(fixtureBytes(t, fixtureArchPair)))
+	require.NoError(t, err)
+	md := string(Markdown(m))
+	_, section, ok := strings.Cut(md, "## Verifier")
+	require.True(t, ok, "no verifier section")
+	section, _, _ = strings.Cut(section, "\n## ")
+	for _, v := range m.Kernels[0].Verifier {
+		assert.Contains(t, section, v.Case, "case %s missing from the verifier section", v.Case)
+	}
+	var bpfLoop string
+	for _, line := range strings.Split(section, "\n") {
+		if strings.Contains(line, "bpf_loop") {
+			bpfLoop = line
+		}
+	}
+	require.NotEmpty(t, bpfLoop)
+	assert.Contains(t, bpfLoop, "✓", "bpf_loop (5.17) is accepted on 6.1: %s", bpfLoop)
+
+	b, err := JUnit(m)
+	require.NoError(t, err)
+	n := strings.Count(string(b), "<testcase")
+	want := 0
+	for _, k := range m.Kernels {
+		want += len(k.Features) + len(k.Verifier)
+	}
+	assert.Equal(t, want, n)
+	assert.Positive(t, len(m.Kernels[0].Verifier))
+}
