@@ -95,8 +95,22 @@ func TestProbeFacts(t *testing.T) {
 		// Debian's cloud kernels are built without CONFIG_BPF_LIRC_MODE2.
 		{kernel: "debian-6.1", kind: result.KindProgramType, name: "lirc_mode2", status: result.Unsupported, reason: result.ReasonConfig, reasonHas: "CONFIG_BPF_LIRC_MODE2"},
 		{kernel: "debian-5.10", kind: result.KindProgramType, name: "lirc_mode2", status: result.Unsupported, reason: result.ReasonConfig, reasonHas: "CONFIG_BPF_LIRC_MODE2"},
-		// bpftool 7.1 claims bpf_skb_store_bytes for kprobe; the load says no.
+		// bpftool 7.1 claims bpf_skb_store_bytes for kprobe; the load says no
+		// (kprobe_prog_func_proto, tracing_prog_func_proto) on every kernel.
+		{kernel: "debian-5.10", kind: result.KindHelper, progType: "kprobe", name: "bpf_skb_store_bytes", status: result.Unsupported, reason: result.ReasonProgramType},
+		{kernel: "debian-5.10", kind: result.KindHelper, progType: "tracing", name: "bpf_skb_store_bytes", status: result.Unsupported, reason: result.ReasonProgramType},
+		{kernel: "debian-6.1", kind: result.KindHelper, progType: "kprobe", name: "bpf_skb_store_bytes", status: result.Unsupported, reason: result.ReasonProgramType},
+		{kernel: "debian-6.1", kind: result.KindHelper, progType: "tracing", name: "bpf_skb_store_bytes", status: result.Unsupported, reason: result.ReasonProgramType},
 		{kernel: "debian-6.12", kind: result.KindHelper, progType: "kprobe", name: "bpf_skb_store_bytes", status: result.Unsupported, reason: result.ReasonProgramType},
+		{kernel: "debian-6.12", kind: result.KindHelper, progType: "tracing", name: "bpf_skb_store_bytes", status: result.Unsupported, reason: result.ReasonProgramType},
+		// bpf_copy_from_user is for sleepable programs only. Debian builds
+		// without CONFIG_FUNCTION_ERROR_INJECTION, so fentry.s has no target
+		// on 6.1; 6.12 lets bpf_fentry_test1 sleep (KF_SLEEPABLE in
+		// net/bpf/test_run.c's fmodret set). lsm.s works from 5.10
+		// (bprm_committed_creds is in 5.10's sleepable hook list).
+		{kernel: "debian-6.1", kind: result.KindHelper, progType: "tracing", name: "bpf_copy_from_user", status: result.Unsupported, reason: result.ReasonProgramType},
+		{kernel: "debian-6.12", kind: result.KindHelper, progType: "tracing", name: "bpf_copy_from_user", status: result.Supported},
+		{kernel: "debian-5.10", kind: result.KindHelper, progType: "lsm", name: "bpf_copy_from_user", status: result.Supported},
 	} {
 		t.Run(c.kernel+"/"+c.progType+"/"+c.name, func(t *testing.T) {
 			f := feature(t, m[c.kernel], c.kind, c.progType, c.name)
