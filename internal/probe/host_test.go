@@ -103,7 +103,7 @@ func TestHostVersionClaims(t *testing.T) {
 	kr := hostResult(t)
 	v, err := ParseVersion(kr.Kernel.Release)
 	require.NoError(t, err)
-	assert.Empty(t, VersionViolations(v, kr.Features))
+	assert.Empty(t, VersionViolations(v, kr.Kernel.Arch, kr.Features))
 }
 
 // TestHostConfigReason: the host's config lacks CONFIG_BPF_LIRC_MODE2; the

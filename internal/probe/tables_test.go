@@ -222,8 +222,28 @@ func TestVersionViolations(t *testing.T) {
 		{Kind: result.KindMapType, Name: "ringbuf", Status: result.Supported},
 		{Kind: result.KindMapType, Name: "hash", Status: result.Unsupported, Finding: "map_type hash: rejected"},
 	}
-	got := VersionViolations(Version{6, 1}, fs)
+	got := VersionViolations(Version{6, 1}, "x86_64", fs)
 	assert.Equal(t, []string{"map_type/arena: supported on 6.1 but the table says introduced in 6.9", "map_type hash: rejected"}, got)
+}
+
+func TestVersionViolationsArch(t *testing.T) {
+	// Trampolines: 5.5 on x86_64, 6.4 on arm64 (ftrace direct calls).
+	fs := []result.Feature{{Kind: result.KindMisc, Name: "trampolines", Status: result.Supported}}
+	for _, tc := range []struct {
+		name    string
+		version Version
+		arch    string
+		want    []string
+	}{
+		{"x86_64 6.1", Version{6, 1}, "x86_64", nil},
+		{"arm64 6.1", Version{6, 1}, "arm64", []string{"misc/trampolines: supported on 6.1 arm64 but the table says arm64 got it in 6.4"}},
+		{"arm64 6.4", Version{6, 4}, "arm64", nil},
+		{"arm64 6.12", Version{6, 12}, "arm64", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, VersionViolations(tc.version, tc.arch, fs))
+		})
+	}
 }
 
 func TestApplyBpftoolClaims(t *testing.T) {
