@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
+	"github.com/bpfmatrix/bpfmatrix/internal/cli"
 	"github.com/bpfmatrix/bpfmatrix/internal/fetch"
 	"github.com/bpfmatrix/bpfmatrix/internal/matrix"
 	"github.com/bpfmatrix/bpfmatrix/internal/run"
@@ -50,4 +51,37 @@ func TestRunKernelThatFailsToBoot(t *testing.T) {
 	back, err := matrix.Read(filepath.Join(dir, matrix.FileJSON))
 	require.NoError(t, err)
 	assert.True(t, strings.Contains(back.Kernels[1].Error, "qemu"))
+}
+
+// TestRunRepeatUsesCache: a repeat `bpfmatrix run` with nothing changed
+// boots nothing, rewrites nothing and says it used the cache.
+func TestRunRepeatUsesCache(t *testing.T) {
+	fetchKernel(t, "debian-6.1")
+	out := t.TempDir()
+	runCLI := func(args ...string) string {
+		t.Helper()
+		var stdout, stderr strings.Builder
+		err := cli.Run(context.Background(), append([]string{"run", "--kernels", "debian-6.1", "--out", out, "--cache-dir", cacheDir(t)}, args...), strings.NewReader(""), &stdout, &stderr)
+		require.NoError(t, err, "stderr: %s", stderr.String())
+		return stdout.String()
+	}
+	first := runCLI("--no-cache")
+	assert.NotContains(t, first, "(cached)")
+	assert.Contains(t, first, "boot ")
+	before, err := os.Stat(filepath.Join(out, matrix.FileJSON))
+	require.NoError(t, err)
+
+	second := runCLI()
+	assert.Contains(t, second, "(cached)")
+	assert.Contains(t, second, "is up to date: all 1 results cached")
+	after, err := os.Stat(filepath.Join(out, matrix.FileJSON))
+	require.NoError(t, err)
+	assert.Equal(t, before.ModTime(), after.ModTime(), "matrix.json was rewritten")
+
+	// A missing report file means the report is not up to date.
+	require.NoError(t, os.Remove(filepath.Join(out, matrix.FileHTML)))
+	third := runCLI()
+	assert.Contains(t, third, "(cached)")
+	assert.NotContains(t, third, "is up to date")
+	assert.FileExists(t, filepath.Join(out, matrix.FileHTML))
 }

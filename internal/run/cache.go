@@ -4,12 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
 )
@@ -43,6 +42,15 @@ func (c resultCache) load(key string) (*result.KernelResult, bool) {
 		return nil, false
 	}
 	return &kr, true
+}
+
+// has reports whether a result for key is stored.
+func (c resultCache) has(key string) bool {
+	if c.dir == "" {
+		return false
+	}
+	_, err := os.Stat(c.path(key))
+	return err == nil
 }
 
 func (c resultCache) store(key string, kr *result.KernelResult) error {
@@ -81,15 +89,32 @@ func writeFileAtomic(path string, data []byte) error {
 	return os.Rename(f.Name(), path)
 }
 
+// digests memoises fileDigest by path, size and modification time: the
+// agent is digested once per run, not once per kernel.
+var digests sync.Map
+
 // fileDigest returns the hex sha256 of a file, "" for an empty path.
 func fileDigest(path string) (string, error) {
 	if path == "" {
 		return "", nil
 	}
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	fi, err := os.Stat(path)
+	if err != nil {
 		return "", err
 	}
+	memo := fmt.Sprintf("%s\x00%d\x00%d", path, fi.Size(), fi.ModTime().UnixNano())
+	if d, ok := digests.Load(memo); ok {
+		return d.(string), nil
+	}
+	d, err := hashFile(path)
+	if err == nil {
+		digests.Store(memo, d)
+	}
+	return d, err
+}
+
+func hashFile(path string) (string, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return "", err
 	}

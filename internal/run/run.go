@@ -94,20 +94,11 @@ func runKernel(ctx context.Context, spec catalog.KernelSpec, opts Options) resul
 		log.Warn("fetch failed", "err", err)
 		return failed(spec, nil, err)
 	}
-	agent := opts.Agent
-	if agent == "" {
-		if agent, err = vm.AgentBinary(ctx, spec.Arch); err != nil {
-			return failed(spec, k, err)
-		}
-	}
-	job, key, agentDigest, err := buildJob(spec, k, agent, opts)
+	agent, job, key, agentDigest, err := resolve(ctx, spec, k, opts)
 	if err != nil {
 		return failed(spec, k, err)
 	}
-	cache := resultCache{}
-	if opts.CacheDir != "" {
-		cache.dir = filepath.Join(opts.CacheDir, "results")
-	}
+	cache := opts.cache()
 	if !opts.NoCache {
 		if kr, ok := cache.load(key); ok {
 			log.Info("using cached result", "key", key[:12])
@@ -139,6 +130,48 @@ func runKernel(ctx context.Context, spec catalog.KernelSpec, opts Options) resul
 		log.Warn("store result in cache", "err", err)
 	}
 	return kr
+}
+
+// resolve picks the agent for spec's arch and builds the job and its cache key.
+func resolve(ctx context.Context, spec catalog.KernelSpec, k *fetch.Kernel, opts Options) (agent string, job vm.Job, key, agentDigest string, err error) {
+	agent = opts.Agent
+	if agent == "" {
+		if agent, err = vm.AgentBinary(ctx, spec.Arch); err != nil {
+			return "", job, "", "", err
+		}
+	}
+	job, key, agentDigest, err = buildJob(spec, k, agent, opts)
+	return agent, job, key, agentDigest, err
+}
+
+func (o Options) cache() resultCache {
+	if o.CacheDir == "" {
+		return resultCache{}
+	}
+	return resultCache{dir: filepath.Join(o.CacheDir, "results")}
+}
+
+// CachedKeys returns the result-cache key of every kernel when every kernel
+// image and every result is already in the cache, without network, boots or
+// decoding; ok is false otherwise. Callers use it to tell that a report built
+// from exactly these results is already up to date.
+func CachedKeys(ctx context.Context, specs []catalog.KernelSpec, opts Options) (keys []string, ok bool) {
+	cache := opts.cache()
+	if cache.dir == "" || opts.NoCache {
+		return nil, false
+	}
+	for _, spec := range specs {
+		k, ok := opts.Fetcher.Cached(spec)
+		if !ok {
+			return nil, false
+		}
+		_, _, key, _, err := resolve(ctx, spec, k, opts)
+		if err != nil || !cache.has(key) {
+			return nil, false
+		}
+		keys = append(keys, key)
+	}
+	return keys, true
 }
 
 // buildJob assembles the guest job, the cache key that identifies its result
