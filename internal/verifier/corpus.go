@@ -96,7 +96,8 @@ func RunCorpus(ctx context.Context, k Kernel, opts CorpusOptions) ([]result.Veri
 		if err != nil {
 			return nil, 0, err
 		}
-		out := LoadProgram(spec, prog, o)
+		want, _ := Expect(c, k)
+		out := loadProgram(spec, prog, o, !want)
 		out.Case = c.Name
 		Judge(c, &out, k)
 		outs = append(outs, out)

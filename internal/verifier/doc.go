@@ -15,10 +15,14 @@
 // Logging policy (speed vs. the whole log): a program is first loaded with
 // log level BPF_LOG_STATS only, which costs the verifier nothing extra and
 // yields "processed N insns ... peak_states N" and "verification time N
-// usec". A rejected program is loaded again at level 2 (BPF_LOG_LEVEL2 |
-// BPF_LOG_STATS), with the buffer grown on ENOSPC by cilium/ebpf until the
-// whole log fits: the full log is kept for every rejection. Accepted programs
-// keep only the stats unless Options.FullLog is set (repro).
+// usec". A program the verifier rejects is loaded again at level 2
+// (BPF_LOG_LEVEL2 | BPF_LOG_STATS), with the buffer grown on ENOSPC by
+// cilium/ebpf until the whole log fits: the full log is kept for every
+// rejection. A corpus case the kernel is expected to reject (a negative case,
+// or a kernel older than the case) is loaded at level 2 straight away, and a
+// load refused before the verifier ran (empty log: map creation, attach
+// target, kfunc) is not repeated. Accepted programs keep only the stats
+// unless Options.FullLog is set (repro).
 //
 // Outcomes: Accepted=false with a Summary means the kernel (verifier, map
 // creation, attach-target lookup) said no. Inconclusive means the question

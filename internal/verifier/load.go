@@ -67,6 +67,13 @@ func LoadCollection(spec *ebpf.CollectionSpec, opts Options) []result.VerifierOu
 // LoadProgram loads one program of spec and reports the verifier's verdict.
 // spec is not modified.
 func LoadProgram(spec *ebpf.CollectionSpec, name string, opts Options) result.VerifierOutcome {
+	return loadProgram(spec, name, opts, false)
+}
+
+// loadProgram is LoadProgram; likelyRejected (the corpus expects this kernel
+// to say no) asks for the level-2 log on the first load, which saves a
+// second verification of every expected rejection.
+func loadProgram(spec *ebpf.CollectionSpec, name string, opts Options, likelyRejected bool) result.VerifierOutcome {
 	opts = opts.withCache()
 	out := result.VerifierOutcome{Program: name}
 	ps := spec.Programs[name]
@@ -88,7 +95,7 @@ func LoadProgram(spec *ebpf.CollectionSpec, name string, opts Options) result.Ve
 
 	sub := programOnly(spec, ps)
 	first := ebpf.LogLevelStats
-	if opts.FullLog {
+	if opts.FullLog || likelyRejected {
 		first = ebpf.LogLevelInstruction | ebpf.LogLevelStats
 	}
 	log, err := loadOnce(sub, name, first, opts)
@@ -101,8 +108,11 @@ func LoadProgram(spec *ebpf.CollectionSpec, name string, opts Options) result.Ve
 	// The stats-only log of a rejection is just the verifier's reason and its
 	// stats: the summary comes from there (a level-2 log may end in state dumps).
 	summary := SummaryLine(log)
-	if err != nil && first == ebpf.LogLevelStats {
-		// Rejected: load again at level 2 for the whole log (grown on ENOSPC).
+	if err != nil && first == ebpf.LogLevelStats && log != "" {
+		// Rejected by the verifier: load again at level 2 for the whole log
+		// (grown on ENOSPC). An empty log means the kernel said no before
+		// the verifier ran (map creation, BTF, attach target): a second load
+		// would only say the same.
 		if full, err2 := loadOnce(sub, name, ebpf.LogLevelInstruction|ebpf.LogLevelStats, opts); err2 != nil && full != "" {
 			log = full
 		}
