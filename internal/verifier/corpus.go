@@ -5,8 +5,11 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bpfmatrix/bpfmatrix/bpf"
@@ -72,6 +75,11 @@ func CaseSpec(c bpf.Case) (*ebpf.CollectionSpec, string, error) {
 // RunCorpus loads every selected case into the running kernel and judges
 // each outcome against k. It returns the outcomes in manifest order and the
 // wall time spent. Only a broken corpus (manifest, object) is an error.
+//
+// Cases are parsed and loaded by one worker per usable CPU
+// (runtime.GOMAXPROCS): every load is independent, and while one worker
+// waits for the kernel's BTF to be decoded (once, in opts.Cache) the others
+// go on with cases that don't need it. A 1-vCPU guest loads them in order.
 func RunCorpus(ctx context.Context, k Kernel, opts CorpusOptions) ([]result.VerifierOutcome, time.Duration, error) {
 	cases, err := Cases()
 	if err != nil {
@@ -82,27 +90,56 @@ func RunCorpus(ctx context.Context, k Kernel, opts CorpusOptions) ([]result.Veri
 			return nil, 0, fmt.Errorf("no corpus case %q", name)
 		}
 	}
+	if len(opts.Cases) > 0 {
+		cases = slices.DeleteFunc(cases, func(c bpf.Case) bool { return !slices.Contains(opts.Cases, c.Name) })
+	}
 	o := opts.Options.withCache()
 	start := time.Now()
-	var outs []result.VerifierOutcome
-	for _, c := range cases {
-		if len(opts.Cases) > 0 && !slices.Contains(opts.Cases, c.Name) {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return outs, time.Since(start), err
-		}
-		spec, prog, err := CaseSpec(c)
+	outs := make([]result.VerifierOutcome, len(cases))
+	done := make([]bool, len(cases))
+	errs := make([]error, len(cases))
+	var next atomic.Int64
+	var broken atomic.Bool
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(cases)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(cases) || broken.Load() || ctx.Err() != nil {
+					return
+				}
+				c := cases[i]
+				spec, prog, err := CaseSpec(c)
+				if err != nil {
+					errs[i] = err
+					broken.Store(true)
+					return
+				}
+				want, _ := Expect(c, k)
+				out := loadProgram(spec, prog, o, !want)
+				out.Case = c.Name
+				Judge(c, &out, k)
+				outs[i], done[i] = out, true
+			}
+		}()
+	}
+	wg.Wait()
+	took := time.Since(start)
+	for _, err := range errs {
 		if err != nil {
 			return nil, 0, err
 		}
-		want, _ := Expect(c, k)
-		out := loadProgram(spec, prog, o, !want)
-		out.Case = c.Name
-		Judge(c, &out, k)
-		outs = append(outs, out)
 	}
-	return outs, time.Since(start), nil
+	if err := ctx.Err(); err != nil {
+		n := slices.Index(done, false)
+		if n < 0 {
+			n = len(outs)
+		}
+		return outs[:n], took, err
+	}
+	return outs, took, nil
 }
 
 // Expect says whether kernel k should accept case c, and why.
