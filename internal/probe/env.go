@@ -1,14 +1,11 @@
 package probe
 
 import (
-	"bufio"
-	"bytes"
-	"compress/gzip"
 	"fmt"
-	"io"
-	"os"
 	"strconv"
 	"strings"
+
+	"github.com/bpfmatrix/bpfmatrix/internal/kconfig"
 )
 
 // Version is a mainline major.minor kernel version.
@@ -46,61 +43,7 @@ func (v Version) String() string { return fmt.Sprintf("%d.%d", v.Major, v.Minor)
 
 // KernelConfig holds a kernel's config options (CONFIG_X -> y, m or a value).
 // A nil KernelConfig means the config is unknown.
-type KernelConfig map[string]string
-
-// Enabled reports whether option is y or m.
-func (c KernelConfig) Enabled(option string) bool {
-	v := c[option]
-	return v == "y" || v == "m"
-}
-
-// ReadConfig reads a kernel config file, plain or gzip-compressed
-// (/proc/config.gz).
-func ReadConfig(path string) (KernelConfig, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read kernel config: %w", err)
-	}
-	if len(raw) > 2 && raw[0] == 0x1f && raw[1] == 0x8b {
-		zr, err := gzip.NewReader(bytes.NewReader(raw))
-		if err != nil {
-			return nil, fmt.Errorf("read kernel config %s: %w", path, err)
-		}
-		if raw, err = io.ReadAll(zr); err != nil {
-			return nil, fmt.Errorf("read kernel config %s: %w", path, err)
-		}
-	}
-	return ParseConfig(raw)
-}
-
-// ParseConfig parses the text of a kernel .config.
-func ParseConfig(raw []byte) (KernelConfig, error) {
-	cfg := KernelConfig{}
-	sc := bufio.NewScanner(bytes.NewReader(raw))
-	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if name, ok := strings.CutPrefix(line, "# "); ok && strings.HasSuffix(name, " is not set") {
-			cfg[strings.TrimSuffix(name, " is not set")] = "n"
-			continue
-		}
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok || !strings.HasPrefix(k, "CONFIG_") {
-			return nil, fmt.Errorf("parse kernel config: unexpected line %q", line)
-		}
-		cfg[k] = strings.Trim(v, `"`)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("parse kernel config: %w", err)
-	}
-	if len(cfg) == 0 {
-		return nil, fmt.Errorf("parse kernel config: no options")
-	}
-	return cfg, nil
-}
+type KernelConfig = kconfig.Config
 
 // extraConfig are options outside the *BPF* names that decide features.
 var extraConfig = []string{

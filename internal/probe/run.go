@@ -14,6 +14,7 @@ import (
 	"unsafe"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
+	"github.com/bpfmatrix/bpfmatrix/internal/kconfig"
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
 	"golang.org/x/sys/unix"
 )
@@ -24,7 +25,7 @@ const enoTSUPP = unix.Errno(524)
 
 // Attach targets looked up in the kernel's BTF. The first one present wins.
 var (
-	fentryTargets    = []string{"bpf_fentry_test1", "bpf_modify_return_test", "vfs_read", "do_sys_openat2"}
+	fentryTargets = []string{"bpf_fentry_test1", "bpf_modify_return_test", "vfs_read", "do_sys_openat2"}
 	// sleepableTargets are fentry.s candidates; each one the kernel accepts
 	// becomes a variant. Debian builds without CONFIG_FUNCTION_ERROR_INJECTION
 	// (so bpf_modify_return_test, error-injectable before 6.1, is refused),
@@ -666,7 +667,7 @@ func Observe(ctx context.Context, opts Options) ([]Observation, Env, KernelConfi
 	cfgDone := make(chan struct{})
 	go func() {
 		defer close(cfgDone)
-		cfg, cfgErr = loadConfig(opts.ConfigPath, release)
+		cfg, cfgErr = kconfig.Find(opts.ConfigPath, release)
 	}()
 	r := &runner{env: Env{Version: v, Arch: string(catalog.ArchOf(runtime.GOARCH))}, workers: opts.Workers,
 		obs: make([]Observation, 0, len(ProgramTypes)*len(helpers)+len(MapTypes)+len(attachTypes)+len(LinkTypes)+len(MiscFeatures)+len(SystemState))}
@@ -717,21 +718,6 @@ func Observe(ctx context.Context, opts Options) ([]Observation, Env, KernelConfi
 		return nil, Env{}, nil, fmt.Errorf("probe: %w", err)
 	}
 	return r.obs, r.env, cfg, nil
-}
-
-func loadConfig(path, release string) (KernelConfig, error) {
-	if path != "" {
-		return ReadConfig(path)
-	}
-	var errs []error
-	for _, p := range []string{"/boot/config-" + release, "/proc/config.gz"} {
-		cfg, err := ReadConfig(p)
-		if err == nil {
-			return cfg, nil
-		}
-		errs = append(errs, err)
-	}
-	return nil, errors.Join(errs...)
 }
 
 // kernelVersionCode is KERNEL_VERSION(a,b,c) for the kprobe kern_version

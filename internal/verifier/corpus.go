@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bpfmatrix/bpfmatrix/bpf"
+	"github.com/bpfmatrix/bpfmatrix/internal/kconfig"
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
 	"github.com/cilium/ebpf"
 )
@@ -23,7 +24,7 @@ type Kernel struct {
 	Version bpf.Version
 	// Config maps CONFIG_ options to their value (y, m, a string). nil means
 	// unknown: every option is assumed present.
-	Config map[string]string
+	Config kconfig.Config
 }
 
 // CorpusOptions select and load the corpus.

@@ -121,20 +121,6 @@ func TestJudge(t *testing.T) {
 	}
 }
 
-func TestParseKernelConfig(t *testing.T) {
-	cfg, err := ParseKernelConfig(strings.NewReader("# comment\nCONFIG_BPF=y\nCONFIG_NET_CLS_BPF=m\n# CONFIG_BPF_LSM is not set\nCONFIG_LSM=\"bpf\"\n"))
-	require.NoError(t, err)
-	assert.Equal(t, map[string]string{"CONFIG_BPF": "y", "CONFIG_NET_CLS_BPF": "m", "CONFIG_BPF_LSM": "n", "CONFIG_LSM": "bpf"}, cfg)
-	_, err = ParseKernelConfig(strings.NewReader("not a config"))
-	require.Error(t, err)
-	f, err := os.Open("/proc/config.gz")
-	require.NoError(t, err, "the host kernel exposes its config")
-	defer f.Close()
-	cfg, err = ParseKernelConfig(f)
-	require.NoError(t, err)
-	assert.Equal(t, "y", cfg["CONFIG_BPF_SYSCALL"])
-}
-
 func TestWriteLogs(t *testing.T) {
 	dir := t.TempDir()
 	outs := []result.VerifierOutcome{
