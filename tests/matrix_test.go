@@ -92,6 +92,10 @@ func TestProbeFacts(t *testing.T) {
 		// BPF_MAP_TYPE_ARENA: 317460317a02 (6.9).
 		{kernel: "debian-6.1", kind: result.KindMapType, name: "arena", status: result.Unsupported, reason: result.ReasonVersion, reasonHas: "introduced in 6.9"},
 		{kernel: "debian-6.12", kind: result.KindMapType, name: "arena", status: result.Supported},
+		// ISA v4 (sdiv, movsx, bswap, gotol: 6.6). 6.1's verifier takes a
+		// lone gotol (BPF_JMP32|BPF_JA), so the probe must not rest on it.
+		{kernel: "debian-6.1", kind: result.KindMisc, name: "v4_isa_extension", status: result.Unsupported, reason: result.ReasonVersion, reasonHas: "6.6"},
+		{kernel: "debian-6.12", kind: result.KindMisc, name: "v4_isa_extension", status: result.Supported},
 		// Debian's cloud kernels are built without CONFIG_BPF_LIRC_MODE2.
 		{kernel: "debian-6.1", kind: result.KindProgramType, name: "lirc_mode2", status: result.Unsupported, reason: result.ReasonConfig, reasonHas: "CONFIG_BPF_LIRC_MODE2"},
 		{kernel: "debian-5.10", kind: result.KindProgramType, name: "lirc_mode2", status: result.Unsupported, reason: result.ReasonConfig, reasonHas: "CONFIG_BPF_LIRC_MODE2"},

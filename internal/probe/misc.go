@@ -106,9 +106,15 @@ func (r *runner) extVerdict(h helper, target *ebpf.Program) (Outcome, string) {
 
 // Raw instruction encodings used by the misc probes.
 var (
-	insnsV2   = []insn{insnMovImm(0, 0), {code: 0xa5, off: 1}, insnMovImm(0, 1), insnExit()}       // jlt (BPF_JMP)
-	insnsV3   = []insn{insnMovImm(0, 0), {code: 0xa6, off: 1}, insnMovImm(0, 1), insnExit()}       // jlt (BPF_JMP32)
-	insnsV4   = []insn{insnMovImm(0, 0), {code: 0x06, imm: 0}, insnExit()}                         // gotol
+	insnsV2 = []insn{insnMovImm(0, 0), {code: 0xa5, off: 1}, insnMovImm(0, 1), insnExit()} // jlt (BPF_JMP)
+	insnsV3 = []insn{insnMovImm(0, 0), {code: 0xa6, off: 1}, insnMovImm(0, 1), insnExit()} // jlt (BPF_JMP32)
+	// One of each v4 instruction class: r0 = 1; r0 s/= 1; r0 = (s8)r0;
+	// r0 = bswap16 r0; if r0 == 1 goto +1; gotol +1; r0 = 1; exit (every
+	// instruction reachable, as check_cfg wants). gotol alone is no test:
+	// 6.1's verifier accepts BPF_JMP32|BPF_JA (measured on debian-6.1 x86_64,
+	// where the JIT took it too; only arm64's JIT refused, with ENOTSUPP).
+	insnsV4 = []insn{insnMovImm(0, 1), {code: 0x37, off: 1, imm: 1}, {code: 0xbf, off: 8}, {code: 0xd7, imm: 16},
+		{code: 0x15, off: 1, imm: 1}, {code: 0x06, imm: 1}, insnMovImm(0, 1), insnExit()}
 	insnsLoop = []insn{insnMovImm(0, 10), {code: 0x17, imm: 1}, {code: 0x55, off: -2}, insnExit()} // r0 -= 1; if r0 != 0 goto -2
 	insnsCall = []insn{{code: 0x85, regs: 0x10, imm: 1}, insnExit(), insnMovImm(0, 0), insnExit()} // bpf-to-bpf call
 )
