@@ -25,6 +25,14 @@
 // kernel's BTF, and helpers that may sleep are retried with a sleepable
 // variant (fentry.s, lsm.s, uprobe.s).
 //
+// A helper is "supported" only on the verifier's word: the load succeeded,
+// or failed with EACCES/EINVAL and a complaint made after the call was
+// accepted. A load the verifier abandoned (EAGAIN when a signal was pending,
+// which the Go runtime's preemption signal causes under TCG) or answered with
+// nothing but its statistics is inconclusive; loads that take milliseconds
+// (an attach target resolved through kallsyms) are issued as ordinary
+// syscalls so that the runtime does not signal them.
+//
 // The caller must be privileged (CheckPrivilege) and, on kernels before
 // 5.11, should raise RLIMIT_MEMLOCK first.
 package probe
