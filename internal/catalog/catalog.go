@@ -72,6 +72,10 @@ func ParseVersion(s string) (Version, error) {
 
 var versionRE = regexp.MustCompile(`^(\d+)\.(\d+)(?:\.(\d+))?`)
 
+// Mainline returns v without its patch level: the major.minor release that
+// feature tables and the verifier corpus name (6.12.117 -> 6.12).
+func (v Version) Mainline() Version { return Version{Major: v.Major, Minor: v.Minor} }
+
 // Less reports whether v is older than w.
 func (v Version) Less(w Version) bool { return v.Compare(w) < 0 }
 

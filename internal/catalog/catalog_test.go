@@ -66,6 +66,42 @@ func TestParseVersion(t *testing.T) {
 	assert.False(t, Version{6, 12, 0}.Less(Version{6, 1, 9}))
 }
 
+// TestMainline reads `uname -r` releases the way the probes and the
+// verifier corpus do: major.minor only.
+func TestMainline(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		want    Version
+		wantErr bool
+	}{
+		{"6.1.0-50-cloud-amd64", Version{Major: 6, Minor: 1}, false},
+		{"6.1.0-37-cloud-amd64", Version{Major: 6, Minor: 1}, false},
+		{"6.12.117+deb13-cloud-amd64", Version{Major: 6, Minor: 12}, false},
+		{"6.18.44-fc-v657", Version{Major: 6, Minor: 18}, false},
+		{"5.10.0-35-amd64", Version{Major: 5, Minor: 10}, false},
+		{"5.10.237", Version{Major: 5, Minor: 10}, false},
+		{"6.9", Version{Major: 6, Minor: 9}, false},
+		{"7.2.0-rc1-cloud-arm64", Version{Major: 7, Minor: 2}, false},
+		{"linux", Version{}, true},
+		{"6", Version{}, true},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			v, err := ParseVersion(tc.in)
+			if tc.wantErr {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, v.Mainline())
+			assert.Equal(t, tc.want.String(), v.Mainline().String())
+		})
+	}
+	assert.True(t, Version{Major: 5, Minor: 10}.Less(Version{Major: 6, Minor: 1}))
+	assert.True(t, Version{Major: 6, Minor: 1}.Less(Version{Major: 6, Minor: 10}))
+	assert.False(t, Version{Major: 6, Minor: 9}.Less(Version{Major: 6, Minor: 9}))
+	assert.False(t, Version{Major: 6, Minor: 12}.Less(Version{Major: 6, Minor: 6}))
+}
+
 func TestArchOf(t *testing.T) {
 	for _, a := range []Arch{AMD64, ARM64} {
 		t.Run(string(a), func(t *testing.T) {
