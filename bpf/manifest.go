@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"regexp"
-	"strconv"
 	"strings"
 )
 
@@ -158,32 +157,3 @@ func (c Case) validate() error {
 	}
 	return nil
 }
-
-// Version is a mainline kernel version, major.minor.
-type Version struct{ Major, Minor int }
-
-// ParseVersion reads the leading major.minor of a version or `uname -r`
-// release ("6.1", "6.1.0-37-cloud-amd64", "5.10.237").
-func ParseVersion(s string) (Version, error) {
-	maj, rest, ok := strings.Cut(s, ".")
-	if !ok {
-		return Version{}, fmt.Errorf("parse version %q: no minor number", s)
-	}
-	end := 0
-	for end < len(rest) && rest[end] >= '0' && rest[end] <= '9' {
-		end++
-	}
-	a, err1 := strconv.Atoi(maj)
-	b, err2 := strconv.Atoi(rest[:end])
-	if err1 != nil || err2 != nil {
-		return Version{}, fmt.Errorf("parse version %q: not major.minor", s)
-	}
-	return Version{a, b}, nil
-}
-
-// Less reports whether v is older than w.
-func (v Version) Less(w Version) bool {
-	return v.Major < w.Major || (v.Major == w.Major && v.Minor < w.Minor)
-}
-
-func (v Version) String() string { return fmt.Sprintf("%d.%d", v.Major, v.Minor) }

@@ -56,22 +56,3 @@ func TestParseManifestRejects(t *testing.T) {
 	_, err := ParseManifest([]byte(`{"cases":[` + ok + `]}`))
 	require.NoError(t, err)
 }
-
-func TestParseVersion(t *testing.T) {
-	for in, want := range map[string]Version{
-		"6.1":                  {6, 1},
-		"6.1.0-37-cloud-amd64": {6, 1},
-		"5.10.237":             {5, 10},
-		"6.18.44-fc-v657":      {6, 18},
-	} {
-		t.Run(in, func(t *testing.T) {
-			v, err := ParseVersion(in)
-			require.NoError(t, err)
-			assert.Equal(t, want, v)
-		})
-	}
-	_, err := ParseVersion("6")
-	require.Error(t, err)
-	assert.True(t, Version{5, 10}.Less(Version{6, 1}))
-	assert.False(t, Version{6, 12}.Less(Version{6, 6}))
-}

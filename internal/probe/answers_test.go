@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 )
 
 // helperAnswer is one real answer of a kernel to helperInsns, as captured by
@@ -129,10 +131,10 @@ func TestClassifyHelperAnswers(t *testing.T) {
 			c, ok := cases[a.Case]
 			require.True(t, ok, "unknown case %s", a.Case)
 			seen[a.Case] = true
-			v, err := ParseVersion(a.Kernel)
+			v, err := catalog.ParseVersion(a.Kernel)
 			require.NoError(t, err)
 			w := c.want
-			if c.before61 != verdictSupported && v.Less(Version{6, 1}) {
+			if c.before61 != verdictSupported && v.Less(Version{Major: 6, Minor: 1}) {
 				w = c.before61
 			}
 			res := loadResult{log: a.Log}

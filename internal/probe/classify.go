@@ -3,6 +3,7 @@ package probe
 import (
 	"fmt"
 
+	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
 )
 
@@ -165,13 +166,13 @@ func detail(o Observation, fallback string) string {
 // explain says why a feature the kernel rejected is missing.
 func explain(env Env, spec Spec, o Observation) (*result.Reason, string) {
 	if spec.Version != "" {
-		if v, err := ParseVersion(spec.Version); err == nil && env.Version.Less(v) {
+		if v, err := catalog.ParseVersion(spec.Version); err == nil && env.Version.Less(v) {
 			return &result.Reason{Kind: result.ReasonVersion, Version: spec.Version, Commit: spec.Commit,
 				Detail: "introduced in " + spec.Version}, ""
 		}
 	}
 	for _, a := range spec.Arch {
-		if v, err := ParseVersion(a.Version); err == nil && a.Arch == env.Arch && env.Version.Less(v) {
+		if v, err := catalog.ParseVersion(a.Version); err == nil && a.Arch == env.Arch && env.Version.Less(v) {
 			return &result.Reason{Kind: result.ReasonArch, Version: a.Version, Commit: a.Commit,
 				Detail: a.Why}, ""
 		}

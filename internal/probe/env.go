@@ -1,45 +1,23 @@
 package probe
 
 import (
-	"fmt"
-	"strconv"
 	"strings"
 
+	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/kconfig"
 )
 
-// Version is a mainline major.minor kernel version.
-type Version struct{ Major, Minor int }
-
-// ParseVersion reads the mainline major.minor from a release string such as
-// "6.1.0-50-cloud-amd64" (Debian's ABI name of 6.1.x), "6.18.44-fc" or "6.9".
-func ParseVersion(release string) (Version, error) {
-	fields := strings.FieldsFunc(release, func(r rune) bool { return r < '0' || r > '9' })
-	if len(fields) < 2 || !strings.HasPrefix(release, fields[0]) {
-		return Version{}, fmt.Errorf("parse kernel version %q: want major.minor", release)
-	}
-	maj, err1 := strconv.Atoi(fields[0])
-	min, err2 := strconv.Atoi(fields[1])
-	if err1 != nil || err2 != nil || !strings.HasPrefix(release, fields[0]+"."+fields[1]) {
-		return Version{}, fmt.Errorf("parse kernel version %q: want major.minor", release)
-	}
-	return Version{maj, min}, nil
-}
+// Version is a mainline major.minor kernel version (catalog.Version with
+// no patch level: catalog.ParseVersion(release).Mainline()).
+type Version = catalog.Version
 
 func mustVersion(s string) Version {
-	v, err := ParseVersion(s)
+	v, err := catalog.ParseVersion(s)
 	if err != nil {
 		panic(err)
 	}
 	return v
 }
-
-// Less reports whether v is older than w.
-func (v Version) Less(w Version) bool {
-	return v.Major < w.Major || (v.Major == w.Major && v.Minor < w.Minor)
-}
-
-func (v Version) String() string { return fmt.Sprintf("%d.%d", v.Major, v.Minor) }
 
 // KernelConfig holds a kernel's config options (CONFIG_X -> y, m or a value).
 // A nil KernelConfig means the config is unknown.

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
 )
 
@@ -43,8 +44,9 @@ func find(t *testing.T, kr *result.KernelResult, kind result.Kind, progType, nam
 
 func TestHostFacts(t *testing.T) {
 	kr := hostResult(t)
-	v, err := ParseVersion(kr.Kernel.Release)
+	v, err := catalog.ParseVersion(kr.Kernel.Release)
 	require.NoError(t, err)
+	v = v.Mainline()
 	for _, tc := range []struct {
 		kind     result.Kind
 		progType string
@@ -101,8 +103,9 @@ func TestHostInconclusiveAtMostOnePercent(t *testing.T) {
 // missing without an explanation, and nothing newer than the kernel loads.
 func TestHostVersionClaims(t *testing.T) {
 	kr := hostResult(t)
-	v, err := ParseVersion(kr.Kernel.Release)
+	v, err := catalog.ParseVersion(kr.Kernel.Release)
 	require.NoError(t, err)
+	v = v.Mainline()
 	assert.Empty(t, VersionViolations(v, kr.Kernel.Arch, kr.Features))
 }
 

@@ -651,10 +651,11 @@ func Observe(ctx context.Context, opts Options) ([]Observation, Env, KernelConfi
 	if release == "" {
 		release = unix.ByteSliceToString(uts.Release[:])
 	}
-	v, err := ParseVersion(release)
+	v, err := catalog.ParseVersion(release)
 	if err != nil {
 		return nil, Env{}, nil, err
 	}
+	v = v.Mainline()
 	if opts.ConfigPath != "" {
 		if _, err := os.Stat(opts.ConfigPath); err != nil {
 			return nil, Env{}, nil, fmt.Errorf("read kernel config: %w", err)

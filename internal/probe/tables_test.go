@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/kconfig"
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
 )
@@ -35,7 +36,7 @@ func TestTablesHaveVersionsAndNames(t *testing.T) {
 	for _, s := range allSpecs() {
 		t.Run(string(s.Kind)+"/"+s.Name, func(t *testing.T) {
 			assert.Regexp(t, bpftoolName, s.Name)
-			_, err := ParseVersion(s.Version)
+			_, err := catalog.ParseVersion(s.Version)
 			assert.NoError(t, err, "every feature names the mainline version that introduced it")
 			assert.False(t, seen[string(s.Kind)+"/"+s.Name], "duplicate")
 			seen[string(s.Kind)+"/"+s.Name] = true
@@ -95,35 +96,6 @@ func TestHelperTable(t *testing.T) {
 	}
 }
 
-func TestParseVersion(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want Version
-		err  bool
-	}{
-		{"6.1.0-50-cloud-amd64", Version{6, 1}, false},
-		{"6.18.44-fc-v657", Version{6, 18}, false},
-		{"5.10.0-35-amd64", Version{5, 10}, false},
-		{"6.9", Version{6, 9}, false},
-		{"7.2.0-rc1-cloud-arm64", Version{7, 2}, false},
-		{"linux", Version{}, true},
-		{"6", Version{}, true},
-	} {
-		t.Run(tc.in, func(t *testing.T) {
-			v, err := ParseVersion(tc.in)
-			if tc.err {
-				require.Error(t, err)
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, tc.want, v)
-		})
-	}
-	assert.True(t, Version{5, 10}.Less(Version{6, 1}))
-	assert.True(t, Version{6, 1}.Less(Version{6, 10}))
-	assert.False(t, Version{6, 9}.Less(Version{6, 9}))
-}
-
 // TestRelevantConfig keeps the BPF options of a real config (the development
 // host's, parsed by internal/kconfig) and drops the rest.
 func TestRelevantConfig(t *testing.T) {
@@ -136,7 +108,7 @@ func TestRelevantConfig(t *testing.T) {
 
 func TestClassify(t *testing.T) {
 	cfg := KernelConfig{"CONFIG_BPF_SYSCALL": "y", "CONFIG_BPF_LIRC_MODE2": "n", "CONFIG_BPF_LSM": "y", "CONFIG_DEBUG_INFO_BTF": "y"}
-	env61 := Env{Version: Version{6, 1}, Config: cfg}
+	env61 := Env{Version: Version{Major: 6, Minor: 1}, Config: cfg}
 	for _, tc := range []struct {
 		name    string
 		env     Env
@@ -152,7 +124,7 @@ func TestClassify(t *testing.T) {
 			result.Unsupported, result.ReasonConfig, "needs CONFIG_BPF_LIRC_MODE2", false},
 		{"should be there", env61, Observation{Kind: result.KindMapType, Name: "ringbuf", Outcome: OutcomeNotSupported, Err: "invalid argument"},
 			result.Unsupported, result.ReasonUnexplained, "rejected by the kernel (invalid argument)", true},
-		{"no config known", Env{Version: Version{6, 1}}, Observation{Kind: result.KindProgramType, Name: "lirc_mode2", Outcome: OutcomeNotSupported},
+		{"no config known", Env{Version: Version{Major: 6, Minor: 1}}, Observation{Kind: result.KindProgramType, Name: "lirc_mode2", Outcome: OutcomeNotSupported},
 			result.Unsupported, result.ReasonUnexplained, "rejected by the kernel; kernel config unknown, may need [CONFIG_BPF_LIRC_MODE2]", true},
 		{"privilege", env61, Observation{Kind: result.KindProgramType, Name: "lsm", Outcome: OutcomePrivilege, Err: "operation not permitted"},
 			result.Unsupported, result.ReasonPrivilege, "operation not permitted", false},
@@ -164,13 +136,13 @@ func TestClassify(t *testing.T) {
 			result.Supported, "", "", false},
 		// Captured on debian-6.1-arm64 and debian-5.10-arm64: the fentry
 		// attach fails with ENOTSUPP until arm64 has ftrace direct calls.
-		{"later on arm64", Env{Version: Version{6, 1}, Arch: "arm64", Config: KernelConfig{"CONFIG_DEBUG_INFO_BTF": "y", "CONFIG_FUNCTION_TRACER": "y"}},
+		{"later on arm64", Env{Version: Version{Major: 6, Minor: 1}, Arch: "arm64", Config: KernelConfig{"CONFIG_DEBUG_INFO_BTF": "y", "CONFIG_FUNCTION_TRACER": "y"}},
 			Observation{Kind: result.KindMisc, Name: "trampolines", Outcome: OutcomeNotSupported, Err: "attach fentry: errno 524"},
 			result.Unsupported, result.ReasonArch, "fentry on kernel functions needs ftrace direct calls", false},
-		{"arm64 minimum does not apply to x86_64", Env{Version: Version{6, 1}, Arch: "x86_64", Config: KernelConfig{"CONFIG_DEBUG_INFO_BTF": "y", "CONFIG_FUNCTION_TRACER": "y"}},
+		{"arm64 minimum does not apply to x86_64", Env{Version: Version{Major: 6, Minor: 1}, Arch: "x86_64", Config: KernelConfig{"CONFIG_DEBUG_INFO_BTF": "y", "CONFIG_FUNCTION_TRACER": "y"}},
 			Observation{Kind: result.KindMisc, Name: "trampolines", Outcome: OutcomeNotSupported, Err: "attach fentry: errno 524"},
 			result.Unsupported, result.ReasonUnexplained, "rejected by the kernel (attach fentry: errno 524)", true},
-		{"arm64 at its minimum", Env{Version: Version{6, 4}, Arch: "arm64", Config: KernelConfig{"CONFIG_DEBUG_INFO_BTF": "y", "CONFIG_FUNCTION_TRACER": "y"}},
+		{"arm64 at its minimum", Env{Version: Version{Major: 6, Minor: 4}, Arch: "arm64", Config: KernelConfig{"CONFIG_DEBUG_INFO_BTF": "y", "CONFIG_FUNCTION_TRACER": "y"}},
 			Observation{Kind: result.KindMisc, Name: "trampolines", Outcome: OutcomeNotSupported, Err: "attach fentry: errno 524"},
 			result.Unsupported, result.ReasonUnexplained, "rejected by the kernel (attach fentry: errno 524)", true},
 	} {
@@ -195,7 +167,7 @@ func TestClassify(t *testing.T) {
 }
 
 func TestClassifyCopiesProgramTypeReason(t *testing.T) {
-	env := Env{Version: Version{5, 4}, Config: KernelConfig{"CONFIG_BPF_LSM": "y"}}
+	env := Env{Version: Version{Major: 5, Minor: 4}, Config: KernelConfig{"CONFIG_BPF_LSM": "y"}}
 	fs := Classify(env, []Observation{
 		{Kind: result.KindHelper, Name: "bpf_d_path", ProgramType: "lsm", Outcome: OutcomeProgramTypeMissing},
 		{Kind: result.KindProgramType, Name: "lsm", Outcome: OutcomeNotInEnum},
@@ -216,7 +188,7 @@ func TestVersionViolations(t *testing.T) {
 		{Kind: result.KindMapType, Name: "ringbuf", Status: result.Supported},
 		{Kind: result.KindMapType, Name: "hash", Status: result.Unsupported, Finding: "map_type hash: rejected"},
 	}
-	got := VersionViolations(Version{6, 1}, "x86_64", fs)
+	got := VersionViolations(Version{Major: 6, Minor: 1}, "x86_64", fs)
 	assert.Equal(t, []string{"map_type/arena: supported on 6.1 but the table says introduced in 6.9", "map_type hash: rejected"}, got)
 }
 
@@ -229,10 +201,10 @@ func TestVersionViolationsArch(t *testing.T) {
 		arch    string
 		want    []string
 	}{
-		{"x86_64 6.1", Version{6, 1}, "x86_64", nil},
-		{"arm64 6.1", Version{6, 1}, "arm64", []string{"misc/trampolines: supported on 6.1 arm64 but the table says arm64 got it in 6.4"}},
-		{"arm64 6.4", Version{6, 4}, "arm64", nil},
-		{"arm64 6.12", Version{6, 12}, "arm64", nil},
+		{"x86_64 6.1", Version{Major: 6, Minor: 1}, "x86_64", nil},
+		{"arm64 6.1", Version{Major: 6, Minor: 1}, "arm64", []string{"misc/trampolines: supported on 6.1 arm64 but the table says arm64 got it in 6.4"}},
+		{"arm64 6.4", Version{Major: 6, Minor: 4}, "arm64", nil},
+		{"arm64 6.12", Version{Major: 6, Minor: 12}, "arm64", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			assert.Equal(t, tc.want, VersionViolations(tc.version, tc.arch, fs))

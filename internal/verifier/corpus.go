@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bpfmatrix/bpfmatrix/bpf"
+	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/kconfig"
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
 	"github.com/cilium/ebpf"
@@ -20,8 +21,9 @@ import (
 
 // Kernel describes the kernel the corpus is judged against.
 type Kernel struct {
-	// Version is the mainline version (ParseVersion of `uname -r`).
-	Version bpf.Version
+	// Version is the mainline major.minor (catalog.ParseVersion of `uname -r`,
+	// Mainline).
+	Version catalog.Version
 	// Config maps CONFIG_ options to their value (y, m, a string). nil means
 	// unknown: every option is assumed present.
 	Config kconfig.Config
@@ -148,7 +150,7 @@ func Expect(c bpf.Case, k Kernel) (bool, string) {
 	if c.Expect == bpf.ExpectReject {
 		return false, "negative case: every kernel rejects it"
 	}
-	since, err := bpf.ParseVersion(c.Since)
+	since, err := catalog.ParseVersion(c.Since)
 	if err != nil {
 		return false, err.Error()
 	}

@@ -3,7 +3,7 @@ package verifier
 import (
 	"fmt"
 
-	"github.com/bpfmatrix/bpfmatrix/bpf"
+	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/kconfig"
 	"golang.org/x/sys/unix"
 )
@@ -17,11 +17,11 @@ func RunningKernel(configPath string) (Kernel, string, error) {
 		return Kernel{}, "", fmt.Errorf("uname: %w", err)
 	}
 	release := unix.ByteSliceToString(uts.Release[:])
-	v, err := bpf.ParseVersion(release)
+	v, err := catalog.ParseVersion(release)
 	if err != nil {
 		return Kernel{}, release, err
 	}
-	k := Kernel{Version: v}
+	k := Kernel{Version: v.Mainline()}
 	if k.Config, err = kconfig.Find(configPath, release); err != nil {
 		return k, release, err
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/bpfmatrix/bpfmatrix/bpf"
+	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -75,25 +76,25 @@ func TestExpectFlips(t *testing.T) {
 		{"load_acquire", "6.12", false},
 	} {
 		t.Run(tc.name+"@"+tc.kernel, func(t *testing.T) {
-			v, err := bpf.ParseVersion(tc.kernel)
+			v, err := catalog.ParseVersion(tc.kernel)
 			require.NoError(t, err)
 			got, why := Expect(caseNamed(t, tc.name), Kernel{Version: v, Config: debian})
 			assert.Equal(t, tc.want, got, why)
 		})
 	}
 	t.Run("config missing", func(t *testing.T) {
-		got, why := Expect(caseNamed(t, "lsm"), Kernel{Version: bpf.Version{Major: 6, Minor: 1}, Config: map[string]string{"CONFIG_DEBUG_INFO_BTF": "y", "CONFIG_BPF_LSM": "n"}})
+		got, why := Expect(caseNamed(t, "lsm"), Kernel{Version: catalog.Version{Major: 6, Minor: 1}, Config: map[string]string{"CONFIG_DEBUG_INFO_BTF": "y", "CONFIG_BPF_LSM": "n"}})
 		assert.False(t, got)
 		assert.Contains(t, why, "CONFIG_BPF_LSM")
 	})
 	t.Run("config unknown", func(t *testing.T) {
-		got, _ := Expect(caseNamed(t, "lsm"), Kernel{Version: bpf.Version{Major: 6, Minor: 1}})
+		got, _ := Expect(caseNamed(t, "lsm"), Kernel{Version: catalog.Version{Major: 6, Minor: 1}})
 		assert.True(t, got)
 	})
 }
 
 func TestJudge(t *testing.T) {
-	k61 := Kernel{Version: bpf.Version{Major: 6, Minor: 1}}
+	k61 := Kernel{Version: catalog.Version{Major: 6, Minor: 1}}
 	for _, tc := range []struct {
 		name    string
 		out     result.VerifierOutcome
