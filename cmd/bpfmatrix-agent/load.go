@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,7 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/object"
-	"github.com/bpfmatrix/bpfmatrix/internal/verifier"
+	"github.com/bpfmatrix/bpfmatrix/internal/rlimit"
 )
 
 func init() { subcommands["load"] = runLoad }
@@ -42,7 +43,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "Error: usage: bpfmatrix-agent load [--json] [--full-log] [--program NAME,...] OBJECT...")
 		return 2
 	}
-	if err := verifier.RaiseMemlock(); err != nil {
+	if err := rlimit.RaiseMemlock(); err != nil && !errors.Is(err, rlimit.ErrMemlockLimited) {
 		fmt.Fprintln(stderr, "Error:", err)
 		return 1
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bpfmatrix/bpfmatrix/internal/probe"
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
+	"github.com/bpfmatrix/bpfmatrix/internal/rlimit"
 	"github.com/bpfmatrix/bpfmatrix/internal/verifier"
 )
 
@@ -30,7 +31,9 @@ func runMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "Error: matrix: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	raiseMemlock(stderr)
+	if err := rlimit.RaiseMemlock(); err != nil {
+		fmt.Fprintln(stderr, "warning:", err)
+	}
 	kr, err := probe.Probe(ctx, probe.Options{ConfigPath: *config, BpftoolPath: *bpftool})
 	if err != nil {
 		fmt.Fprintf(stderr, "Error: probe: %v\n", err)

@@ -8,9 +8,8 @@ import (
 	"fmt"
 	"io"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/bpfmatrix/bpfmatrix/internal/probe"
+	"github.com/bpfmatrix/bpfmatrix/internal/rlimit"
 )
 
 func init() { subcommands["probe"] = runProbe }
@@ -18,8 +17,8 @@ func init() { subcommands["probe"] = runProbe }
 // runProbe writes the running kernel's result.KernelResult as one line of
 // compact JSON on stdout (it crosses a serial line).
 //
-// RLIMIT_MEMLOCK is raised here with setrlimit instead of importing
-// cilium/ebpf/rlimit, whose package init issues a BPF syscall: kernels
+// RLIMIT_MEMLOCK is raised first (rlimit.RaiseMemlock, not
+// cilium/ebpf/rlimit, whose package init issues a BPF syscall): kernels
 // before 5.11 charge BPF memory to it (ring buffers fail with EPERM
 // otherwise), and no BPF syscall may happen before the guest's mounts.
 func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -37,7 +36,9 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "Error: probe: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	raiseMemlock(stderr)
+	if err := rlimit.RaiseMemlock(); err != nil {
+		fmt.Fprintln(stderr, "warning:", err)
+	}
 	kr, err := probe.Probe(ctx, probe.Options{ConfigPath: *config, BpftoolPath: *bpftool, Release: *release})
 	if err != nil {
 		fmt.Fprintf(stderr, "Error: %v\n", err)
@@ -60,20 +61,4 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 	}
 	return 0
-}
-
-// raiseMemlock lifts RLIMIT_MEMLOCK to infinity, or to the hard limit where
-// the process may not raise it (a sandbox); probes that then hit the limit
-// report EPERM as a privilege reason.
-func raiseMemlock(stderr io.Writer) {
-	inf := unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY}
-	if err := unix.Setrlimit(unix.RLIMIT_MEMLOCK, &inf); err == nil {
-		return
-	}
-	var cur unix.Rlimit
-	if unix.Getrlimit(unix.RLIMIT_MEMLOCK, &cur) == nil && cur.Cur < cur.Max {
-		cur.Cur = cur.Max
-		_ = unix.Setrlimit(unix.RLIMIT_MEMLOCK, &cur)
-	}
-	fmt.Fprintln(stderr, "warning: cannot lift RLIMIT_MEMLOCK; kernels before 5.11 may report EPERM")
 }

@@ -34,5 +34,5 @@
 // syscalls so that the runtime does not signal them.
 //
 // The caller must be privileged (CheckPrivilege) and, on kernels before
-// 5.11, should raise RLIMIT_MEMLOCK first.
+// 5.11, should raise RLIMIT_MEMLOCK first (internal/rlimit).
 package probe

@@ -32,7 +32,7 @@
 // Kernel BTF for CO-RE and attach targets comes from /sys/kernel/btf/vmlinux
 // through cilium/ebpf, decoded once per Options.Cache.
 //
-// The caller must have raised RLIMIT_MEMLOCK on kernels before 5.11; this
-// package never does (and never imports cilium/ebpf/rlimit, whose package
-// init makes a BPF syscall).
+// The caller must have raised RLIMIT_MEMLOCK on kernels before 5.11
+// (internal/rlimit); this package never does (and never imports
+// cilium/ebpf/rlimit, whose package init makes a BPF syscall).
 package verifier
