@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
+	"github.com/bpfmatrix/bpfmatrix/internal/verifierlog"
 )
 
 // extTarget is a BTF-annotated XDP program for extension programs to
@@ -310,7 +311,7 @@ func (r *runner) probeSleepable(l *loader) (Outcome, string) {
 		}
 		last = res.err
 		if res.log != "" {
-			why = append(why, v.desc+": "+firstErrorLine(res.log))
+			why = append(why, v.desc+": "+string(verifierlog.Complaint([]byte(res.log))))
 		}
 	}
 	o, e := errOutcome(last)
@@ -385,16 +386,4 @@ func probeSpinLock() (Outcome, string) {
 		prog.Close()
 	}
 	return featuresOutcome(mapNotSupported(err))
-}
-
-// firstErrorLine returns the verifier's complaint: the last line before the
-// "processed N insns" statistics.
-func firstErrorLine(log string) string {
-	lines := strings.Split(strings.TrimSpace(log), "\n")
-	for i := len(lines) - 1; i >= 0; i-- {
-		if !strings.HasPrefix(lines[i], "processed ") && !strings.HasPrefix(lines[i], "verification time") && !strings.HasPrefix(lines[i], "stack depth") {
-			return lines[i]
-		}
-	}
-	return lines[len(lines)-1]
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/kconfig"
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
+	"github.com/bpfmatrix/bpfmatrix/internal/verifierlog"
 	"golang.org/x/sys/unix"
 )
 
@@ -450,8 +451,7 @@ func classifyHelperLoad(res loadResult) (helperVerdict, string) {
 		}
 		return verdictError, res.err.Error()
 	}
-	c := verifierComplaint(log)
-	if c == nil {
+	if verifierlog.Complaint(log) == nil {
 		// No verifier log, or only its statistics: the load failed before
 		// or outside the helper check.
 		return verdictError, res.err.Error() + " without a verifier complaint"
@@ -459,38 +459,6 @@ func classifyHelperLoad(res loadResult) (helperVerdict, string) {
 	// Any other verifier complaint (argument types, unreleased references,
 	// "not allowed in probe") comes after the availability check passed.
 	return verdictSupported, ""
-}
-
-// verifierComplaint returns the last line of a verifier log that is not one
-// of the statistics lines the verifier appends to every answer at
-// BPF_LOG_STATS ("verification time", "stack depth", "processed N insns";
-// 7.2 adds "insns processed N"), or nil.
-func verifierComplaint(log []byte) []byte {
-	for len(log) > 0 {
-		log = bytes.TrimRight(log, "\n\x00")
-		line := log
-		if i := bytes.LastIndexByte(log, '\n'); i >= 0 {
-			line, log = log[i+1:], log[:i]
-		} else {
-			log = nil
-		}
-		if len(bytes.TrimSpace(line)) == 0 || isStatsLine(line) {
-			continue
-		}
-		return line
-	}
-	return nil
-}
-
-var statsPrefixes = [][]byte{[]byte("processed "), []byte("verification time"), []byte("stack depth"), []byte("insns processed")}
-
-func isStatsLine(line []byte) bool {
-	for _, p := range statsPrefixes {
-		if bytes.HasPrefix(line, p) {
-			return true
-		}
-	}
-	return false
 }
 
 type helperJob struct {

@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/bpfmatrix/bpfmatrix/internal/verifierlog"
 )
 
 // Stats is what the verifier's closing lines say.
@@ -42,34 +44,18 @@ func ParseStats(log string) Stats {
 	return s
 }
 
-// isStatsLine reports lines the verifier prints after its verdict.
-func isStatsLine(line string) bool {
-	line = strings.TrimSpace(line)
-	return line == "" ||
-		strings.HasPrefix(line, "processed ") ||
-		strings.HasPrefix(line, "verification time ") ||
-		strings.HasPrefix(line, "stack depth ") ||
-		strings.HasPrefix(line, "mark_read ")
-}
-
 // SummaryLine returns the verifier's reason for a rejection: the last line
-// of the log that is not one of the closing stats lines.
+// of the log that is not one of the closing stats lines
+// (verifierlog.Complaint).
 func SummaryLine(log string) string {
-	lines := strings.Split(log, "\n")
-	for i := len(lines) - 1; i >= 0; i-- {
-		// "infinite loop detected" is followed by the two states it compared.
-		if !isStatsLine(lines[i]) && !strings.HasPrefix(lines[i], "cur state:") && !strings.HasPrefix(lines[i], "old state:") {
-			return strings.TrimSpace(lines[i])
-		}
-	}
-	return ""
+	return string(verifierlog.Complaint([]byte(log)))
 }
 
 // Excerpt returns up to n lines ending at the verifier's reason, for findings.
 func Excerpt(log string, n int) string {
 	lines := strings.Split(strings.TrimRight(log, "\n"), "\n")
 	end := len(lines)
-	for end > 0 && isStatsLine(lines[end-1]) {
+	for end > 0 && verifierlog.IsStatsLine([]byte(lines[end-1])) {
 		end--
 	}
 	start := max(end-n, 0)
