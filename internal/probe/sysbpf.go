@@ -158,15 +158,10 @@ type loadResult struct {
 	raw []byte
 }
 
-// loader issues loads with a reusable log buffer; one per goroutine.
-type loader struct {
-	buf []byte
-}
-
-func newLoader() *loader { return &loader{buf: make([]byte, 4096)} }
-
-func (l *loader) load(req loadRequest) loadResult {
-	attr := progLoadAttr{
+// attr is the BPF_PROG_LOAD attribute for req, without a log. The caller
+// keeps req.insns alive until the syscall returns.
+func (req loadRequest) attr() progLoadAttr {
+	return progLoadAttr{
 		progType:           req.progType,
 		insnCnt:            uint32(len(req.insns)),
 		insns:              uint64(uintptr(unsafe.Pointer(&req.insns[0]))),
@@ -177,6 +172,17 @@ func (l *loader) load(req loadRequest) loadResult {
 		attachBTFID:        req.attachBTFID,
 		attachProgFd:       req.attachProgFd,
 	}
+}
+
+// loader issues loads with a reusable log buffer; one per goroutine.
+type loader struct {
+	buf []byte
+}
+
+func newLoader() *loader { return &loader{buf: make([]byte, 4096)} }
+
+func (l *loader) load(req loadRequest) loadResult {
+	attr := req.attr()
 	for {
 		if req.wantLog {
 			l.buf[0] = 0
@@ -215,17 +221,7 @@ func (l *loader) load(req loadRequest) loadResult {
 
 // loadFD loads a program and returns its fd (caller closes).
 func (l *loader) loadFD(req loadRequest) (int, loadResult) {
-	attr := progLoadAttr{
-		progType:           req.progType,
-		insnCnt:            uint32(len(req.insns)),
-		insns:              uint64(uintptr(unsafe.Pointer(&req.insns[0]))),
-		license:            uint64(uintptr(unsafe.Pointer(&gplLicense[0]))),
-		kernVersion:        req.kernVersion,
-		progFlags:          req.flags,
-		expectedAttachType: req.attachType,
-		attachBTFID:        req.attachBTFID,
-		attachProgFd:       req.attachProgFd,
-	}
+	attr := req.attr()
 	fd, err := bpfSyscall(cmdProgLoad, unsafe.Pointer(&attr), unsafe.Sizeof(attr))
 	runtime.KeepAlive(req.insns)
 	if err != nil {
