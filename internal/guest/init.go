@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/guest/wire"
+	"github.com/bpfmatrix/bpfmatrix/internal/rlimit"
 )
 
 type mount struct {
@@ -64,9 +65,9 @@ func initErr() error {
 	if con, err := os.OpenFile("/dev/console", os.O_WRONLY, 0); err == nil {
 		os.Stdout, os.Stderr = con, con
 	}
-	inf := unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY}
-	if err := unix.Setrlimit(unix.RLIMIT_MEMLOCK, &inf); err != nil {
-		warnings = append(warnings, fmt.Sprintf("raise RLIMIT_MEMLOCK: %v", err))
+	// The job inherits the limit: kernels before 5.11 charge BPF memory to it.
+	if err := rlimit.RaiseMemlock(); err != nil {
+		warnings = append(warnings, err.Error())
 	}
 
 	b, err := os.ReadFile(wire.JobPath)
