@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -63,11 +62,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		rep.Objects = append(rep.Objects, object.Load(path, object.LoadOptions{Programs: names, FullLog: *fullLog, Cache: cache}))
 	}
 	if *asJSON {
-		if err := json.NewEncoder(stdout).Encode(rep); err != nil {
-			fmt.Fprintln(stderr, "Error: write report:", err)
-			return 1
-		}
-		return 0
+		return writeJSON(stdout, stderr, rep)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "OBJECT\tPROGRAM\tRESULT\tINSNS\tSUMMARY")

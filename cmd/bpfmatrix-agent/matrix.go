@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/probe"
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
-	"github.com/bpfmatrix/bpfmatrix/internal/rlimit"
 	"github.com/bpfmatrix/bpfmatrix/internal/verifier"
 )
 
@@ -18,25 +16,18 @@ func init() { subcommands["matrix"] = runMatrix }
 // runMatrix is the job `bpfmatrix run` starts in every guest: the probes and
 // (with --verifier) the verifier corpus in one boot, written as one compact
 // result.KernelResult on stdout.
+//
+//	bpfmatrix-agent matrix [--config PATH] [--bpftool PATH] [--verifier]
 func runMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("matrix", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	config := fs.String("config", "", "kernel config `PATH`")
 	bpftool := fs.String("bpftool", "", "bpftool `PATH` for the cross-check")
 	withVerifier := fs.Bool("verifier", false, "also run the verifier corpus")
-	if err := fs.Parse(args); err != nil {
+	if !parseNoArgs(fs, args, stderr) {
 		return 2
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "Error: matrix: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
-	if err := rlimit.RaiseMemlock(); err != nil {
-		fmt.Fprintln(stderr, "warning:", err)
-	}
-	kr, err := probe.Probe(ctx, probe.Options{ConfigPath: *config, BpftoolPath: *bpftool})
-	if err != nil {
-		fmt.Fprintf(stderr, "Error: probe: %v\n", err)
+	kr, ok := probeKernel(ctx, probe.Options{ConfigPath: *config, BpftoolPath: *bpftool}, stderr)
+	if !ok {
 		return 1
 	}
 	if *withVerifier {
@@ -53,9 +44,5 @@ func runMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		kr.Verifier = outs
 		kr.VerifierTime = result.Duration(took)
 	}
-	if err := json.NewEncoder(stdout).Encode(kr); err != nil {
-		fmt.Fprintf(stderr, "Error: write result: %v\n", err)
-		return 1
-	}
-	return 0
+	return writeJSON(stdout, stderr, kr)
 }

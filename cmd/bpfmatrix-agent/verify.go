@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,16 +28,11 @@ func init() { subcommands["verify"] = runVerify }
 // (verifier.WriteLogs). --logs DIR writes them here instead and leaves Log empty.
 func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("verify", flag.ContinueOnError)
-	fl.SetOutput(stderr)
 	asJSON := fl.Bool("json", false, "write a compact JSON KernelResult to stdout")
 	logs := fl.String("logs", "", "write each log to `DIR` instead of into the output")
 	config := fl.String("config", "", "kernel config `PATH` (default /proc/config.gz, then /boot/config-RELEASE)")
 	cases := fl.String("case", "", "comma-separated case `NAMES` (default all)")
-	if err := fl.Parse(args); err != nil {
-		return 2
-	}
-	if fl.NArg() > 0 {
-		fmt.Fprintf(stderr, "Error: verify takes no arguments (got %q)\n", fl.Args())
+	if !parseNoArgs(fl, args, stderr) {
 		return 2
 	}
 	if err := rlimit.RaiseMemlock(); err != nil && !errors.Is(err, rlimit.ErrMemlockLimited) {
@@ -72,11 +66,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			VerifierTime: result.Duration(took),
 			Verifier:     outs,
 		}
-		if err := json.NewEncoder(stdout).Encode(res); err != nil {
-			fmt.Fprintln(stderr, "Error:", err)
-			return 1
-		}
-		return 0
+		return writeJSON(stdout, stderr, res)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "CASE\tRESULT\tEXPECTED\tINSNS\tTIME\tSUMMARY")
