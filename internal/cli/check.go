@@ -25,15 +25,12 @@ import (
 )
 
 type checkFlags struct {
-	kernels     []string
-	arch        string
-	asJSON      bool
-	logs        string
-	parallel    int
-	cpus        int
-	memory      int
-	bootTimeout time.Duration
-	timeout     time.Duration
+	kernels  []string
+	arch     string
+	asJSON   bool
+	logs     string
+	parallel int
+	vm       vmFlags
 }
 
 func newCheckCmd(g *globals) *cobra.Command {
@@ -66,10 +63,7 @@ rejected (or a kernel could not be booted), 2 on bad input.`,
 	fl.BoolVar(&f.asJSON, "json", false, "write the table as JSON")
 	fl.StringVar(&f.logs, "logs", "", "write every rejected program's whole verifier log under `DIR`/KERNEL/")
 	fl.IntVar(&f.parallel, "parallel", 2, "kernels booted at once")
-	fl.IntVar(&f.cpus, "cpus", 1, "vCPUs per VM")
-	fl.IntVar(&f.memory, "memory", 512, "guest memory in MiB")
-	fl.DurationVar(&f.bootTimeout, "boot-timeout", time.Minute, "per-VM boot timeout")
-	fl.DurationVar(&f.timeout, "timeout", 5*time.Minute, "per-VM run timeout")
+	f.vm.register(fl, 1, 5*time.Minute, "time the loads may take per VM")
 	return cmd
 }
 
@@ -126,8 +120,11 @@ func runCheck(ctx context.Context, g *globals, f checkFlags, args []string) erro
 	if len(args) == 0 {
 		return usageError("check: no objects given (usage: bpfmatrix check [--kernels a,b] OBJECT.o...)")
 	}
-	if f.parallel <= 0 || f.cpus <= 0 || f.memory <= 0 || f.bootTimeout <= 0 || f.timeout <= 0 {
-		return usageError("--parallel, --cpus, --memory, --boot-timeout and --timeout must be positive")
+	if f.parallel <= 0 {
+		return usageError("--parallel must be positive")
+	}
+	if err := f.vm.validate(); err != nil {
+		return err
 	}
 	objs, err := openObjects(args)
 	if err != nil {
@@ -142,8 +139,7 @@ func runCheck(ctx context.Context, g *globals, f checkFlags, args []string) erro
 		return err
 	}
 	loads := loadInKernels(ctx, g, fetcher, specs, objs, loadOptions{
-		parallel: f.parallel, cpus: f.cpus, memory: f.memory,
-		bootTimeout: f.bootTimeout, timeout: f.timeout,
+		parallel: f.parallel, vm: f.vm,
 	})
 	if err := ctx.Err(); err != nil {
 		return err
@@ -195,8 +191,8 @@ func openObjects(paths []string) ([]*object.Object, error) {
 }
 
 type loadOptions struct {
-	parallel, cpus, memory int
-	bootTimeout, timeout   time.Duration
+	parallel int
+	vm       vmFlags
 	// agentArgs go after "load --json" and before the objects.
 	agentArgs []string
 	// tempDir and keep are passed to vm.Options (repro keeps the initramfs).
@@ -246,8 +242,8 @@ func loadInKernels(ctx context.Context, g *globals, fetcher *fetch.Fetcher, spec
 		log.Info("booting", "kernel", specs[i].Name, "image", kl.kernel.Image)
 		kl.res, kl.err = run.AgentJSON(ctx, vm.Options{
 			Arch: specs[i].Arch, Kernel: kl.kernel.Image, Agent: agent,
-			Memory: o.memory, CPUs: o.cpus,
-			BootTimeout: o.bootTimeout, RunTimeout: o.timeout,
+			Memory: o.vm.memory, CPUs: o.vm.cpus,
+			BootTimeout: o.vm.bootTimeout, RunTimeout: o.vm.timeout,
 			Console: g.consoleWriter(), Logger: log.With("kernel", specs[i].Name),
 			TempDir: o.tempDir, KeepFiles: o.keep,
 		}, job, &kl.report)

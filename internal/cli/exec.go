@@ -15,9 +15,7 @@ import (
 
 type execFlags struct {
 	kernel       string
-	bootTimeout  time.Duration
-	timeout      time.Duration
-	memory, cpus int
+	vm           vmFlags
 	dir          string
 	printCmdline bool
 	keep         bool
@@ -45,10 +43,7 @@ Use it as a go test wrapper:
 	// Flags end at PROGRAM: go test passes -test.* flags after it.
 	fl.SetInterspersed(false)
 	fl.StringVar(&f.kernel, "kernel", "", "catalog kernel to boot (see 'bpfmatrix kernels list')")
-	fl.DurationVar(&f.bootTimeout, "boot-timeout", time.Minute, "time from starting QEMU to the agent being up")
-	fl.DurationVar(&f.timeout, "timeout", 10*time.Minute, "time the program may run")
-	fl.IntVar(&f.memory, "memory", 512, "guest memory in MiB")
-	fl.IntVar(&f.cpus, "cpus", 2, "guest CPUs")
+	f.vm.register(fl, 2, 10*time.Minute, "time the program may run")
 	fl.StringVar(&f.dir, "dir", ".", "host directory copied to the program's working directory (\"\" for none)")
 	fl.BoolVar(&f.printCmdline, "print-cmdline", false, "print the QEMU command line and exit")
 	fl.BoolVar(&f.keep, "keep", false, "keep the initramfs so the printed reproduction command works")
@@ -62,8 +57,8 @@ func runExec(cmd *cobra.Command, g *globals, f execFlags, args []string) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
-	if f.memory <= 0 || f.cpus <= 0 || f.bootTimeout <= 0 || f.timeout <= 0 {
-		return usageError("--memory, --cpus, --boot-timeout and --timeout must be positive")
+	if err := f.vm.validate(); err != nil {
+		return err
 	}
 	if _, err := os.Stat(args[0]); err != nil {
 		return usageError("program: %v", err)
@@ -84,10 +79,10 @@ func runExec(cmd *cobra.Command, g *globals, f execFlags, args []string) error {
 	opts := vm.Options{
 		Arch:        k.Arch,
 		Kernel:      k.Image,
-		Memory:      f.memory,
-		CPUs:        f.cpus,
-		BootTimeout: f.bootTimeout,
-		RunTimeout:  f.timeout,
+		Memory:      f.vm.memory,
+		CPUs:        f.vm.cpus,
+		BootTimeout: f.vm.bootTimeout,
+		RunTimeout:  f.vm.timeout,
 		Stdout:      g.stdout,
 		Stderr:      g.stderr,
 		Logger:      g.logger(),

@@ -22,16 +22,13 @@ import (
 )
 
 type reproFlags struct {
-	kernel      string
-	program     string
-	out         string
-	shell       bool
-	busybox     string
-	bpftool     string
-	memory      int
-	cpus        int
-	bootTimeout time.Duration
-	timeout     time.Duration
+	kernel  string
+	program string
+	out     string
+	shell   bool
+	busybox string
+	bpftool string
+	vm      vmFlags
 }
 
 // Guest paths of `repro --shell`.
@@ -78,10 +75,7 @@ in the guest); the exit status is the shell's.`,
 	fl.BoolVar(&f.shell, "shell", false, "open an interactive shell in the kernel instead")
 	fl.StringVar(&f.busybox, "busybox", "/bin/busybox", "static busybox for --shell (Debian's busybox-static)")
 	fl.StringVar(&f.bpftool, "bpftool", "/usr/sbin/bpftool", "bpftool for --shell, copied with its shared libraries (\"\" for none)")
-	fl.IntVar(&f.memory, "memory", 512, "guest memory in MiB")
-	fl.IntVar(&f.cpus, "cpus", 2, "guest CPUs")
-	fl.DurationVar(&f.bootTimeout, "boot-timeout", time.Minute, "time from starting QEMU to the agent being up")
-	fl.DurationVar(&f.timeout, "timeout", 0, "time the load may take (default 10m; --shell: how long the shell may stay open, default 24h)")
+	f.vm.register(fl, 2, 0, "time the load may take (default 10m; --shell: how long the shell may stay open, default 24h)")
 	return cmd
 }
 
@@ -100,11 +94,11 @@ func runRepro(ctx context.Context, g *globals, f reproFlags, args []string) erro
 	if len(args) != 1 {
 		return usageError("repro: want exactly one OBJECT.o (usage: bpfmatrix repro --kernel NAME [--program NAME] OBJECT.o)")
 	}
-	if f.memory <= 0 || f.cpus <= 0 || f.bootTimeout <= 0 || f.timeout < 0 {
-		return usageError("--memory, --cpus, --boot-timeout and --timeout must be positive")
+	if f.vm.timeout == 0 {
+		f.vm.timeout = 10 * time.Minute
 	}
-	if f.timeout == 0 {
-		f.timeout = 10 * time.Minute
+	if err := f.vm.validate(); err != nil {
+		return err
 	}
 	spec, err := lookupKernel(f.kernel)
 	if err != nil {
@@ -150,8 +144,7 @@ func runRepro(ctx context.Context, g *globals, f reproFlags, args []string) erro
 		agentArgs = append(agentArgs, "--program", f.program)
 	}
 	loads := loadInKernels(ctx, g, fetcher, []catalog.KernelSpec{spec}, objs, loadOptions{
-		parallel: 1, cpus: f.cpus, memory: f.memory,
-		bootTimeout: f.bootTimeout, timeout: f.timeout,
+		parallel: 1, vm: f.vm,
 		agentArgs: agentArgs, tempDir: stage, keep: true,
 	})
 	if err := ctx.Err(); err != nil {
@@ -305,11 +298,11 @@ func runReproShell(ctx context.Context, g *globals, f reproFlags, args []string)
 	if len(args) > 1 {
 		return usageError("repro --shell: at most one OBJECT.o")
 	}
-	if f.memory <= 0 || f.cpus <= 0 || f.bootTimeout <= 0 || f.timeout < 0 {
-		return usageError("--memory, --cpus, --boot-timeout and --timeout must be positive")
+	if f.vm.timeout == 0 {
+		f.vm.timeout = 24 * time.Hour
 	}
-	if f.timeout == 0 {
-		f.timeout = 24 * time.Hour
+	if err := f.vm.validate(); err != nil {
+		return err
 	}
 	spec, err := lookupKernel(f.kernel)
 	if err != nil {
@@ -360,8 +353,8 @@ func runReproShell(ctx context.Context, g *globals, f reproFlags, args []string)
 	}
 	res, err := vm.Run(ctx, vm.Options{
 		Arch: k.Arch, Kernel: k.Image, Agent: agent,
-		Memory: f.memory, CPUs: f.cpus,
-		BootTimeout: f.bootTimeout, RunTimeout: f.timeout,
+		Memory: f.vm.memory, CPUs: f.vm.cpus,
+		BootTimeout: f.vm.bootTimeout, RunTimeout: f.vm.timeout,
 		Stdout: g.stdout, Stderr: g.stderr, Console: g.consoleWriter(), Logger: g.logger(),
 	}, job)
 	if err != nil {

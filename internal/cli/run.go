@@ -16,17 +16,14 @@ import (
 )
 
 type runFlags struct {
-	kernels     []string
-	arch        string
-	out         string
-	parallel    int
-	cpus        int
-	memory      int
-	noCache     bool
-	noBpftool   bool
-	noVerifier  bool
-	bootTimeout time.Duration
-	timeout     time.Duration
+	kernels    []string
+	arch       string
+	out        string
+	parallel   int
+	noCache    bool
+	noBpftool  bool
+	noVerifier bool
+	vm         vmFlags
 }
 
 func newRunCmd(g *globals) *cobra.Command {
@@ -47,13 +44,10 @@ repeat run with nothing changed boots nothing.`,
 	fl.StringVar(&f.arch, "arch", "all", "architecture of the default set: x86_64, arm64 or all")
 	fl.StringVar(&f.out, "out", "report", "output directory")
 	fl.IntVar(&f.parallel, "parallel", 2, "kernels booted at once")
-	fl.IntVar(&f.cpus, "cpus", 1, "vCPUs per VM")
-	fl.IntVar(&f.memory, "memory", 512, "guest memory in MiB")
 	fl.BoolVar(&f.noCache, "no-cache", false, "ignore cached results")
 	fl.BoolVar(&f.noBpftool, "no-bpftool", false, "skip the bpftool feature probe cross-check")
 	fl.BoolVar(&f.noVerifier, "no-verifier", false, "skip the verifier corpus")
-	fl.DurationVar(&f.bootTimeout, "boot-timeout", time.Minute, "per-VM boot timeout")
-	fl.DurationVar(&f.timeout, "timeout", 5*time.Minute, "per-VM run timeout")
+	f.vm.register(fl, 1, 5*time.Minute, "time the probes and the corpus may take per VM")
 	return cmd
 }
 
@@ -63,8 +57,11 @@ func runRun(cmd *cobra.Command, g *globals, f runFlags) error {
 	if err != nil {
 		return err
 	}
-	if f.parallel <= 0 || f.cpus <= 0 || f.memory <= 0 {
-		return usageError("--parallel, --cpus and --memory must be positive")
+	if f.parallel <= 0 {
+		return usageError("--parallel must be positive")
+	}
+	if err := f.vm.validate(); err != nil {
+		return err
 	}
 	fetcher, err := g.fetcher(nil)
 	if err != nil {
@@ -79,8 +76,8 @@ func runRun(cmd *cobra.Command, g *globals, f runFlags) error {
 	start := time.Now()
 	opts := run.Options{
 		Fetcher: fetcher, CacheDir: g.cacheDir, NoCache: f.noCache,
-		Parallel: f.parallel, CPUs: f.cpus, Memory: f.memory,
-		BootTimeout: f.bootTimeout, RunTimeout: f.timeout,
+		Parallel: f.parallel, CPUs: f.vm.cpus, Memory: f.vm.memory,
+		BootTimeout: f.vm.bootTimeout, RunTimeout: f.vm.timeout,
 		Bpftool: bpftool, Verifier: !f.noVerifier,
 		Logger: g.logger(), Console: g.consoleWriter(),
 	}
