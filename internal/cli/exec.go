@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
-	"github.com/bpfmatrix/bpfmatrix/internal/fetch"
 	"github.com/bpfmatrix/bpfmatrix/internal/vm"
 )
 
@@ -63,12 +62,7 @@ func runExec(cmd *cobra.Command, g *globals, f execFlags, args []string) error {
 	if _, err := os.Stat(args[0]); err != nil {
 		return usageError("program: %v", err)
 	}
-	fetcher, err := fetch.New(fetch.Options{
-		CacheDir:             g.cacheDir,
-		DebianMirror:         g.mirror,
-		DebianSecurityMirror: g.securityMirror,
-		OCIRegistry:          g.ociRegistry,
-	})
+	fetcher, err := g.fetcher(nil)
 	if err != nil {
 		return err
 	}
