@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/bpfmatrix/bpfmatrix/internal/atomicfile"
 	"github.com/bpfmatrix/bpfmatrix/internal/matrix"
 )
 
@@ -66,8 +67,5 @@ func writeStamp(dir, id string, lines []string) {
 	if err != nil {
 		return
 	}
-	tmp := filepath.Join(dir, stampFile+".tmp")
-	if os.WriteFile(tmp, b, 0o644) == nil {
-		os.Rename(tmp, filepath.Join(dir, stampFile))
-	}
+	_ = atomicfile.Write(filepath.Join(dir, stampFile), b, false)
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bpfmatrix/bpfmatrix/internal/atomicfile"
 	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/gofrs/flock"
 )
@@ -159,7 +160,7 @@ func (f *Fetcher) commit(spec catalog.KernelSpec, kf *kernelFiles, source, pkgVe
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(f.recordPath(spec), append(data, '\n')); err != nil {
+	if err := atomicfile.Write(f.recordPath(spec), append(data, '\n'), true); err != nil {
 		return nil, fmt.Errorf("store record: %w", err)
 	}
 	k, ok := f.Cached(spec)
@@ -167,30 +168,6 @@ func (f *Fetcher) commit(spec catalog.KernelSpec, kf *kernelFiles, source, pkgVe
 		return nil, fmt.Errorf("store record: entry incomplete after commit")
 	}
 	return k, nil
-}
-
-func writeFileAtomic(p string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), p)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
 }
 
 // removeStaleTemps deletes temp files a killed run left behind. Only old ones:

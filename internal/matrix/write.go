@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/bpfmatrix/bpfmatrix/internal/atomicfile"
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
 )
 
@@ -39,7 +40,7 @@ func Write(dir string, m *result.Matrix) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(dir, FileJSON), js); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, FileJSON), js, false); err != nil {
 		return err
 	}
 	return writeReports(dir, m)
@@ -68,7 +69,7 @@ func writeReports(dir string, m *result.Matrix) error {
 		FileHTML:     html,
 		FileJUnit:    junit,
 	} {
-		if err := writeAtomic(filepath.Join(dir, name), b); err != nil {
+		if err := atomicfile.Write(filepath.Join(dir, name), b, false); err != nil {
 			return err
 		}
 	}
@@ -96,30 +97,5 @@ func WriteKernel(dir string, k *result.KernelResult) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("write kernel result: %w", err)
 	}
-	return writeAtomic(path, append(b, '\n'))
-}
-
-// writeAtomic writes b to a temporary file next to path and renames it
-// into place, so readers see the old file or the new one, never a mix.
-func writeAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(path, append(b, '\n'), false)
 }

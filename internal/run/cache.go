@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/bpfmatrix/bpfmatrix/internal/atomicfile"
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
 )
 
@@ -61,32 +62,7 @@ func (c resultCache) store(key string, kr *result.KernelResult) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(c.path(key), b)
-}
-
-// writeFileAtomic writes data to a temp file in the target directory and
-// renames it into place, so readers never see a partial file.
-func writeFileAtomic(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return atomicfile.Write(c.path(key), b, true)
 }
 
 // digests memoises fileDigest by path, size and modification time: the

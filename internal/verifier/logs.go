@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/bpfmatrix/bpfmatrix/internal/atomicfile"
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
 )
 
@@ -32,20 +33,8 @@ func WriteLogs(dir string, outs []result.VerifierOutcome) error {
 			continue
 		}
 		name := LogFileName(*o)
-		tmp, err := os.CreateTemp(dir, "."+name+".*")
-		if err != nil {
+		if err := atomicfile.Write(filepath.Join(dir, name), []byte(strings.TrimRight(o.Log, "\n")+"\n"), false); err != nil {
 			return fmt.Errorf("write verifier log: %w", err)
-		}
-		_, err = tmp.WriteString(strings.TrimRight(o.Log, "\n") + "\n")
-		if cerr := tmp.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			err = os.Rename(tmp.Name(), filepath.Join(dir, name))
-		}
-		if err != nil {
-			os.Remove(tmp.Name())
-			return fmt.Errorf("write verifier log %s: %w", name, err)
 		}
 		o.LogFile, o.Log = name, ""
 	}
