@@ -3,6 +3,8 @@ GO        ?= go
 BIN       := bin
 KERNELS   ?=
 REPORT    ?= report
+# Same as vm.AgentLDFlags: a smaller agent unpacks faster in every guest.
+AGENT_LDFLAGS := -s -w
 export CGO_ENABLED := 0
 
 .PHONY: all build deps test test-unit bench matrix bpf bpf-check lint clean
@@ -14,9 +16,9 @@ deps:
 
 build:
 	$(GO) build -o $(BIN)/bpfmatrix ./cmd/bpfmatrix
-	$(GO) build -o $(BIN)/bpfmatrix-agent ./cmd/bpfmatrix-agent
-	GOARCH=amd64 $(GO) build -o $(BIN)/bpfmatrix-agent-amd64 ./cmd/bpfmatrix-agent
-	GOARCH=arm64 $(GO) build -o $(BIN)/bpfmatrix-agent-arm64 ./cmd/bpfmatrix-agent
+	$(GO) build -trimpath -ldflags='$(AGENT_LDFLAGS)' -o $(BIN)/bpfmatrix-agent ./cmd/bpfmatrix-agent
+	GOARCH=amd64 $(GO) build -trimpath -ldflags='$(AGENT_LDFLAGS)' -o $(BIN)/bpfmatrix-agent-amd64 ./cmd/bpfmatrix-agent
+	GOARCH=arm64 $(GO) build -trimpath -ldflags='$(AGENT_LDFLAGS)' -o $(BIN)/bpfmatrix-agent-arm64 ./cmd/bpfmatrix-agent
 
 # Full test suite, including tests that boot real kernels under QEMU.
 test: deps build bpf-check
