@@ -170,14 +170,17 @@ func summaryLine(kr result.KernelResult) string {
 		return b.String()
 	}
 	fmt.Fprintf(&b, "%-28s %5d supported %5d unsupported %3d inconclusive %3d findings", kr.Kernel.Release, sup, unsup, inc, findings)
-	accepted := 0
+	accepted, mismatches := 0, 0
 	for _, v := range kr.Verifier {
 		if v.Accepted {
 			accepted++
 		}
+		if v.Finding != "" {
+			mismatches++
+		}
 	}
 	if len(kr.Verifier) > 0 {
-		fmt.Fprintf(&b, "  verifier %d/%d accepted", accepted, len(kr.Verifier))
+		fmt.Fprintf(&b, "  verifier %d/%d accepted, %d unexpected", accepted, len(kr.Verifier), mismatches)
 	}
 	if kr.Cached {
 		b.WriteString("  (cached)")
