@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -137,4 +139,52 @@ func TestExecDynamicProgram(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 0, res.ExitCode)
 	assert.Equal(t, k.Release+"\n", stdout.String())
+}
+
+// TestExecCancel: a cancelled context stops QEMU and everything it started,
+// and removes the run's temporary files.
+func TestExecCancel(t *testing.T) {
+	k := fetchKernel(t, "debian-6.1")
+	prog := buildStatic(t, "./testdata/jobprog", "jobprog")
+	tmp := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	// Cancel once the job is running (its stdout is the signal), as Ctrl-C
+	// on `bpfmatrix exec` does.
+	started := make(chan struct{})
+	go func() {
+		select {
+		case <-started:
+		case <-time.After(time.Minute):
+		}
+		cancel()
+	}()
+	start := time.Now()
+	_, err := vm.Run(ctx, vm.Options{Arch: k.Arch, Kernel: k.Image, TempDir: tmp, Stdout: &firstWrite{ch: started}},
+		vm.Job{Program: prog, Args: []string{"sleep-after-hello"}})
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Less(t, time.Since(start), 45*time.Second)
+
+	ents, err := os.ReadDir(tmp)
+	require.NoError(t, err)
+	assert.Empty(t, ents, "temporary files left behind")
+	procs, err := filepath.Glob("/proc/[0-9]*/cmdline")
+	require.NoError(t, err)
+	for _, p := range procs {
+		cmdline, err := os.ReadFile(p)
+		if err != nil {
+			continue // the process ended
+		}
+		assert.NotContains(t, string(cmdline), tmp, "%s still runs", p)
+	}
+}
+
+// firstWrite closes ch on the first write.
+type firstWrite struct {
+	ch   chan struct{}
+	once sync.Once
+}
+
+func (w *firstWrite) Write(p []byte) (int, error) {
+	w.once.Do(func() { close(w.ch) })
+	return len(p), nil
 }

@@ -47,6 +47,9 @@ func main() {
 		fmt.Fprintf(os.Stderr, "stderr line\nsha256 %x\n", h.Sum(nil))
 	case "sleep":
 		time.Sleep(time.Hour)
+	case "sleep-after-hello":
+		fmt.Println("running")
+		time.Sleep(time.Hour)
 	case "panic":
 		os.WriteFile("/proc/sysrq-trigger", []byte("c"), 0)
 		time.Sleep(time.Minute)
