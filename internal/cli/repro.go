@@ -90,21 +90,31 @@ func lookupKernel(name string) (catalog.KernelSpec, error) {
 	return specs[0], nil
 }
 
+// reproInputs checks repro's flags and inputs on the host, before any VM
+// boots: the timeout (default for the mode), the kernel name and the objects.
+func reproInputs(f *reproFlags, args []string, defaultTimeout time.Duration) (catalog.KernelSpec, []*object.Object, error) {
+	if f.vm.timeout == 0 {
+		f.vm.timeout = defaultTimeout
+	}
+	if err := f.vm.validate(); err != nil {
+		return catalog.KernelSpec{}, nil, err
+	}
+	spec, err := lookupKernel(f.kernel)
+	if err != nil {
+		return catalog.KernelSpec{}, nil, err
+	}
+	objs, err := openObjects(args)
+	if err != nil {
+		return catalog.KernelSpec{}, nil, err
+	}
+	return spec, objs, nil
+}
+
 func runRepro(ctx context.Context, g *globals, f reproFlags, args []string) error {
 	if len(args) != 1 {
 		return usageError("repro: want exactly one OBJECT.o (usage: bpfmatrix repro --kernel NAME [--program NAME] OBJECT.o)")
 	}
-	if f.vm.timeout == 0 {
-		f.vm.timeout = 10 * time.Minute
-	}
-	if err := f.vm.validate(); err != nil {
-		return err
-	}
-	spec, err := lookupKernel(f.kernel)
-	if err != nil {
-		return err
-	}
-	objs, err := openObjects(args)
+	spec, objs, err := reproInputs(&f, args, 10*time.Minute)
 	if err != nil {
 		return err
 	}
@@ -298,17 +308,7 @@ func runReproShell(ctx context.Context, g *globals, f reproFlags, args []string)
 	if len(args) > 1 {
 		return usageError("repro --shell: at most one OBJECT.o")
 	}
-	if f.vm.timeout == 0 {
-		f.vm.timeout = 24 * time.Hour
-	}
-	if err := f.vm.validate(); err != nil {
-		return err
-	}
-	spec, err := lookupKernel(f.kernel)
-	if err != nil {
-		return err
-	}
-	objs, err := openObjects(args)
+	spec, objs, err := reproInputs(&f, args, 24*time.Hour)
 	if err != nil {
 		return err
 	}
