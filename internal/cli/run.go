@@ -63,6 +63,10 @@ func runRun(cmd *cobra.Command, g *globals, f runFlags) error {
 	if err := f.vm.validate(); err != nil {
 		return err
 	}
+	// An unusable --out fails now, not after every kernel has booted.
+	if err := os.MkdirAll(f.out, 0o755); err != nil {
+		return fmt.Errorf("run: output directory: %w", err)
+	}
 	fetcher, err := g.fetcher(nil)
 	if err != nil {
 		return err
