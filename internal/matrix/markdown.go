@@ -113,7 +113,9 @@ func Markdown(m *result.Matrix) []byte {
 			}
 		}
 		src := k.Kernel.Source
-		if k.Kernel.PackageVersion != "" {
+		// Debian sources already name the package version; OCI ones do not
+		// name the manifest digest.
+		if k.Kernel.PackageVersion != "" && !strings.Contains(src, k.Kernel.PackageVersion) {
 			src += " " + k.Kernel.PackageVersion
 		}
 		w("| %s | %s | %s | %s | %s | %s | %s | %s | %d/%d/%d | %s | %s |\n",
