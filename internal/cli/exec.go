@@ -62,11 +62,7 @@ func runExec(cmd *cobra.Command, g *globals, f execFlags, args []string) error {
 	if _, err := os.Stat(args[0]); err != nil {
 		return usageError("program: %v", err)
 	}
-	fetcher, err := g.fetcher(nil)
-	if err != nil {
-		return err
-	}
-	k, err := fetcher.Fetch(ctx, spec)
+	k, err := g.fetchKernel(ctx, spec)
 	if err != nil {
 		return err
 	}

@@ -29,6 +29,16 @@ func (g *globals) fetcher(progress func(kernel string, done, total int64)) (*fet
 	})
 }
 
+// fetchKernel fetches one catalog kernel with the global flags' fetcher
+// (cache first, no network on a hit).
+func (g *globals) fetchKernel(ctx context.Context, spec catalog.KernelSpec) (*fetch.Kernel, error) {
+	f, err := g.fetcher(nil)
+	if err != nil {
+		return nil, err
+	}
+	return f.Fetch(ctx, spec)
+}
+
 // selectKernels returns the named kernels, or the catalog's default set for
 // arch ("x86_64", "arm64" or "all") when no names are given.
 func selectKernels(names []string, arch string) ([]catalog.KernelSpec, error) {

@@ -319,11 +319,7 @@ func runReproShell(ctx context.Context, g *globals, f reproFlags, args []string)
 	if err := checkStaticBusybox(f.busybox); err != nil {
 		return err
 	}
-	fetcher, err := g.fetcher(nil)
-	if err != nil {
-		return err
-	}
-	k, err := fetcher.Fetch(ctx, spec)
+	k, err := g.fetchKernel(ctx, spec)
 	if err != nil {
 		return err
 	}

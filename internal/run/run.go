@@ -72,8 +72,7 @@ func Run(ctx context.Context, specs []catalog.KernelSpec, opts Options) (*result
 }
 
 func failed(spec catalog.KernelSpec, k *fetch.Kernel, err error) result.KernelResult {
-	kr := result.KernelResult{Schema: result.SchemaVersion, Kernel: kernelInfo(spec, k), Error: err.Error()}
-	return kr
+	return result.KernelResult{Schema: result.SchemaVersion, Kernel: kernelInfo(spec, k), Error: err.Error()}
 }
 
 func kernelInfo(spec catalog.KernelSpec, k *fetch.Kernel) result.Kernel {
