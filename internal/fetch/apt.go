@@ -13,6 +13,10 @@ import (
 type aptMirrors struct {
 	Archive  string // first "deb" entry with a suite not ending in -security
 	Security string // first "deb" entry with a suite ending in -security
+	// ArchiveSuite and SecuritySuite are the suites those entries name
+	// first (bookworm, bookworm-security): the release this machine's own
+	// packages come from.
+	ArchiveSuite, SecuritySuite string
 }
 
 // readAptSources reads aptDir/sources.list, aptDir/sources.list.d/*.list
@@ -65,10 +69,10 @@ func (m *aptMirrors) add(e aptEntry) {
 		for _, s := range e.Suites {
 			if strings.HasSuffix(s, "-security") || strings.HasSuffix(s, "/updates") {
 				if m.Security == "" {
-					m.Security = u
+					m.Security, m.SecuritySuite = u, s
 				}
 			} else if m.Archive == "" {
-				m.Archive = u
+				m.Archive, m.ArchiveSuite = u, s
 			}
 		}
 	}

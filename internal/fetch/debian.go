@@ -28,6 +28,8 @@ type debPackage struct {
 	Size     int64
 	SHA256   string
 	Depends  dependency.Dependency
+	// PreDepends matters for package sets (DebianPackages), not kernels.
+	PreDepends dependency.Dependency
 }
 
 func (p debPackage) String() string { return p.Name + " " + p.Version.String() }
@@ -135,6 +137,7 @@ func selectPackages(index []byte, match func(name string) bool, arch string) ([]
 			out = append(out, debPackage{
 				Name: p.Package, Version: p.Version, Arch: p.Architecture.String(),
 				Filename: p.Filename, Size: int64(p.Size), SHA256: p.SHA256, Depends: p.GetDepends(),
+				PreDepends: p.GetPreDepends(),
 			})
 		}
 	}

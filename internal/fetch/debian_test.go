@@ -176,6 +176,10 @@ func TestAptSources(t *testing.T) {
 			m := readAptSources(aptDir(t, tc.format, url))
 			assert.Equal(t, tc.archive, m.Archive)
 			assert.Equal(t, tc.secur, m.Security)
+			if tc.archive != "" {
+				assert.Equal(t, "experimental", m.ArchiveSuite, "the first suite of the archive entry")
+				assert.Equal(t, "experimental-security", m.SecuritySuite)
+			}
 		})
 	}
 	t.Run("disabled deb822 entry", func(t *testing.T) {
@@ -369,6 +373,20 @@ func sha256Hex(b []byte) string {
 // entry named from renamed to to: a tampered package.
 func rewriteDebEntry(t *testing.T, deb []byte, from, to string) []byte {
 	t.Helper()
+	return rewriteDebHeaders(t, deb, func(h *tar.Header) bool {
+		if h.Name != from {
+			return false
+		}
+		h.Name = to
+		return true
+	})
+}
+
+// rewriteDebHeaders returns a copy of a real .deb whose data.tar.xz entries
+// went through edit, which reports whether it changed one (at least one
+// must change).
+func rewriteDebHeaders(t *testing.T, deb []byte, edit func(h *tar.Header) bool) []byte {
+	t.Helper()
 	var out bytes.Buffer
 	out.WriteString("!<arch>\n")
 	r := deb[8:]
@@ -398,11 +416,13 @@ func rewriteDebEntry(t *testing.T, deb []byte, from, to string) []byte {
 					break
 				}
 				require.NoError(t, err)
-				if h.Name == from {
-					h.Name = to
+				if edit(h) {
 					found = true
 				}
 				require.NoError(t, tw.WriteHeader(h))
+				if h.Typeflag != tar.TypeReg {
+					continue
+				}
 				_, err = io.Copy(tw, tr)
 				require.NoError(t, err)
 			}
@@ -417,7 +437,7 @@ func rewriteDebEntry(t *testing.T, deb []byte, from, to string) []byte {
 			out.WriteByte('\n')
 		}
 	}
-	require.True(t, found, "entry %s not in the deb", from)
+	require.True(t, found, "no entry of the deb was changed")
 	return out.Bytes()
 }
 

@@ -36,6 +36,20 @@
 // registry configured, file present); Check answers it over the network
 // without downloading the kernel.
 //
+// Guest userland: DebianPackages fetches named binary packages and their
+// Depends/Pre-Depends closure from one or more suites, verified exactly as
+// kernels are (signed InRelease, Packages.xz by its listed SHA256, each .deb
+// by its listed size and SHA256), and unpacks them into one tree as dpkg
+// would under / (no maintainer scripts; symlinks kept and resolved only
+// inside the tree; an entry escaping it is an *IntegrityError). Tools builds
+// on it: Debian's static busybox and bpftool, with bpftool's interpreter and
+// libraries at their Debian paths, for guests whose architecture differs
+// from the host's. Their suites default to the release the host's apt
+// sources name (Options.ToolSuites). Options.CacheDir/packages holds
+// trees/<digest of the package list> and records/<arch>-<request hash>.json,
+// filled under a per-request flock from a temporary directory renamed into
+// place; a cached set is served without network access.
+//
 // Cache: Options.CacheDir/kernels holds blobs/sha256/<hex> (image, config,
 // System.map) and records/<name>-<spec hash>.json (which package, version,
 // source and digests). Both are written as temp file + rename under a

@@ -45,9 +45,14 @@ type Options struct {
 	DebianMirror         string // e.g. the URI of the machine's main Debian apt source
 	DebianSecurityMirror string // the URI of the apt source whose suites end in -security
 	OCIRegistry          string // host[:port] serving the catalog's OCI repositories
-	Keyring              string // default DefaultKeyring
-	AptDir               string // default DefaultAptDir
-	HTTPClient           *http.Client
+	// ToolSuites are the Debian suites Tools and DebianPackages' callers
+	// take guest userland from, newest version across them winning (default:
+	// the apt sources' security and archive suites, e.g. bookworm-security
+	// and bookworm: the release the host's own busybox and bpftool come from).
+	ToolSuites []string
+	Keyring    string // default DefaultKeyring
+	AptDir     string // default DefaultAptDir
+	HTTPClient *http.Client
 	// Progress, if set, is called as download bytes arrive; total is -1
 	// when unknown. It may be called from several goroutines.
 	Progress func(kernel string, done, total int64)
@@ -62,6 +67,7 @@ type Fetcher struct {
 	mirror, mirrorOrigin string
 	securityMirror       string
 	securityMirrorOrigin string
+	toolSuites           []string
 
 	keyringOnce sync.Once
 	keyring     openpgp.EntityList
@@ -114,6 +120,15 @@ func New(opts Options) (*Fetcher, error) {
 	apt := readAptSources(opts.AptDir)
 	f.mirror, f.mirrorOrigin = pick(opts.DebianMirror, apt.Archive)
 	f.securityMirror, f.securityMirrorOrigin = pick(opts.DebianSecurityMirror, apt.Security)
+	f.toolSuites = opts.ToolSuites
+	if len(f.toolSuites) == 0 {
+		if apt.SecuritySuite != "" && f.securityMirror != "" {
+			f.toolSuites = append(f.toolSuites, apt.SecuritySuite)
+		}
+		if apt.ArchiveSuite != "" {
+			f.toolSuites = append(f.toolSuites, apt.ArchiveSuite)
+		}
+	}
 	for _, d := range []string{f.tmpDir(), f.blobDir(), f.recordDir(), f.lockDir()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("new fetcher: %w", err)

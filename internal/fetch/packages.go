@@ -1,0 +1,388 @@
+package fetch
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/bpfmatrix/bpfmatrix/internal/atomicfile"
+	"github.com/gofrs/flock"
+	"pault.ag/go/debian/version"
+)
+
+// maxPackageSet bounds a dependency closure: the sets this package serves
+// (busybox-static, bpftool) need seven packages; a runaway closure means a
+// wrong name, not a bigger download.
+const maxPackageSet = 40
+
+// packageRecordSchema versions the package-set record format.
+const packageRecordSchema = 1
+
+// Package is one Debian package of a Packages set.
+type Package struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	Suite   string `json:"suite"`
+	SHA256  string `json:"sha256"`
+	Size    int64  `json:"size"`
+}
+
+// Packages is a set of Debian packages unpacked into one directory, as dpkg
+// would lay them out under / (no maintainer scripts run).
+type Packages struct {
+	// Root is the absolute path of the unpacked tree in the cache. Symlinks
+	// in it are the packages' own; resolve guest paths with Lookup.
+	Root string
+	// Arch is the Debian architecture (arm64, amd64).
+	Arch string
+	// Packages are the packages in the tree, sorted by name: those asked for
+	// and everything they Depend or Pre-Depend on.
+	Packages []Package
+}
+
+// Source names the packages, e.g. "debian arm64: bpftool 7.1.0+6.1.192-2
+// (bookworm-security), busybox-static 1:1.35.0-4+deb12u1+b1 (bookworm), ...".
+func (p *Packages) Source() string {
+	var parts []string
+	for _, pk := range p.Packages {
+		parts = append(parts, fmt.Sprintf("%s %s (%s)", pk.Name, pk.Version, pk.Suite))
+	}
+	return "debian " + p.Arch + ": " + strings.Join(parts, ", ")
+}
+
+// Lookup returns the host path of the file a guest would find at the
+// absolute path guestPath if the tree were its root: symlinks are followed
+// inside the tree (an absolute target is taken relative to it, ".." stops at
+// it), so nothing outside Root is ever named. A path under /lib, /bin or
+// /sbin is also looked up under /usr, where merged-/usr releases (trixie
+// on) ship it and base-files' symlinks, which a package set lacks, would
+// point.
+func (p *Packages) Lookup(guestPath string) (string, error) {
+	host, err := resolveInTree(p.Root, guestPath)
+	if err == nil || !errors.Is(err, os.ErrNotExist) {
+		return host, err
+	}
+	for _, top := range []string{"/lib/", "/bin/", "/sbin/"} {
+		if strings.HasPrefix(guestPath, top) {
+			if h, err2 := resolveInTree(p.Root, "/usr"+guestPath); err2 == nil {
+				return h, nil
+			}
+		}
+	}
+	return "", err
+}
+
+// packageRecord is the JSON file naming a cached package set's tree.
+type packageRecord struct {
+	Schema    int       `json:"schema"`
+	Arch      string    `json:"arch"`
+	Suites    []string  `json:"suites"`
+	Names     []string  `json:"names"`
+	Packages  []Package `json:"packages"`
+	Tree      string    `json:"tree"` // directory name under trees/: the set's digest
+	FetchedAt time.Time `json:"fetched_at"`
+}
+
+func (f *Fetcher) pkgRoot() string { return filepath.Join(f.opts.CacheDir, "packages") }
+
+// packageSetKey names a request's record and lock: the same suites, arch and
+// names (in any order) are the same entry.
+func packageSetKey(suites []string, arch string, names []string) string {
+	n := append([]string(nil), names...)
+	sort.Strings(n)
+	b, _ := json.Marshal(struct {
+		Suites []string
+		Arch   string
+		Names  []string
+	}{suites, arch, n})
+	h := sha256.Sum256(b)
+	return arch + "-" + hex.EncodeToString(h[:8])
+}
+
+// treeDigest names a tree by the exact packages unpacked into it.
+func treeDigest(pkgs []Package) string {
+	h := sha256.New()
+	for _, p := range pkgs {
+		fmt.Fprintf(h, "%s %s %s\n", p.Name, p.Version, p.SHA256)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// CachedDebianPackages returns the set DebianPackages would return if the
+// cache holds it. It never touches the network.
+func (f *Fetcher) CachedDebianPackages(suites []string, arch string, names []string) (*Packages, bool) {
+	data, err := os.ReadFile(filepath.Join(f.pkgRoot(), "records", packageSetKey(suites, arch, names)+".json"))
+	if err != nil {
+		return nil, false
+	}
+	var r packageRecord
+	if err := json.Unmarshal(data, &r); err != nil || r.Schema != packageRecordSchema || r.Tree != treeDigest(r.Packages) {
+		return nil, false
+	}
+	root := filepath.Join(f.pkgRoot(), "trees", r.Tree)
+	if st, err := os.Stat(root); err != nil || !st.IsDir() {
+		return nil, false
+	}
+	return &Packages{Root: root, Arch: r.Arch, Packages: r.Packages}, true
+}
+
+// DebianPackages returns the named binary packages of arch, with everything
+// they Depend or Pre-Depend on (the first alternative of each relation,
+// versions not compared: the newest wins), unpacked into one cached tree.
+// Each suite is verified as for kernels: InRelease against the archive
+// keyring, main/binary-<arch>/Packages.xz against the InRelease, each .deb
+// against the size and SHA256 its index lists; a package is taken from the
+// suite with its newest version, falling back to older ones the mirror
+// answers 404 for. An *IntegrityError stops the fetch and nothing enters
+// the cache. The tree is filled under a flock in a temporary directory and
+// renamed into place; a cached set is returned without network access.
+func (f *Fetcher) DebianPackages(ctx context.Context, suites []string, arch string, names []string) (*Packages, error) {
+	what := fmt.Sprintf("fetch %s packages %s", arch, strings.Join(names, ", "))
+	if len(suites) == 0 {
+		return nil, fmt.Errorf("%s: no Debian suite (apt sources name none)", what)
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%s: no package names", what)
+	}
+	if p, ok := f.CachedDebianPackages(suites, arch, names); ok {
+		return p, nil
+	}
+	for _, d := range []string{"records", "trees", "locks", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(f.pkgRoot(), d), 0o755); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	f.removeStalePackageTemps()
+	key := packageSetKey(suites, arch, names)
+	l := flock.New(filepath.Join(f.pkgRoot(), "locks", key+".lock"))
+	ok, err := l.TryLockContext(ctx, 100*time.Millisecond)
+	if err != nil || !ok {
+		if err == nil {
+			err = ctx.Err()
+		}
+		return nil, fmt.Errorf("%s: lock cache entry: %w", what, err)
+	}
+	defer l.Unlock()
+	if p, ok := f.CachedDebianPackages(suites, arch, names); ok {
+		return p, nil
+	}
+	p, err := f.fetchPackageSet(ctx, suites, arch, names, key)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return p, nil
+}
+
+// suiteIndex is one suite's verified Packages index.
+type suiteIndex struct {
+	suite, base string
+	index       []byte
+}
+
+// candidate is a package version offered by one suite.
+type candidate struct {
+	debPackage
+	suite, base string
+}
+
+func (f *Fetcher) fetchPackageSet(ctx context.Context, suites []string, arch string, names []string, key string) (*Packages, error) {
+	var indexes []suiteIndex
+	for _, s := range suites {
+		base, _ := f.mirrorFor(s)
+		if base == "" {
+			return nil, errNoMirror(s)
+		}
+		idx, err := f.debianIndex(ctx, base, s, arch)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s, err)
+		}
+		indexes = append(indexes, suiteIndex{suite: s, base: base, index: idx})
+	}
+	cands, err := resolveClosure(indexes, arch, names)
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp(filepath.Join(f.pkgRoot(), "tmp"), "tree-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return nil, err
+	}
+	links := map[string]bool{}
+	var pkgs []Package
+	for _, name := range sortedKeys(cands) {
+		_, c, _, err := firstServed(debPackages(cands[name]), func(p debPackage) (struct{}, error) {
+			return struct{}{}, f.unpackDeb(ctx, suiteOf(cands[name], p).base, p, tmp, links)
+		})
+		if err != nil {
+			return nil, err
+		}
+		pkgs = append(pkgs, Package{Name: c.Name, Version: c.Version.String(), Suite: suiteOf(cands[name], c).suite, SHA256: c.SHA256, Size: c.Size})
+	}
+	digest := treeDigest(pkgs)
+	dst := filepath.Join(f.pkgRoot(), "trees", digest)
+	if _, err := os.Stat(dst); err != nil {
+		if err := os.Rename(tmp, dst); err != nil {
+			return nil, fmt.Errorf("store tree: %w", err)
+		}
+	}
+	rec := packageRecord{Schema: packageRecordSchema, Arch: arch, Suites: suites, Names: names, Packages: pkgs, Tree: digest, FetchedAt: f.now().UTC()}
+	data, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicfile.Write(filepath.Join(f.pkgRoot(), "records", key+".json"), append(data, '\n'), true); err != nil {
+		return nil, fmt.Errorf("store record: %w", err)
+	}
+	return &Packages{Root: dst, Arch: arch, Packages: pkgs}, nil
+}
+
+// resolveClosure returns, for each package of the closure of names, its
+// candidates across the suites, newest first.
+func resolveClosure(indexes []suiteIndex, arch string, names []string) (map[string][]candidate, error) {
+	out := map[string][]candidate{}
+	neededBy := map[string]string{}
+	queue := append([]string(nil), names...)
+	for len(queue) > 0 {
+		batch := map[string]bool{}
+		for _, n := range queue {
+			if _, done := out[n]; !done {
+				batch[n] = true
+			}
+		}
+		queue = nil
+		if len(batch) == 0 {
+			break
+		}
+		if len(out)+len(batch) > maxPackageSet {
+			return nil, fmt.Errorf("resolve dependencies: more than %d packages", maxPackageSet)
+		}
+		found := map[string][]candidate{}
+		for _, si := range indexes {
+			pkgs, err := selectPackages(si.index, func(n string) bool { return batch[n] }, arch)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", si.suite, err)
+			}
+			for _, p := range pkgs {
+				found[p.Name] = append(found[p.Name], candidate{debPackage: p, suite: si.suite, base: si.base})
+			}
+		}
+		for _, n := range sortedKeys(batch) {
+			cs := found[n]
+			if len(cs) == 0 {
+				why := ""
+				if by := neededBy[n]; by != "" {
+					why = " (needed by " + by + "; virtual packages are not resolved)"
+				}
+				return nil, fmt.Errorf("no package %s in %s main/binary-%s%s: %w", n, suiteNames(indexes), arch, why, errNotServed)
+			}
+			sort.SliceStable(cs, func(i, j int) bool { return version.Compare(cs[i].Version, cs[j].Version) > 0 })
+			out[n] = cs
+			for _, dep := range [][]string{relationNames(cs[0].PreDepends.Relations), relationNames(cs[0].Depends.Relations)} {
+				for _, d := range dep {
+					if _, seen := neededBy[d]; !seen {
+						neededBy[d] = n
+					}
+					queue = append(queue, d)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+func suiteNames(indexes []suiteIndex) string {
+	var s []string
+	for _, si := range indexes {
+		s = append(s, si.suite)
+	}
+	return strings.Join(s, "+")
+}
+
+func debPackages(cs []candidate) []debPackage {
+	out := make([]debPackage, len(cs))
+	for i, c := range cs {
+		out[i] = c.debPackage
+	}
+	return out
+}
+
+// suiteOf finds the candidate p came from (the same file of the same suite).
+func suiteOf(cs []candidate, p debPackage) candidate {
+	for _, c := range cs {
+		if c.Filename == p.Filename && c.SHA256 == p.SHA256 {
+			return c
+		}
+	}
+	return cs[0]
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// unpackDeb downloads p into a temp file, checks size and SHA256 against the
+// index and unpacks its data.tar into root.
+func (f *Fetcher) unpackDeb(ctx context.Context, base string, p debPackage, root string, links map[string]bool) error {
+	resp, err := f.get(ctx, base+"/"+p.Filename)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	tmp, err := os.CreateTemp(filepath.Join(f.pkgRoot(), "tmp"), "deb-*")
+	if err != nil {
+		return fmt.Errorf("create temp file: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	var progress func(done, total int64)
+	if f.opts.Progress != nil {
+		progress = func(done, total int64) { f.opts.Progress(p.Name, done, total) }
+	}
+	if err := checkedCopy(tmp, resp.Body, p.Filename, p.Size, p.SHA256, progress); err != nil {
+		return err
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	data, closeData, err := debData(tmp)
+	if err != nil {
+		return fmt.Errorf("unpack %s: %w", p, err)
+	}
+	defer closeData()
+	if err := extractTree(data, root, links); err != nil {
+		return fmt.Errorf("unpack %s: %w", p, err)
+	}
+	return nil
+}
+
+// removeStalePackageTemps deletes temp trees and downloads a killed run left
+// behind; only old ones, as a concurrent run may be filling fresh ones.
+func (f *Fetcher) removeStalePackageTemps() {
+	dir := filepath.Join(f.pkgRoot(), "tmp")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > 24*time.Hour {
+			os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
+}
