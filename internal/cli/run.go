@@ -45,7 +45,7 @@ repeat run with nothing changed boots nothing.`,
 	fl.StringVar(&f.out, "out", "report", "output directory")
 	fl.IntVar(&f.parallel, "parallel", 2, "kernels booted at once")
 	fl.BoolVar(&f.noCache, "no-cache", false, "ignore cached results")
-	fl.BoolVar(&f.noBpftool, "no-bpftool", false, "skip the bpftool feature probe cross-check")
+	fl.BoolVar(&f.noBpftool, "no-bpftool", false, "skip the bpftool feature probe cross-check (host's bpftool for the host's arch, Debian's, fetched, for the other)")
 	fl.BoolVar(&f.noVerifier, "no-verifier", false, "skip the verifier corpus")
 	f.vm.register(fl, 1, 5*time.Minute, "time the probes and the corpus may take per VM")
 	return cmd
@@ -82,7 +82,7 @@ func runRun(cmd *cobra.Command, g *globals, f runFlags) error {
 		Fetcher: fetcher, CacheDir: g.cacheDir, NoCache: f.noCache,
 		Parallel: f.parallel, CPUs: f.vm.cpus, Memory: f.vm.memory,
 		BootTimeout: f.vm.bootTimeout, RunTimeout: f.vm.timeout,
-		Bpftool: bpftool, Verifier: !f.noVerifier,
+		Bpftool: bpftool, ForeignBpftool: !f.noBpftool, Verifier: !f.noVerifier,
 		Logger: g.logger(), Console: g.consoleWriter(),
 	}
 	// Nothing changed since the report in --out was written from exactly

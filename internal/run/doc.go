@@ -6,6 +6,10 @@
 // never affects the others. A broken boot is retried once (internal/vm
 // decides what counts as broken).
 //
+// The bpftool cross-check runs in every guest it can: kernels of the host's
+// architecture get the host's bpftool (Options.Bpftool), the others Debian's
+// for theirs from internal/fetch (Options.ForeignBpftool).
+//
 // Results are cached by (kernel digest, agent digest, bpftool digest, job):
 // a repeat run with nothing changed boots nothing.
 package run

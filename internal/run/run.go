@@ -3,6 +3,7 @@ package run
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -35,9 +36,16 @@ type Options struct {
 	CPUs, Memory int
 	// BootTimeout and RunTimeout per VM.
 	BootTimeout, RunTimeout time.Duration
-	// Bpftool is the host bpftool to cross-check with inside each guest
-	// (with its shared libraries); empty skips the cross-check.
+	// Bpftool is the host bpftool to cross-check with inside each guest of
+	// the host's architecture (with its shared libraries); empty skips the
+	// cross-check there.
 	Bpftool string
+	// ForeignBpftool gives guests of another architecture Debian's bpftool
+	// for theirs, with its libraries (fetch.Fetcher.Tools: verified and
+	// cached like kernels), so that their results carry the cross-check too.
+	// When it cannot be fetched the kernel still runs; its result's bpftool
+	// check carries the error, and that result is not cached.
+	ForeignBpftool bool
 	// Verifier also runs the verifier corpus.
 	Verifier bool
 	// Agent overrides vm.AgentBinary.
@@ -93,7 +101,7 @@ func runKernel(ctx context.Context, spec catalog.KernelSpec, opts Options) resul
 		log.Warn("fetch failed", "err", err)
 		return failed(spec, nil, err)
 	}
-	agent, job, key, agentDigest, err := resolve(ctx, spec, k, opts)
+	agent, job, key, agentDigest, bpftoolErr, err := resolve(ctx, spec, k, opts, false)
 	if err != nil {
 		return failed(spec, k, err)
 	}
@@ -125,22 +133,71 @@ func runKernel(ctx context.Context, spec catalog.KernelSpec, opts Options) resul
 	kr.Kernel.Release = res.Release
 	kr.BootTime = result.Duration(res.BootTime)
 	kr.Agent = "sha256:" + agentDigest
+	if bpftoolErr != nil {
+		// Not cached: the next run fetches bpftool again and checks.
+		kr.Bpftool = &result.BpftoolCheck{Error: bpftoolErr.Error()}
+		log.Warn("no bpftool cross-check", "err", bpftoolErr)
+		return kr
+	}
 	if err := cache.store(key, &kr); err != nil {
 		log.Warn("store result in cache", "err", err)
 	}
 	return kr
 }
 
-// resolve picks the agent for spec's arch and builds the job and its cache key.
-func resolve(ctx context.Context, spec catalog.KernelSpec, k *fetch.Kernel, opts Options) (agent string, job vm.Job, key, agentDigest string, err error) {
+// resolve picks the agent and bpftool for spec's arch and builds the job and
+// its cache key. offline takes a foreign-arch bpftool only from the cache.
+// bpftoolErr says why a foreign-arch bpftool is missing (the job runs
+// without it); err is fatal for the kernel.
+func resolve(ctx context.Context, spec catalog.KernelSpec, k *fetch.Kernel, opts Options, offline bool) (agent string, job vm.Job, key, agentDigest string, bpftoolErr, err error) {
 	agent = opts.Agent
 	if agent == "" {
 		if agent, err = vm.AgentBinary(ctx, spec.Arch); err != nil {
-			return "", job, "", "", err
+			return "", job, "", "", nil, err
 		}
 	}
-	job, key, agentDigest, err = buildJob(spec, k, agent, opts)
-	return agent, job, key, agentDigest, err
+	bpftool, libs, bpftoolErr, err := bpftoolFor(ctx, spec, opts, offline)
+	if err != nil {
+		return "", job, "", "", nil, err
+	}
+	job, key, agentDigest, err = buildJob(k, agent, bpftool, libs, opts)
+	return agent, job, key, agentDigest, bpftoolErr, err
+}
+
+// errToolsNotCached: CachedKeys found no foreign-arch bpftool in the cache.
+var errToolsNotCached = errors.New("bpftool for this architecture not cached")
+
+// bpftoolFor returns the bpftool for spec's guest and the files it needs
+// there (guest path -> host path), or "" for none: the host's own for the
+// host's architecture (an error there is fatal, as the host's install is
+// broken), Debian's for another (an error there is returned as bpftoolErr).
+func bpftoolFor(ctx context.Context, spec catalog.KernelSpec, opts Options, offline bool) (bin string, libs map[string]string, bpftoolErr, err error) {
+	if spec.Arch.GOARCH() == hostGOARCH() {
+		if opts.Bpftool == "" {
+			return "", nil, nil, nil
+		}
+		files, err := vm.DynamicClosure(opts.Bpftool)
+		if err != nil {
+			return "", nil, nil, err
+		}
+		bin = files[opts.Bpftool]
+		delete(files, opts.Bpftool)
+		return bin, files, nil, nil
+	}
+	if !opts.ForeignBpftool || opts.Fetcher == nil {
+		return "", nil, nil, nil
+	}
+	var tools *fetch.Tools
+	if offline {
+		t, ok := opts.Fetcher.CachedTools(spec.Arch)
+		if !ok {
+			return "", nil, errToolsNotCached, nil
+		}
+		tools = t
+	} else if tools, bpftoolErr = opts.Fetcher.Tools(ctx, spec.Arch); bpftoolErr != nil {
+		return "", nil, bpftoolErr, nil
+	}
+	return tools.Bpftool, tools.BpftoolLibs, nil, nil
 }
 
 func (o Options) cache() resultCache {
@@ -164,8 +221,8 @@ func CachedKeys(ctx context.Context, specs []catalog.KernelSpec, opts Options) (
 		if !ok {
 			return nil, false
 		}
-		_, _, key, _, err := resolve(ctx, spec, k, opts)
-		if err != nil || !cache.has(key) {
+		_, _, key, _, bpftoolErr, err := resolve(ctx, spec, k, opts, true)
+		if err != nil || bpftoolErr != nil || !cache.has(key) {
 			return nil, false
 		}
 		keys = append(keys, key)
@@ -175,7 +232,7 @@ func CachedKeys(ctx context.Context, specs []catalog.KernelSpec, opts Options) (
 
 // buildJob assembles the guest job, the cache key that identifies its result
 // and the agent's digest.
-func buildJob(spec catalog.KernelSpec, k *fetch.Kernel, agent string, opts Options) (vm.Job, string, string, error) {
+func buildJob(k *fetch.Kernel, agent, bpftool string, bpftoolLibs map[string]string, opts Options) (vm.Job, string, string, error) {
 	job := vm.Job{Program: agent, Files: map[string]string{}}
 	job.Args = []string{"matrix"}
 	if k.Config != "" {
@@ -190,17 +247,13 @@ func buildJob(spec catalog.KernelSpec, k *fetch.Kernel, agent string, opts Optio
 		return job, "", "", fmt.Errorf("digest agent: %w", err)
 	}
 	bpftoolDigest := ""
-	if opts.Bpftool != "" && spec.Arch.GOARCH() == hostGOARCH() {
-		files, err := vm.DynamicClosure(opts.Bpftool)
-		if err != nil {
-			return job, "", "", err
-		}
-		for g, h := range files {
+	if bpftool != "" {
+		for g, h := range bpftoolLibs {
 			job.Files[g] = h
 		}
-		job.Files[guestBpftool] = files[opts.Bpftool]
+		job.Files[guestBpftool] = bpftool
 		job.Args = append(job.Args, "--bpftool", guestBpftool)
-		if bpftoolDigest, err = fileDigest(opts.Bpftool); err != nil {
+		if bpftoolDigest, err = fileDigest(bpftool); err != nil {
 			return job, "", "", err
 		}
 	}
