@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,4 +105,31 @@ func TestARM64(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReproShellARM64 opens `repro --shell` in an arm64 kernel: the host's
+// busybox and bpftool are x86_64, so the shell gets Debian's arm64 builds
+// (fetch.Tools: busybox-static, and bpftool with its interpreter and
+// libraries at their Debian paths), and bpftool runs there without
+// LD_LIBRARY_PATH.
+func TestReproShellARM64(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots kernels")
+	}
+	fetchKernel(t, "debian-6.1-arm64")
+	script := strings.Join([]string{
+		"uname -m",
+		"bpftool version",
+		"bpftool map create /sys/fs/bpf/m type hash key 4 value 8 entries 16 name armmap",
+		"bpftool map show pinned /sys/fs/bpf/m",
+		"exit 5",
+	}, "\n") + "\n"
+	stdout, stderr, code := bpfmatrix(t, strings.NewReader(script), "repro", "--shell", "--kernel", "debian-6.1-arm64")
+	assert.Equal(t, 5, code, "the shell's exit status; stderr: %s", stderr)
+	// Each command's output follows the shell's prompt on the same line.
+	assert.Regexp(t, `(?m)# aarch64$`, stdout, "uname -m inside the guest")
+	assert.Regexp(t, `(?m)# bpftool v7\.\d+\.\d+\nusing libbpf v\d+\.\d+$`, stdout)
+	assert.Regexp(t, `(?m)# \d+: hash  name armmap  flags 0x0\n\s+key 4B  value 8B  max_entries 16`, stdout, "a BPF syscall from the arm64 bpftool")
+	assert.Contains(t, stderr, "bpfmatrix shell on 6.1.")
+	assert.Regexp(t, `-cloud-arm64`, stderr)
 }

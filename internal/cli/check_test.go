@@ -62,7 +62,9 @@ func TestCheckReproBadInput(t *testing.T) {
 		{"repro: output exists", []string{"repro", "--kernel", "debian-6.1", "--out", tmp, loop}, "--out " + tmp + ": already exists"},
 		{"repro --shell: not BPF", []string{"repro", "--shell", "--kernel", "debian-6.1", "/bin/true"}, "not BPF (EM_BPF)"},
 		{"repro --shell: unknown kernel", []string{"repro", "--shell", "--kernel", "nope"}, `unknown kernel "nope"`},
-		{"repro --shell: other architecture", []string{"repro", "--shell", "--kernel", "debian-6.1-arm64"}, "debian-6.1-arm64 is arm64 and this host is x86_64"},
+		{"repro --shell: x86_64 busybox for an arm64 kernel", []string{"repro", "--shell", "--kernel", "debian-6.1-arm64", "--busybox", "/bin/busybox"}, "busybox /bin/busybox is for EM_X86_64, the kernel is arm64"},
+		{"repro --shell: x86_64 bpftool for an arm64 kernel", []string{"repro", "--shell", "--kernel", "debian-6.1-arm64", "--bpftool", "/usr/sbin/bpftool"}, "bpftool /usr/sbin/bpftool is for EM_X86_64, the kernel is arm64"},
+		{"repro --shell: missing bpftool", []string{"repro", "--shell", "--kernel", "debian-6.1", "--bpftool", "/nonexistent/bpftool"}, "bpftool: open /nonexistent/bpftool: no such file or directory (pass --bpftool)"},
 		{"repro --shell: dynamic busybox", []string{"repro", "--shell", "--kernel", "debian-6.1", "--busybox", "/bin/true"}, "is dynamically linked"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

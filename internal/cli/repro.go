@@ -28,7 +28,10 @@ type reproFlags struct {
 	shell   bool
 	busybox string
 	bpftool string
-	vm      vmFlags
+	// busyboxSet and bpftoolSet: the flags were given, so they also apply
+	// to kernels of another architecture.
+	busyboxSet, bpftoolSet bool
+	vm                     vmFlags
 }
 
 // Guest paths of `repro --shell`.
@@ -59,9 +62,15 @@ With --shell, start an interactive busybox shell inside the kernel instead,
 with the object under /obj, bpftool and bpfmatrix-agent on PATH (try
 "bpfmatrix-agent load --full-log /obj/OBJECT.o" or "bpftool prog loadall").
 Standard input goes to the shell line by line (no job control, no terminal
-in the guest); the exit status is the shell's.`,
+in the guest); the exit status is the shell's. For a kernel of another
+architecture than the host's (arm64 on x86_64), busybox and bpftool are
+Debian's for that architecture (busybox-static, and bpftool with its
+libraries, from the release the host's apt sources name), fetched, verified
+and cached like kernels, unless --busybox or --bpftool are given.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			f.busyboxSet = cmd.Flags().Changed("busybox")
+			f.bpftoolSet = cmd.Flags().Changed("bpftool")
 			if f.shell {
 				return runReproShell(cmd.Context(), g, f, args)
 			}
@@ -73,8 +82,8 @@ in the guest); the exit status is the shell's.`,
 	fl.StringVar(&f.program, "program", "", "load only this program (default: all)")
 	fl.StringVar(&f.out, "out", "", "artifact `DIR` (default repro-OBJECT-KERNEL-TIME in the current directory)")
 	fl.BoolVar(&f.shell, "shell", false, "open an interactive shell in the kernel instead")
-	fl.StringVar(&f.busybox, "busybox", "/bin/busybox", "static busybox for --shell (Debian's busybox-static)")
-	fl.StringVar(&f.bpftool, "bpftool", "/usr/sbin/bpftool", "bpftool for --shell, copied with its shared libraries (\"\" for none)")
+	fl.StringVar(&f.busybox, "busybox", "/bin/busybox", "static busybox for --shell (Debian's busybox-static; a kernel of another arch gets Debian's for its arch unless this is set)")
+	fl.StringVar(&f.bpftool, "bpftool", "/usr/sbin/bpftool", "bpftool for --shell, copied with its shared libraries (\"\" for none; a kernel of another arch gets Debian's for its arch unless this is set)")
 	f.vm.register(fl, 2, 0, "time the load may take (default 10m; --shell: how long the shell may stay open, default 24h)")
 	return cmd
 }
@@ -312,12 +321,37 @@ func runReproShell(ctx context.Context, g *globals, f reproFlags, args []string)
 	if err != nil {
 		return err
 	}
-	if spec.Arch.GOARCH() != runtime.GOARCH {
-		// busybox and bpftool are the host's binaries.
-		return usageError("repro --shell: %s is %s and this host is %s: the shell's busybox and bpftool would not run there", spec.Name, spec.Arch, catalog.ArchOf(runtime.GOARCH))
+	// The host's busybox and bpftool run in kernels of the host's arch;
+	// others get Debian's for theirs. Given flags win, and are checked
+	// before anything is fetched.
+	foreign := spec.Arch.GOARCH() != runtime.GOARCH
+	busybox, bpftool := f.busybox, f.bpftool
+	if !foreign || f.busyboxSet {
+		if err := checkStaticBusybox(busybox, spec.Arch); err != nil {
+			return err
+		}
 	}
-	if err := checkStaticBusybox(f.busybox); err != nil {
-		return err
+	if bpftool != "" && (!foreign || f.bpftoolSet) {
+		if err := checkELFArch("bpftool", bpftool, spec.Arch); err != nil {
+			return err
+		}
+	}
+	var bpftoolLibs map[string]string // guest -> host, when Debian's
+	if foreign && (!f.busyboxSet || !f.bpftoolSet) {
+		fetcher, err := g.fetcher(nil)
+		if err != nil {
+			return err
+		}
+		tools, err := fetcher.Tools(ctx, spec.Arch)
+		if err != nil {
+			return fmt.Errorf("repro --shell on %s: %w (--busybox and --bpftool name your own)", spec.Name, err)
+		}
+		if !f.busyboxSet {
+			busybox = tools.Busybox
+		}
+		if !f.bpftoolSet {
+			bpftool, bpftoolLibs = tools.Bpftool, tools.BpftoolLibs
+		}
 	}
 	k, err := g.fetchKernel(ctx, spec)
 	if err != nil {
@@ -328,20 +362,26 @@ func runReproShell(ctx context.Context, g *globals, f reproFlags, args []string)
 		return err
 	}
 	job := vm.Job{
-		Program: f.busybox,
+		Program: busybox,
 		Args:    []string{"sh", "-c", shellScript},
 		Files:   map[string]string{shellAgent: agent},
 		Stdin:   g.stdin,
 	}
-	if f.bpftool != "" {
-		files, err := vm.DynamicClosure(f.bpftool)
+	switch {
+	case bpftoolLibs != nil:
+		for gp, hp := range bpftoolLibs {
+			job.Files[gp] = hp
+		}
+		job.Files[shellBpftool] = bpftool
+	case bpftool != "":
+		files, err := vm.DynamicClosure(bpftool)
 		if err != nil {
 			return fmt.Errorf("repro --shell: %w (use --bpftool \"\" to go without)", err)
 		}
 		for gp, hp := range files {
 			job.Files[gp] = hp
 		}
-		job.Files[shellBpftool] = files[f.bpftool]
+		job.Files[shellBpftool] = files[bpftool]
 	}
 	for _, o := range objs {
 		job.Files[filepath.Join(shellObjectDir, filepath.Base(o.Path))] = o.Path
@@ -365,8 +405,9 @@ func runReproShell(ctx context.Context, g *globals, f reproFlags, args []string)
 	return nil
 }
 
-// checkStaticBusybox insists on a static binary: the guest has no libc.
-func checkStaticBusybox(path string) error {
+// checkStaticBusybox insists on a static binary for the kernel's arch: the
+// guest has no libc.
+func checkStaticBusybox(path string, arch catalog.Arch) error {
 	f, err := elf.Open(path)
 	if err != nil {
 		return usageError("busybox: %v (install busybox-static or pass --busybox)", err)
@@ -376,6 +417,20 @@ func checkStaticBusybox(path string) error {
 		if p.Type == elf.PT_INTERP {
 			return usageError("busybox %s is dynamically linked; the guest needs a static one (Debian's busybox-static)", path)
 		}
+	}
+	return checkELFArch("busybox", path, arch)
+}
+
+// checkELFArch refuses a program the kernel's CPU would not run.
+func checkELFArch(what, path string, arch catalog.Arch) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return usageError("%s: %v (pass --%s)", what, err, what)
+	}
+	defer f.Close()
+	want := map[catalog.Arch]elf.Machine{catalog.AMD64: elf.EM_X86_64, catalog.ARM64: elf.EM_AARCH64}[arch]
+	if f.Machine != want {
+		return usageError("%s %s is for %s, the kernel is %s", what, path, f.Machine, arch)
 	}
 	return nil
 }
