@@ -9,9 +9,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
+	"github.com/bpfmatrix/bpfmatrix/internal/fetch"
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
 	"github.com/bpfmatrix/bpfmatrix/internal/run"
-	"github.com/bpfmatrix/bpfmatrix/internal/vm"
 )
 
 // TestProbeHelpersARM64 probes debian-5.10-arm64, where a fentry or LSM
@@ -28,11 +28,25 @@ func TestProbeHelpersARM64(t *testing.T) {
 	agent := buildStaticFor(t, "../cmd/bpfmatrix-agent", "bpfmatrix-agent", k.Arch)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	var kr result.KernelResult
-	res, err := run.AgentJSON(ctx, vm.Options{Arch: k.Arch, Kernel: k.Image, Agent: agent, TempDir: t.TempDir()},
-		vm.Job{Program: agent, Args: []string{"probe", "--json"}}, &kr)
+	// The probes as `bpfmatrix run` does them (without the corpus), so the
+	// same boot also shows that an arm64 result carries the bpftool
+	// cross-check, run with Debian's arm64 bpftool.
+	spec, err := catalog.Default().Lookup(kernel)
 	require.NoError(t, err)
-	t.Logf("%s: boot %v, probe %v", kernel, res.BootTime.Round(time.Millisecond), res.RunTime.Round(time.Millisecond))
+	f, err := fetch.New(fetch.Options{CacheDir: cacheDir(t)})
+	require.NoError(t, err)
+	m, err := run.Run(ctx, []catalog.KernelSpec{spec}, run.Options{Fetcher: f, Agent: agent, ForeignBpftool: true})
+	require.NoError(t, err)
+	kr := m.Kernels[0]
+	require.Empty(t, kr.Error)
+	t.Logf("%s: boot %v, probe %v", kernel, kr.BootTime.Std().Round(time.Millisecond), kr.ProbeTime.Std().Round(time.Millisecond))
+	t.Run("bpftool cross-check", func(t *testing.T) {
+		require.NotNil(t, kr.Bpftool, "an arm64 result carries the bpftool check")
+		assert.True(t, kr.Bpftool.Ran, "bpftool did not run: %s", kr.Bpftool.Error)
+		assert.Regexp(t, `bpftool v7\.\d+\.\d+$`, kr.Bpftool.Version)
+		t.Logf("%+v", *kr.Bpftool)
+		assert.Positive(t, kr.Bpftool.Disagreements, "bpftool claims what our loads refute (see README)")
+	})
 
 	for _, pt := range []string{"kprobe", "tracing"} {
 		for _, h := range []string{"bpf_skb_store_bytes", "bpf_csum_diff", "bpf_getsockopt", "bpf_sk_select_reuseport", "bpf_strtoul"} {
