@@ -233,8 +233,12 @@ func (f *Fetcher) fetchPackageSet(ctx context.Context, suites []string, arch str
 	digest := treeDigest(pkgs)
 	dst := filepath.Join(f.pkgRoot(), "trees", digest)
 	if _, err := os.Stat(dst); err != nil {
+		// Another request resolving to the same packages (other names, same
+		// closure) may rename its identical tree first: that one is kept.
 		if err := os.Rename(tmp, dst); err != nil {
-			return nil, fmt.Errorf("store tree: %w", err)
+			if st, serr := os.Stat(dst); serr != nil || !st.IsDir() {
+				return nil, fmt.Errorf("store tree: %w", err)
+			}
 		}
 	}
 	rec := packageRecord{Schema: packageRecordSchema, Arch: arch, Suites: suites, Names: names, Packages: pkgs, Tree: digest, FetchedAt: f.now().UTC()}
