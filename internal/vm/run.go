@@ -43,9 +43,13 @@ type Options struct {
 	Arch catalog.Arch
 	// Kernel is the host path of the kernel image.
 	Kernel string
-	// Agent is the host path of the static bpfmatrix-agent for Arch; empty
-	// means AgentBinary(ctx, Arch).
+	// Agent is the host path of the static bpfmatrix-agent for Arch. A job
+	// whose Program is this same file runs with the agent as /init (once in
+	// the initramfs); any other job runs under Init.
 	Agent string
+	// Init is the host path of the static bpfmatrix-init for Arch; empty
+	// means InitBinary(ctx, Arch). Unused when the job is the Agent.
+	Init string
 	// Memory in MiB (default 512) and CPUs (default 2).
 	Memory, CPUs int
 	// BootTimeout runs from starting QEMU to the agent's hello (default
@@ -93,8 +97,6 @@ const (
 	defaultCPUs        = 2
 	defaultBootTimeout = 60 * time.Second
 	defaultRunTimeout  = 10 * time.Minute
-	// exitGrace is how long QEMU gets to end after the exit frame.
-	exitGrace = 10 * time.Second
 )
 
 // Run boots opts.Kernel with the agent as /init, runs job and returns its
@@ -134,9 +136,12 @@ func Run(ctx context.Context, opts Options, job Job) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("run vm: %w", err)
 	}
-	if opts.Agent == "" {
-		if opts.Agent, err = AgentBinary(ctx, opts.Arch); err != nil {
-			return nil, fmt.Errorf("run vm: %w", err)
+	initPath := opts.Agent
+	if initPath == "" || !sameFile(job.Program, initPath) {
+		if initPath = opts.Init; initPath == "" {
+			if initPath, err = InitBinary(ctx, opts.Arch); err != nil {
+				return nil, fmt.Errorf("run vm: %w", err)
+			}
 		}
 	}
 
@@ -148,7 +153,7 @@ func Run(ctx context.Context, opts Options, job Job) (*Result, error) {
 		defer os.RemoveAll(dir)
 	}
 	initrd := filepath.Join(dir, "initramfs.cpio")
-	if err := writeInitramfs(initrd, opts.Agent, job, cmd.Machine.DataPort); err != nil {
+	if err := writeInitramfs(initrd, initPath, job, cmd.Machine.DataPort); err != nil {
 		return nil, fmt.Errorf("run vm: %w", err)
 	}
 	cmd.Initrd = initrd
@@ -213,8 +218,8 @@ func Repro(argv []string) string {
 	return ShellQuote(argv) + " 3>&1 4>bpfmatrix-data.bin"
 }
 
-func writeInitramfs(path, agent string, job Job, dataPort string) error {
-	r, err := buildInitramfs(agent, job, dataPort)
+func writeInitramfs(path, init string, job Job, dataPort string) error {
+	r, err := buildInitramfs(init, job, dataPort)
 	if err != nil {
 		return err
 	}
@@ -371,12 +376,11 @@ func boot(ctx context.Context, opts Options, cmd Command, stdin io.Reader) (*Res
 			runTimer = t.C
 		case e := <-exitCh:
 			res.RunTime = time.Since(hello)
-			select {
-			case qerr := <-waitCh:
-				waitCh <- qerr
-			case <-time.After(exitGrace):
-				kill()
-			}
+			// The exit frame is the last thing the guest has to say, and
+			// everything before it has been read (one ordered stream):
+			// stop QEMU now rather than wait for the guest to restart.
+			// Nothing is lost: the guest has no disk, only its initramfs.
+			kill()
 			return complete(e, finish())
 		case qerr := <-waitCh:
 			waitCh <- qerr
