@@ -3,7 +3,7 @@ GO        ?= go
 BIN       := bin
 KERNELS   ?=
 REPORT    ?= report
-# Same as vm.AgentLDFlags: a smaller agent unpacks faster in every guest.
+# Same as vm.AgentLDFlags: smaller guest binaries unpack faster in every guest.
 AGENT_LDFLAGS := -s -w
 export CGO_ENABLED := 0
 
@@ -19,6 +19,9 @@ build:
 	$(GO) build -trimpath -ldflags='$(AGENT_LDFLAGS)' -o $(BIN)/bpfmatrix-agent ./cmd/bpfmatrix-agent
 	GOARCH=amd64 $(GO) build -trimpath -ldflags='$(AGENT_LDFLAGS)' -o $(BIN)/bpfmatrix-agent-amd64 ./cmd/bpfmatrix-agent
 	GOARCH=arm64 $(GO) build -trimpath -ldflags='$(AGENT_LDFLAGS)' -o $(BIN)/bpfmatrix-agent-arm64 ./cmd/bpfmatrix-agent
+	$(GO) build -trimpath -ldflags='$(AGENT_LDFLAGS)' -o $(BIN)/bpfmatrix-init ./cmd/bpfmatrix-init
+	GOARCH=amd64 $(GO) build -trimpath -ldflags='$(AGENT_LDFLAGS)' -o $(BIN)/bpfmatrix-init-amd64 ./cmd/bpfmatrix-init
+	GOARCH=arm64 $(GO) build -trimpath -ldflags='$(AGENT_LDFLAGS)' -o $(BIN)/bpfmatrix-init-arm64 ./cmd/bpfmatrix-init
 
 # Full test suite, including tests that boot real kernels under QEMU.
 test: deps build bpf-check

@@ -117,26 +117,26 @@ func (r *initramfs) writeTo(w io.Writer) error {
 
 // buildInitramfs lays out the guest's root file system:
 //
-//	/init                  the agent
+//	/init                  init: bpfmatrix-init, or the agent when the job is the agent
 //	/dev/console           so the kernel can give /init a console
 //	/bpfmatrix/job.json    the wire.Job
 //	/bpfmatrix/bin/NAME    the program
 //	/bpfmatrix/work/...    the job's working directory (Job.Dir)
 //	any Job.Files entries at their guest paths
-func buildInitramfs(agent string, job Job, dataPort string) (*initramfs, error) {
+func buildInitramfs(init string, job Job, dataPort string) (*initramfs, error) {
 	r := newInitramfs()
-	if err := r.addFile("init", agent); err != nil {
+	if err := r.addFile("init", init); err != nil {
 		r.close()
-		return nil, fmt.Errorf("add agent: %w", err)
+		return nil, fmt.Errorf("add init: %w", err)
 	}
 	r.mkdirAll("dev")
 	r.records = append(r.records, cpio.CharDev("dev/console", 0o600, 5, 1))
 	prog := path.Join(wire.BinDir, filepath.Base(job.Program))
-	if sameFile(job.Program, agent) {
-		// The job is the agent itself (run, check, repro): run /init as an
-		// ordinary process instead of carrying the binary twice. Under x86
-		// TCG every extra MB of initramfs costs boot time in the firmware's
-		// copy and the kernel's unpacking.
+	if sameFile(job.Program, init) {
+		// The job is /init itself (the agent for run, check, repro): run it
+		// as an ordinary process instead of carrying the binary twice.
+		// Under x86 TCG every extra MB of initramfs costs boot time in the
+		// kernel's unpacking.
 		prog = "/init"
 	} else if err := r.addFile(prog, job.Program); err != nil {
 		r.close()
