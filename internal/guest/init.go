@@ -94,10 +94,22 @@ func initErr() error {
 		CPUs:     runtime.NumCPU(),
 		Warnings: warnings,
 	}
-	if err := w.WriteJSON(wire.TypeHello, hello); err != nil {
+	helloSent := false
+	sayHello := func() error {
+		if helloSent {
+			return nil
+		}
+		helloSent = true
+		return w.WriteJSON(wire.TypeHello, hello)
+	}
+	exit, err := runJob(job, w, port, sayHello)
+	if err != nil {
 		return err
 	}
-	exit := runJob(job, w, port)
+	// A job that could not be set up returns before saying hello.
+	if err := sayHello(); err != nil {
+		return err
+	}
 	return w.WriteJSON(wire.TypeExit, exit)
 }
 
@@ -163,7 +175,11 @@ type chunk struct {
 // maxBatch caps how much output one frame carries.
 const maxBatch = 1 << 20
 
-func runJob(job wire.Job, w *wire.Writer, port *os.File) wire.Exit {
+// runJob starts the job, then says hello (so that the job's own start-up,
+// tens of ms for a Go program under TCG, overlaps with it), forwards its
+// output and returns its exit status. An error means the hello could not
+// be sent.
+func runJob(job wire.Job, w *wire.Writer, port *os.File, hello func() error) (wire.Exit, error) {
 	cmd := exec.Command(job.Program, job.Args...)
 	cmd.Args[0] = job.Program
 	cmd.Dir = job.Dir
@@ -176,7 +192,7 @@ func runJob(job wire.Job, w *wire.Writer, port *os.File) wire.Exit {
 	if job.Stdin {
 		stdinR, err := feedStdin(port)
 		if err != nil {
-			return wire.Exit{Code: -1, Error: err.Error()}
+			return wire.Exit{Code: -1, Error: err.Error()}, nil
 		}
 		defer stdinR.Close()
 		cmd.Stdin = stdinR
@@ -184,11 +200,11 @@ func runJob(job wire.Job, w *wire.Writer, port *os.File) wire.Exit {
 
 	stdoutR, stdoutW, err := os.Pipe()
 	if err != nil {
-		return wire.Exit{Code: -1, Error: fmt.Sprintf("create pipe: %v", err)}
+		return wire.Exit{Code: -1, Error: fmt.Sprintf("create pipe: %v", err)}, nil
 	}
 	stderrR, stderrW, err := os.Pipe()
 	if err != nil {
-		return wire.Exit{Code: -1, Error: fmt.Sprintf("create pipe: %v", err)}
+		return wire.Exit{Code: -1, Error: fmt.Sprintf("create pipe: %v", err)}, nil
 	}
 	cmd.Stdout, cmd.Stderr = stdoutW, stderrW
 
@@ -213,12 +229,20 @@ func runJob(job wire.Job, w *wire.Writer, port *os.File) wire.Exit {
 			}
 		}()
 	}
-	sent := make(chan error, 1)
-	go func() { sent <- forward(chunks, w) }()
-
 	startErr := cmd.Start()
 	stdoutW.Close()
 	stderrW.Close()
+	// Output waits in the pipes and in chunks until the hello is out: it
+	// must be the first frame.
+	if err := hello(); err != nil {
+		if startErr == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+		return wire.Exit{}, err
+	}
+	sent := make(chan error, 1)
+	go func() { sent <- forward(chunks, w) }()
 	var waitErr error
 	if startErr == nil {
 		waitErr = cmd.Wait()
@@ -233,22 +257,22 @@ func runJob(job wire.Job, w *wire.Writer, port *os.File) wire.Exit {
 	}
 	chunks <- chunk{} // end marker; a reader still running blocks harmlessly
 	if err := <-sent; err != nil {
-		return wire.Exit{Code: -1, Error: err.Error()}
+		return wire.Exit{Code: -1, Error: err.Error()}, nil
 	}
 	switch {
 	case startErr != nil:
-		return wire.Exit{Code: -1, Error: fmt.Sprintf("start %s: %v", job.Program, startErr)}
+		return wire.Exit{Code: -1, Error: fmt.Sprintf("start %s: %v", job.Program, startErr)}, nil
 	case waitErr == nil:
-		return wire.Exit{Code: 0}
+		return wire.Exit{Code: 0}, nil
 	}
 	var ee *exec.ExitError
 	if errors.As(waitErr, &ee) {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return wire.Exit{Code: -1, Signal: unix.SignalName(ws.Signal())}
+			return wire.Exit{Code: -1, Signal: unix.SignalName(ws.Signal())}, nil
 		}
-		return wire.Exit{Code: ee.ExitCode()}
+		return wire.Exit{Code: ee.ExitCode()}, nil
 	}
-	return wire.Exit{Code: -1, Error: fmt.Sprintf("wait for %s: %v", job.Program, waitErr)}
+	return wire.Exit{Code: -1, Error: fmt.Sprintf("wait for %s: %v", job.Program, waitErr)}, nil
 }
 
 // forward sends chunks as frames. While the serial port is busy, chunks
