@@ -16,7 +16,7 @@ func TestArgv(t *testing.T) {
 	c := Command{Machine: m, Accel: TCG, MemoryMB: 512, CPUs: 2, Kernel: "/k/vmlinuz", Initrd: "/r/initramfs.cpio",
 		SerialPaths: []string{"/dev/fd/3", "/dev/fd/4"}, ExtraCmdline: []string{"nokaslr"}}
 	assert.Equal(t, []string{
-		"qemu-system-x86_64", "-machine", "pc", "-accel", "tcg", "-cpu", "max", "-m", "512", "-smp", "2",
+		"qemu-system-x86_64", "-machine", "pc", "-accel", "tcg", "-cpu", "max,-erms,-fsrm", "-m", "512", "-smp", "2",
 		"-nodefaults", "-display", "none", "-no-reboot", "-kernel", "/k/vmlinuz", "-initrd", "/r/initramfs.cpio",
 		"-chardev", "file,id=serial0,path=/dev/fd/3", "-serial", "chardev:serial0",
 		"-chardev", "file,id=serial1,path=/dev/fd/4", "-serial", "chardev:serial1",
@@ -31,7 +31,7 @@ func TestMachineFor(t *testing.T) {
 		binary, typ, cpu, consol string
 		dataPort                 string
 	}{
-		{catalog.AMD64, TCG, "qemu-system-x86_64", "pc", "max", "ttyS0", "/dev/ttyS1"},
+		{catalog.AMD64, TCG, "qemu-system-x86_64", "pc", "max,-erms,-fsrm", "ttyS0", "/dev/ttyS1"},
 		{catalog.AMD64, KVM, "qemu-system-x86_64", "pc", "host", "ttyS0", "/dev/ttyS1"},
 		{catalog.ARM64, TCG, "qemu-system-aarch64", "virt", "max,pauth=off", "ttyAMA0", "/dev/ttyS0"},
 		{catalog.ARM64, KVM, "qemu-system-aarch64", "virt", "host", "ttyAMA0", "/dev/ttyS0"},
