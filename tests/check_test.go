@@ -18,6 +18,7 @@ import (
 
 	"github.com/bpfmatrix/bpfmatrix/internal/cli"
 	"github.com/bpfmatrix/bpfmatrix/internal/guest/wire"
+	"github.com/bpfmatrix/bpfmatrix/internal/guest/wire/zstdcodec"
 	"github.com/bpfmatrix/bpfmatrix/internal/object"
 )
 
@@ -210,7 +211,7 @@ func TestRepro(t *testing.T) {
 		defer data.Close()
 		var stdout bytes.Buffer
 		exited := false
-		fr := wire.NewReader(data)
+		fr := wire.NewReader(data, wire.Flate, zstdcodec.New())
 		for {
 			f, err := fr.Next()
 			if errors.Is(err, io.EOF) {

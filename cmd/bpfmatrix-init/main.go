@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/guest"
+	"github.com/bpfmatrix/bpfmatrix/internal/guest/wire"
 )
 
 func main() {
@@ -16,5 +17,5 @@ func main() {
 		fmt.Fprintln(os.Stderr, "Error: bpfmatrix-init is a VM's /init (PID 1); run programs in a VM with bpfmatrix exec")
 		os.Exit(2)
 	}
-	guest.Init() // never returns
+	guest.Init(wire.Flate) // never returns
 }

@@ -35,9 +35,10 @@ var mounts = []mount{
 	{"cgroup2", "/sys/fs/cgroup", "cgroup2", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, "", false},
 }
 
-// Init is the body of PID 1. It never returns.
-func Init() {
-	err := initErr()
+// Init is the body of PID 1: codec compresses the job's output on the data
+// port. It never returns.
+func Init(codec wire.Codec) {
+	err := initErr(codec)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bpfmatrix-agent:", err)
 	}
@@ -50,7 +51,7 @@ func Init() {
 	}
 }
 
-func initErr() error {
+func initErr(codec wire.Codec) error {
 	var warnings []string
 	for _, m := range mounts {
 		if err := doMount(m); err != nil {
@@ -83,7 +84,7 @@ func initErr() error {
 		return err
 	}
 	defer drain(port)
-	w := wire.NewWriter(port)
+	w := wire.NewWriter(port, codec)
 
 	var uts unix.Utsname
 	_ = unix.Uname(&uts)
@@ -324,7 +325,7 @@ func feedStdin(port *os.File) (*os.File, error) {
 	}
 	go func() {
 		defer w.Close()
-		fr := wire.NewReader(port)
+		fr := wire.NewReader(port) // the host sends stdin raw
 		for {
 			f, err := fr.Next()
 			if err != nil {

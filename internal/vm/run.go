@@ -16,6 +16,7 @@ import (
 
 	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/guest/wire"
+	"github.com/bpfmatrix/bpfmatrix/internal/guest/wire/zstdcodec"
 )
 
 // Job is what to run inside the VM.
@@ -432,7 +433,7 @@ func boot(ctx context.Context, opts Options, cmd Command, stdin io.Reader) (*Res
 // It returns nil only for a well-formed stream that ended after the exit
 // frame was read, or that ended cleanly before it (the caller decides).
 func readFrames(r io.Reader, opts Options, helloCh chan<- wire.Hello, exitCh chan<- wire.Exit) error {
-	fr := wire.NewReader(r)
+	fr := wire.NewReader(r, wire.Flate, zstdcodec.New())
 	for {
 		f, err := fr.Next()
 		if errors.Is(err, io.EOF) {
@@ -478,7 +479,7 @@ const stdinFD = "/dev/fd/5"
 // never ends (a terminal) keeps it blocked after the VM is gone, which
 // costs one goroutine.
 func sendStdin(r io.Reader, pipe *os.File) {
-	w := wire.NewWriter(pipe)
+	w := wire.NewWriter(pipe, nil) // raw: typed input is small
 	buf := make([]byte, 4096)
 	for {
 		n, err := r.Read(buf)

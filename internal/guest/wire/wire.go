@@ -9,8 +9,6 @@ import (
 	"hash/crc32"
 	"io"
 	"sync"
-
-	"github.com/klauspost/compress/zstd"
 )
 
 // Version is the protocol version written into every frame and into [Job].
@@ -63,8 +61,29 @@ func (t Type) String() string {
 	return fmt.Sprintf("type(%d)", uint8(t))
 }
 
-// FlagZstd marks a zstd-compressed payload.
-const FlagZstd uint8 = 1
+// Compression flags: a frame's payload is raw (0) or compressed by the
+// codec whose flag it carries.
+const (
+	// FlagZstd: a zstd frame (package zstdcodec: the agent, and the host).
+	FlagZstd uint8 = 1
+	// FlagFlate: raw DEFLATE ([Flate]: bpfmatrix-init, and the host).
+	FlagFlate uint8 = 2
+)
+
+// Codec compresses frame payloads. A Writer uses one; a Reader accepts the
+// ones it is given (and raw payloads always). The codec is not part of the
+// wire package's imports on purpose: a package's initializers run in every
+// guest's /init, and zstd's (with the crypto packages it imports) cost tens
+// of ms under TCG.
+type Codec interface {
+	// Flag is the frame flag of this codec's payloads.
+	Flag() uint8
+	// Encode appends the compressed src to dst.
+	Encode(dst, src []byte) []byte
+	// Decode returns the decompressed src, or an error if it is corrupt or
+	// longer than limit.
+	Decode(src []byte, limit int) ([]byte, error)
+}
 
 // Errors returned by [Reader.Next].
 var (
@@ -118,18 +137,17 @@ type Frame struct {
 
 // Writer writes frames. It is safe for concurrent use.
 type Writer struct {
-	mu  sync.Mutex
-	w   io.Writer
-	enc *zstd.Encoder
-	buf []byte
+	mu    sync.Mutex
+	w     io.Writer
+	codec Codec
+	buf   []byte
 }
 
 // NewWriter returns a Writer on w. Small payloads go out raw; larger ones are
-// compressed when that makes them smaller.
-func NewWriter(w io.Writer) *Writer {
-	// Errors only come from invalid options.
-	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
-	return &Writer{w: w, enc: enc}
+// compressed with codec when that makes them smaller. A nil codec sends
+// everything raw.
+func NewWriter(w io.Writer, codec Codec) *Writer {
+	return &Writer{w: w, codec: codec}
 }
 
 // minCompress is the payload size below which compression is not tried.
@@ -144,11 +162,11 @@ func (w *Writer) WriteFrame(t Type, payload []byte) error {
 	defer w.mu.Unlock()
 	flags := uint8(0)
 	body := payload
-	if len(payload) >= minCompress {
-		c := w.enc.EncodeAll(payload, w.buf[:0])
+	if w.codec != nil && len(payload) >= minCompress {
+		c := w.codec.Encode(w.buf[:0], payload)
 		w.buf = c[:0]
 		if len(c) < len(payload) {
-			flags, body = FlagZstd, c
+			flags, body = w.codec.Flag(), c
 		}
 	}
 	var h [headerLen]byte
@@ -179,14 +197,18 @@ func (w *Writer) WriteJSON(t Type, v any) error {
 
 // Reader reads frames.
 type Reader struct {
-	r   *bufio.Reader
-	dec *zstd.Decoder
+	r      *bufio.Reader
+	codecs map[uint8]Codec
 }
 
-// NewReader returns a Reader on r.
-func NewReader(r io.Reader) *Reader {
-	dec, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxPayload))
-	return &Reader{r: bufio.NewReaderSize(r, 64<<10), dec: dec}
+// NewReader returns a Reader on r that accepts raw payloads and those of
+// codecs.
+func NewReader(r io.Reader, codecs ...Codec) *Reader {
+	m := make(map[uint8]Codec, len(codecs))
+	for _, c := range codecs {
+		m[c.Flag()] = c
+	}
+	return &Reader{r: bufio.NewReaderSize(r, 64<<10), codecs: m}
 }
 
 // Next returns the next frame. It returns io.EOF only when the stream ends
@@ -226,18 +248,14 @@ func (r *Reader) Next() (Frame, error) {
 	if crc.Sum32() != binary.BigEndian.Uint32(h[11:15]) {
 		return Frame{}, fmt.Errorf("read %s frame: %w: checksum mismatch", t, ErrCorrupt)
 	}
-	switch flags {
-	case 0:
-	case FlagZstd:
-		body, err = r.dec.DecodeAll(body, nil)
-		if err != nil {
+	if flags != 0 {
+		c, ok := r.codecs[flags]
+		if !ok {
+			return Frame{}, fmt.Errorf("read %s frame: %w: unknown flags %#x", t, ErrCorrupt, flags)
+		}
+		if body, err = c.Decode(body, MaxPayload); err != nil {
 			return Frame{}, fmt.Errorf("read %s frame: decompress: %w", t, err)
 		}
-		if len(body) > MaxPayload {
-			return Frame{}, fmt.Errorf("read %s frame: %w: payload exceeds %d", t, ErrCorrupt, MaxPayload)
-		}
-	default:
-		return Frame{}, fmt.Errorf("read %s frame: %w: unknown flags %#x", t, ErrCorrupt, flags)
 	}
 	return Frame{Type: t, Payload: body}, nil
 }

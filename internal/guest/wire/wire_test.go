@@ -15,7 +15,7 @@ import (
 func encode(t *testing.T, frames ...Frame) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	w := NewWriter(&buf)
+	w := NewWriter(&buf, Flate)
 	for _, f := range frames {
 		require.NoError(t, w.WriteFrame(f.Type, f.Payload))
 	}
@@ -49,11 +49,11 @@ func TestRoundTrip(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := encode(t, Frame{TypeStdout, tc.payload}, Frame{TypeExit, []byte(`{"code":3}`)})
-			assert.Equal(t, tc.compressed, b[6]&FlagZstd != 0, "compression flag")
+			assert.Equal(t, tc.compressed, b[6] == FlagFlate, "compression flag")
 			if tc.compressed {
 				assert.Less(t, len(b), len(tc.payload)/10)
 			}
-			frames, err := readAll(NewReader(bytes.NewReader(b)))
+			frames, err := readAll(NewReader(bytes.NewReader(b), Flate))
 			require.ErrorIs(t, err, io.EOF)
 			require.Len(t, frames, 2)
 			assert.Equal(t, TypeStdout, frames[0].Type)
@@ -69,7 +69,7 @@ func TestTruncatedIsAnError(t *testing.T) {
 	full := encode(t, Frame{TypeHello, []byte(`{"version":1}`)}, Frame{TypeExit, []byte(`{"code":0}`)})
 	first := headerLen + len(`{"version":1}`)
 	for cut := 1; cut < len(full); cut++ {
-		frames, err := readAll(NewReader(bytes.NewReader(full[:cut])))
+		frames, err := readAll(NewReader(bytes.NewReader(full[:cut]), Flate))
 		if cut == first {
 			require.ErrorIs(t, err, io.EOF, "cut %d is a frame boundary", cut)
 			require.Len(t, frames, 1)
@@ -96,7 +96,7 @@ func TestCorrupt(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b := bytes.Clone(good)
 			b[tc.at] ^= tc.value | 1
-			_, err := NewReader(bytes.NewReader(b)).Next()
+			_, err := NewReader(bytes.NewReader(b), Flate).Next()
 			require.Error(t, err)
 			assert.True(t, errors.Is(err, tc.want), "got %v", err)
 		})
@@ -104,7 +104,7 @@ func TestCorrupt(t *testing.T) {
 	t.Run("version", func(t *testing.T) {
 		b := bytes.Clone(good)
 		b[4] = Version + 1
-		_, err := NewReader(bytes.NewReader(b)).Next()
+		_, err := NewReader(bytes.NewReader(b), Flate).Next()
 		require.ErrorContains(t, err, "protocol version")
 	})
 }
@@ -127,4 +127,12 @@ func TestParseJob(t *testing.T) {
 			require.ErrorContains(t, err, tc.err)
 		})
 	}
+}
+
+func TestUnknownCodecIsCorrupt(t *testing.T) {
+	text := []byte(strings.Repeat("line of test output\n", 1000))
+	b := encode(t, Frame{TypeStdout, text})
+	require.Equal(t, FlagFlate, b[6])
+	_, err := NewReader(bytes.NewReader(b)).Next()
+	require.ErrorIs(t, err, ErrCorrupt, "a reader without the codec must not pass the compressed bytes on")
 }
