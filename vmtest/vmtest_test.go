@@ -16,7 +16,7 @@ func TestInVM(t *testing.T) {
 	if InVM(t, Options{Kernel: "debian-6.1"}) {
 		return
 	}
-	// Inside the guest: PID 1 is the agent, bpffs is mounted, and the
+	// Inside the guest: PID 1 is bpfmatrix-init, bpffs is mounted, and the
 	// package directory (with this file) is the working directory.
 	b, err := os.ReadFile("/proc/1/cmdline")
 	require.NoError(t, err)

@@ -3,7 +3,7 @@
 // [Init] mounts the pseudo file systems (proc, sys, devtmpfs, bpffs, tracefs,
 // debugfs, cgroup2, a tmpfs on /tmp), raises RLIMIT_MEMLOCK to infinity
 // (kernels before 5.11 charge BPF maps to it), opens the data port named by
-// the job file in raw mode, says hello, runs the job as a child process,
+// the job file in raw mode, starts the job as a child process, says hello,
 // streams its stdout and stderr back as frames (package wire), feeds it the
 // host's wire.TypeStdin frames from the same port when the job asks for
 // stdin, sends its exit status and restarts the machine with reboot(2); the

@@ -40,7 +40,7 @@ var mounts = []mount{
 func Init(codec wire.Codec) {
 	err := initErr(codec)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "bpfmatrix-agent:", err)
+		fmt.Fprintln(os.Stderr, "bpfmatrix init:", err)
 	}
 	unix.Sync()
 	// reboot(2) rather than power-off: with QEMU's -no-reboot it ends the VM
@@ -329,7 +329,7 @@ func feedStdin(port *os.File) (*os.File, error) {
 		for {
 			f, err := fr.Next()
 			if err != nil {
-				fmt.Fprintln(os.Stderr, "bpfmatrix-agent: read stdin:", err)
+				fmt.Fprintln(os.Stderr, "bpfmatrix init: read stdin:", err)
 				return
 			}
 			if f.Type != wire.TypeStdin {

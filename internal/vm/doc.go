@@ -1,10 +1,12 @@
-// Package vm boots a kernel under QEMU with the bpfmatrix agent as /init and
-// runs one job inside it.
+// Package vm boots a kernel under QEMU with a bpfmatrix PID 1 as /init and
+// runs one job inside it: the agent itself when the job is the agent
+// (Options.Agent), else the lean bpfmatrix-init (see the guest binaries in
+// agent.go).
 //
 // Everything about QEMU is data first: [MachineFor] and [Command] build the
 // argv (unit-tested, printed by `bpfmatrix exec --print-cmdline`), and [Run]
 // starts it. The initramfs is written in-process with u-root's pkg/cpio:
-// /init (the agent), /bpfmatrix/job.json (a wire.Job), the program under
+// /init, /bpfmatrix/job.json (a wire.Job), the program under
 // /bpfmatrix/bin, the job's working directory at /bpfmatrix/work and any
 // extra files at their guest paths.
 //
@@ -13,7 +15,9 @@
 // fds 3 and 4. On arm64 the console is the virt machine's PL011 (ttyAMA0)
 // and the data port a PCI 16550 (-device pci-serial, the guest's ttyS0).
 // Serial ports need no kernel modules, so this works on every catalog
-// kernel; zstd frames make up for the UART's ~1.1 MB/s under TCG.
+// kernel; compressed frames (zstd from the agent, DEFLATE from
+// bpfmatrix-init) make up for the UART's ~1.1 MB/s under TCG. The host stops
+// QEMU as soon as the exit frame is in.
 //
 // A job with Job.Stdin gets its standard input the other way on the data
 // port: the port becomes QEMU's pipe chardev (reading DIR/data.in, a
@@ -23,7 +27,7 @@
 //
 // For orchestrators:
 //
-//	res, err := vm.Run(ctx, vm.Options{Arch: k.Arch, Kernel: k.Image, Stdout: &out}, vm.Job{Program: agent, Args: []string{"probe"}})
+//	res, err := vm.Run(ctx, vm.Options{Arch: k.Arch, Kernel: k.Image, Agent: agent, Stdout: &out}, vm.Job{Program: agent, Args: []string{"probe"}})
 //
 // err == nil means the job ran and res.ExitCode is its status (non-zero is
 // not an error). Otherwise err is a *Error whose Kind is one of
