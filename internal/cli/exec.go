@@ -43,7 +43,7 @@ Use it as a go test wrapper:
 	fl.SetInterspersed(false)
 	fl.StringVar(&f.kernel, "kernel", "", "catalog kernel to boot (see 'bpfmatrix kernels list')")
 	f.vm.register(fl, 2, 10*time.Minute, "time the program may run")
-	fl.StringVar(&f.dir, "dir", ".", "host directory copied to the program's working directory (\"\" for none)")
+	fl.StringVar(&f.dir, "dir", ".", "host directory copied to the program's working directory, without .git and other VCS metadata (\"\" for none)")
 	fl.BoolVar(&f.printCmdline, "print-cmdline", false, "print the QEMU command line and exit")
 	fl.BoolVar(&f.keep, "keep", false, "keep the initramfs so the printed reproduction command works")
 	_ = cmd.MarkFlagRequired("kernel")

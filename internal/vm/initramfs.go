@@ -76,8 +76,12 @@ func (r *initramfs) addFile(guest, host string) error {
 	return nil
 }
 
+// vcsDirs are left out of a copied tree: version-control metadata is never
+// a test's data, and a repository's .git can be larger than the guest's RAM.
+var vcsDirs = map[string]bool{".git": true, ".hg": true, ".svn": true, ".jj": true}
+
 // addTree copies the directory host to guest: regular files, directories
-// and symlinks (as links).
+// and symlinks (as links), without version-control metadata (vcsDirs).
 func (r *initramfs) addTree(guest, host string) error {
 	r.mkdirAll(guest)
 	return filepath.WalkDir(host, func(p string, d fs.DirEntry, err error) error {
@@ -90,6 +94,8 @@ func (r *initramfs) addTree(guest, host string) error {
 		}
 		g := path.Join(guest, filepath.ToSlash(rel))
 		switch {
+		case d.IsDir() && vcsDirs[d.Name()]:
+			return fs.SkipDir
 		case d.IsDir():
 			r.mkdirAll(g)
 		case d.Type()&fs.ModeSymlink != 0:
@@ -104,6 +110,20 @@ func (r *initramfs) addTree(guest, host string) error {
 		return nil // sockets, fifos, devices: not part of a test's data
 	})
 }
+
+// size is the total size of the files.
+func (r *initramfs) size() uint64 {
+	var n uint64
+	for _, rec := range r.records {
+		n += rec.FileSize
+	}
+	return n
+}
+
+// maxInitramfsMB is the largest initramfs a guest of memMB MiB can unpack:
+// while the kernel unpacks it, the archive and the files it holds are both
+// in RAM, next to the kernel itself (~128 MiB is left for that).
+func maxInitramfsMB(memMB int) int { return (memMB - 128) / 2 }
 
 func (r *initramfs) writeTo(w io.Writer) error {
 	cw := cpio.Newc.Writer(w)

@@ -29,7 +29,8 @@ type Job struct {
 	// Env is added to the guest's default environment (PATH, HOME, TMPDIR).
 	Env []string
 	// Dir is a host directory whose contents become the job's working
-	// directory in the guest (/bpfmatrix/work). Empty: an empty directory.
+	// directory in the guest (/bpfmatrix/work), without version-control
+	// metadata (.git, .hg, .svn, .jj). Empty: an empty directory.
 	Dir string
 	// Files maps absolute guest paths to host files to put there.
 	Files map[string]string
@@ -154,7 +155,7 @@ func Run(ctx context.Context, opts Options, job Job) (*Result, error) {
 		defer os.RemoveAll(dir)
 	}
 	initrd := filepath.Join(dir, "initramfs.cpio")
-	if err := writeInitramfs(initrd, initPath, job, cmd.Machine.DataPort); err != nil {
+	if err := writeInitramfs(initrd, initPath, job, cmd.Machine.DataPort, cmd.MemoryMB); err != nil {
 		return nil, fmt.Errorf("run vm: %w", err)
 	}
 	cmd.Initrd = initrd
@@ -219,12 +220,15 @@ func Repro(argv []string) string {
 	return ShellQuote(argv) + " 3>&1 4>bpfmatrix-data.bin"
 }
 
-func writeInitramfs(path, init string, job Job, dataPort string) error {
+func writeInitramfs(path, init string, job Job, dataPort string, memMB int) error {
 	r, err := buildInitramfs(init, job, dataPort)
 	if err != nil {
 		return err
 	}
 	defer r.close()
+	if mb, limit := int(r.size()>>20), maxInitramfsMB(memMB); mb > limit {
+		return fmt.Errorf("initramfs of %d MB does not fit a %d MB guest (at most %d MB): copy a smaller working directory or give the guest more memory", mb, memMB, limit)
+	}
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("write initramfs: %w", err)
