@@ -63,6 +63,29 @@ type Case struct {
 	CFlags []string `json:"cflags,omitempty"`
 	// Note is the written reason for any choice in the expectation.
 	Note string `json:"note,omitempty"`
+	// Arch overrides Since, Commit and Subject on an architecture whose JIT
+	// gained the capability in another release than the one Since names.
+	Arch []ArchSince `json:"arch,omitempty"`
+}
+
+// ArchSince is the first mainline release with a capability on one
+// architecture.
+type ArchSince struct {
+	// Arch is spelled as in the kernel catalog: x86_64 or arm64.
+	Arch    string `json:"arch"`
+	Since   string `json:"since"`
+	Commit  string `json:"commit"`
+	Subject string `json:"subject"`
+}
+
+// For returns the case's Since, Commit and Subject on arch.
+func (c Case) For(arch string) ArchSince {
+	for _, a := range c.Arch {
+		if a.Arch == arch {
+			return a
+		}
+	}
+	return ArchSince{Arch: arch, Since: c.Since, Commit: c.Commit, Subject: c.Subject}
 }
 
 // ProgramName returns the program in the object that the case judges.
@@ -138,6 +161,8 @@ func (c Case) validate() error {
 		return fmt.Errorf("commit %q is not 12-40 lower-case hex digits", c.Commit)
 	case c.Subject == "":
 		return fmt.Errorf("no commit subject")
+	case c.archErr() != nil:
+		return c.archErr()
 	case c.Expect != ExpectAccept && c.Expect != ExpectReject:
 		return fmt.Errorf("expect %q is neither accept nor reject", c.Expect)
 	case c.Expect == ExpectReject && c.Message == "":
@@ -154,6 +179,27 @@ func (c Case) validate() error {
 		if !strings.HasPrefix(o, "CONFIG_") {
 			return fmt.Errorf("config option %q lacks the CONFIG_ prefix", o)
 		}
+	}
+	return nil
+}
+
+// archErr validates the per-architecture entries like the case's own.
+func (c Case) archErr() error {
+	seen := map[string]bool{}
+	for _, a := range c.Arch {
+		switch {
+		case a.Arch != "x86_64" && a.Arch != "arm64":
+			return fmt.Errorf("arch %q is neither x86_64 nor arm64", a.Arch)
+		case seen[a.Arch]:
+			return fmt.Errorf("arch %s: listed twice", a.Arch)
+		case !versionRe.MatchString(a.Since):
+			return fmt.Errorf("arch %s: since %q is not a major.minor version", a.Arch, a.Since)
+		case !commitRe.MatchString(a.Commit):
+			return fmt.Errorf("arch %s: commit %q is not 12-40 lower-case hex digits", a.Arch, a.Commit)
+		case a.Subject == "":
+			return fmt.Errorf("arch %s: no commit subject", a.Arch)
+		}
+		seen[a.Arch] = true
 	}
 	return nil
 }

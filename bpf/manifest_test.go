@@ -46,6 +46,8 @@ func TestParseManifestRejects(t *testing.T) {
 		"negative no msg": {`{"cases":[` + strings.Replace(ok, `accept`, `reject`, 1) + `]}`, "expected verifier message"},
 		"duplicate":       {`{"cases":[` + ok + `,` + ok + `]}`, "duplicate"},
 		"bad source":      {`{"cases":[` + strings.Replace(ok, `"c","cap`, `"go","cap`, 1) + `]}`, "source"},
+		"bad arch":        {`{"cases":[` + strings.Replace(ok, `"expect"`, `"arch":[{"arch":"mips","since":"6.0","commit":"d4609a5d8c70","subject":"s"}],"expect"`, 1) + `]}`, "arch"},
+		"arch no commit":  {`{"cases":[` + strings.Replace(ok, `"expect"`, `"arch":[{"arch":"arm64","since":"6.0","commit":"","subject":"s"}],"expect"`, 1) + `]}`, "arch arm64: commit"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := ParseManifest([]byte(tc.json))

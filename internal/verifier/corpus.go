@@ -27,6 +27,9 @@ type Kernel struct {
 	// Config maps CONFIG_ options to their value (y, m, a string). nil means
 	// unknown: every option is assumed present.
 	Config kconfig.Config
+	// Arch is the kernel's architecture as the catalog spells it (x86_64,
+	// arm64); it picks a case's per-architecture version (bpf.Case.Arch).
+	Arch catalog.Arch
 }
 
 // CorpusOptions select and load the corpus.
@@ -150,12 +153,17 @@ func Expect(c bpf.Case, k Kernel) (bool, string) {
 	if c.Expect == bpf.ExpectReject {
 		return false, "negative case: every kernel rejects it"
 	}
-	since, err := catalog.ParseVersion(c.Since)
+	first := c.For(string(k.Arch))
+	since, err := catalog.ParseVersion(first.Since)
 	if err != nil {
 		return false, err.Error()
 	}
+	on := ""
+	if first.Since != c.Since {
+		on = " on " + string(k.Arch)
+	}
 	if k.Version.Less(since) {
-		return false, fmt.Sprintf("needs %s (%s %q), kernel is %s", c.Since, c.Commit, c.Subject, k.Version)
+		return false, fmt.Sprintf("needs %s%s (%s %q), kernel is %s", first.Since, on, first.Commit, first.Subject, k.Version)
 	}
 	if k.Config != nil {
 		for _, opt := range c.Config {
@@ -164,7 +172,7 @@ func Expect(c bpf.Case, k Kernel) (bool, string) {
 			}
 		}
 	}
-	return true, fmt.Sprintf("kernel %s >= %s", k.Version, c.Since)
+	return true, fmt.Sprintf("kernel %s >= %s%s", k.Version, first.Since, on)
 }
 
 // Judge sets o.Expected and, when the outcome contradicts the expectation,

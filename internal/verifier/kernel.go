@@ -2,6 +2,7 @@ package verifier
 
 import (
 	"fmt"
+	"runtime"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/kconfig"
@@ -21,7 +22,8 @@ func RunningKernel(configPath string) (Kernel, string, error) {
 	if err != nil {
 		return Kernel{}, release, err
 	}
-	k := Kernel{Version: v.Mainline()}
+	// The agent runs natively: its arch is the kernel's.
+	k := Kernel{Version: v.Mainline(), Arch: catalog.ArchOf(runtime.GOARCH)}
 	if k.Config, err = kconfig.Find(configPath, release); err != nil {
 		return k, release, err
 	}

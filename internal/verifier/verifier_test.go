@@ -82,6 +82,27 @@ func TestExpectFlips(t *testing.T) {
 			assert.Equal(t, tc.want, got, why)
 		})
 	}
+	// The arm64 JIT mixes BPF-to-BPF calls and tail calls from 6.0
+	// (d4609a5d8c70); x86-64's from 5.10.
+	for _, tc := range []struct {
+		arch   catalog.Arch
+		kernel string
+		want   bool
+		why    string
+	}{
+		{catalog.AMD64, "5.10", true, "kernel 5.10 >= 5.10"},
+		{catalog.ARM64, "5.10", false, `needs 6.0 on arm64 (d4609a5d8c70 "bpf, arm64: Keep tail call count across bpf2bpf calls"), kernel is 5.10`},
+		{catalog.ARM64, "6.1", true, "kernel 6.1 >= 6.0 on arm64"},
+		{"", "5.10", true, "kernel 5.10 >= 5.10"},
+	} {
+		t.Run("tail_call_subprog@"+tc.kernel+"/"+string(tc.arch), func(t *testing.T) {
+			v, err := catalog.ParseVersion(tc.kernel)
+			require.NoError(t, err)
+			got, why := Expect(caseNamed(t, "tail_call_subprog"), Kernel{Version: v, Config: debian, Arch: tc.arch})
+			assert.Equal(t, tc.want, got)
+			assert.Equal(t, tc.why, why)
+		})
+	}
 	t.Run("config missing", func(t *testing.T) {
 		got, why := Expect(caseNamed(t, "lsm"), Kernel{Version: catalog.Version{Major: 6, Minor: 1}, Config: map[string]string{"CONFIG_DEBUG_INFO_BTF": "y", "CONFIG_BPF_LSM": "n"}})
 		assert.False(t, got)
