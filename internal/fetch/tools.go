@@ -3,12 +3,10 @@ package fetch
 import (
 	"context"
 	"debug/elf"
-	"errors"
 	"fmt"
-	"os"
-	"path"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
+	"github.com/bpfmatrix/bpfmatrix/internal/elfdeps"
 )
 
 // ToolPackages are the Debian packages Tools fetches: a static busybox for
@@ -86,7 +84,7 @@ func toolsIn(p *Packages, arch catalog.Arch) (*Tools, error) {
 	if t.Busybox, err = p.Lookup(debianBusybox); err != nil {
 		return nil, fmt.Errorf("tools for %s: busybox: %w", arch, err)
 	}
-	if interp, _, err := elfInfo(t.Busybox, m.machine); err != nil {
+	if interp, _, err := elfdeps.Info(t.Busybox, m.machine); err != nil {
 		return nil, fmt.Errorf("tools for %s: %w", arch, err)
 	} else if interp != "" {
 		return nil, fmt.Errorf("tools for %s: %s is dynamically linked", arch, debianBusybox)
@@ -94,93 +92,13 @@ func toolsIn(p *Packages, arch catalog.Arch) (*Tools, error) {
 	if t.Bpftool, err = p.Lookup(debianBpftool); err != nil {
 		return nil, fmt.Errorf("tools for %s: bpftool: %w", arch, err)
 	}
-	if err := libraryClosure(p, t.Bpftool, m.machine, m.tuple, t.BpftoolLibs); err != nil {
-		return nil, fmt.Errorf("tools for %s: bpftool: %w", arch, err)
+	// The directories Debian's loader searches for the tuple; exact paths,
+	// no merged-/usr fallback: a library goes in where its package puts it.
+	dirs := []string{"/lib/" + m.tuple, "/usr/lib/" + m.tuple, "/lib", "/usr/lib"}
+	libs, err := elfdeps.Closure(t.Bpftool, m.machine, dirs, func(g string) (string, error) { return resolveInTree(p.Root, g) })
+	if err != nil {
+		return nil, fmt.Errorf("tools for %s: bpftool (%s): %w", arch, p.Source(), err)
 	}
+	t.BpftoolLibs = libs
 	return t, nil
-}
-
-// libraryClosure adds bin's ELF interpreter and DT_NEEDED libraries, and
-// theirs, to files (guest path -> host path), searching the directories
-// Debian's loader searches for the tuple.
-func libraryClosure(p *Packages, bin string, machine elf.Machine, tuple string, files map[string]string) error {
-	dirs := []string{"/lib/" + tuple, "/usr/lib/" + tuple, "/lib", "/usr/lib"}
-	var visit func(host string) error
-	visit = func(host string) error {
-		interp, needed, err := elfInfo(host, machine)
-		if err != nil {
-			return err
-		}
-		var next []string
-		if interp != "" {
-			if _, done := files[interp]; !done {
-				h, err := p.Lookup(interp)
-				if err != nil {
-					return fmt.Errorf("interpreter %s: %w", interp, err)
-				}
-				files[interp] = h
-				next = append(next, h)
-			}
-		}
-		for _, lib := range needed {
-			found := false
-			for _, d := range dirs {
-				g := path.Join(d, lib)
-				if _, done := files[g]; done {
-					found = true
-					break
-				}
-				// Exact paths, no merged-/usr fallback: the library goes
-				// in where its package installs it.
-				h, err := resolveInTree(p.Root, g)
-				if errors.Is(err, os.ErrNotExist) {
-					continue
-				}
-				if err != nil {
-					return err
-				}
-				files[g] = h
-				next = append(next, h)
-				found = true
-				break
-			}
-			if !found {
-				return fmt.Errorf("library %s not in the packages (%s)", lib, p.Source())
-			}
-		}
-		for _, h := range next {
-			if err := visit(h); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	return visit(bin)
-}
-
-// elfInfo reads an ELF file's interpreter ("" when static) and DT_NEEDED
-// entries, and checks its machine.
-func elfInfo(p string, machine elf.Machine) (interp string, needed []string, err error) {
-	f, err := elf.Open(p)
-	if err != nil {
-		return "", nil, fmt.Errorf("read %s: %w", p, err)
-	}
-	defer f.Close()
-	if f.Machine != machine {
-		return "", nil, fmt.Errorf("%s is %s, want %s", p, f.Machine, machine)
-	}
-	for _, prog := range f.Progs {
-		if prog.Type == elf.PT_INTERP {
-			b := make([]byte, prog.Filesz)
-			if _, err := prog.ReadAt(b, 0); err != nil {
-				return "", nil, fmt.Errorf("read interpreter of %s: %w", p, err)
-			}
-			interp = string(b[:len(b)-1]) // NUL-terminated
-		}
-	}
-	needed, err = f.ImportedLibraries()
-	if err != nil {
-		return "", nil, fmt.Errorf("read libraries of %s: %w", p, err)
-	}
-	return interp, needed, nil
 }

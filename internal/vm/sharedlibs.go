@@ -3,8 +3,9 @@ package vm
 import (
 	"debug/elf"
 	"fmt"
-	"os"
 	"path/filepath"
+
+	"github.com/bpfmatrix/bpfmatrix/internal/elfdeps"
 )
 
 // libDirs are searched for a dynamic executable's DT_NEEDED entries, in the
@@ -21,59 +22,15 @@ var libDirs = []string{
 // paths, symlinks resolved). It reads the ELF headers instead of running ldd,
 // which would execute the binary.
 func DynamicClosure(bin string) (map[string]string, error) {
-	files := map[string]string{}
-	var visit func(guestPath, hostPath string) error
-	visit = func(guestPath, hostPath string) error {
-		if _, ok := files[guestPath]; ok {
-			return nil
-		}
-		real, err := filepath.EvalSymlinks(hostPath)
-		if err != nil {
-			return err
-		}
-		files[guestPath] = real
-		f, err := elf.Open(real)
-		if err != nil {
-			return fmt.Errorf("read %s: %w", real, err)
-		}
-		defer f.Close()
-		for _, p := range f.Progs {
-			if p.Type == elf.PT_INTERP {
-				b := make([]byte, p.Filesz)
-				if _, err := p.ReadAt(b, 0); err != nil {
-					return fmt.Errorf("read interpreter of %s: %w", real, err)
-				}
-				interp := string(b[:len(b)-1]) // NUL-terminated
-				if err := visit(interp, interp); err != nil {
-					return err
-				}
-			}
-		}
-		libs, err := f.ImportedLibraries()
-		if err != nil {
-			return fmt.Errorf("read libraries of %s: %w", real, err)
-		}
-		for _, lib := range libs {
-			found := ""
-			for _, d := range libDirs {
-				p := filepath.Join(d, lib)
-				if _, err := os.Stat(p); err == nil {
-					found = p
-					break
-				}
-			}
-			if found == "" {
-				return fmt.Errorf("find library %s needed by %s", lib, bin)
-			}
-			if err := visit(found, found); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if err := visit(bin, bin); err != nil {
+	real, err := filepath.EvalSymlinks(bin)
+	if err != nil {
 		return nil, fmt.Errorf("collect %s and its libraries: %w", bin, err)
 	}
+	files, err := elfdeps.Closure(real, 0, libDirs, filepath.EvalSymlinks)
+	if err != nil {
+		return nil, fmt.Errorf("collect %s and its libraries: %w", bin, err)
+	}
+	files[bin] = real
 	return files, nil
 }
 
