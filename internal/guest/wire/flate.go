@@ -3,7 +3,6 @@ package wire
 import (
 	"bytes"
 	"compress/flate"
-	"fmt"
 	"io"
 )
 
@@ -30,12 +29,5 @@ func (flateCodec) Encode(dst, src []byte) []byte {
 func (flateCodec) Decode(src []byte, limit int) ([]byte, error) {
 	fr := flate.NewReader(bytes.NewReader(src))
 	defer fr.Close()
-	out, err := io.ReadAll(io.LimitReader(fr, int64(limit)+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(out) > limit {
-		return nil, fmt.Errorf("%w: payload exceeds %d", ErrCorrupt, limit)
-	}
-	return out, nil
+	return io.ReadAll(io.LimitReader(fr, int64(limit)+1))
 }

@@ -80,7 +80,8 @@ type Codec interface {
 	Flag() uint8
 	// Encode appends the compressed src to dst.
 	Encode(dst, src []byte) []byte
-	// Decode returns the decompressed src, or an error if it is corrupt or
+	// Decode returns the decompressed src, or an error if it is corrupt. It
+	// need not return more than limit+1 bytes: the Reader refuses anything
 	// longer than limit.
 	Decode(src []byte, limit int) ([]byte, error)
 }
@@ -255,6 +256,9 @@ func (r *Reader) Next() (Frame, error) {
 		}
 		if body, err = c.Decode(body, MaxPayload); err != nil {
 			return Frame{}, fmt.Errorf("read %s frame: decompress: %w", t, err)
+		}
+		if len(body) > MaxPayload {
+			return Frame{}, fmt.Errorf("read %s frame: %w: payload exceeds %d", t, ErrCorrupt, MaxPayload)
 		}
 	}
 	return Frame{Type: t, Payload: body}, nil

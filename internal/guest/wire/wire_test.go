@@ -2,7 +2,9 @@ package wire
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"io"
 	"math/rand"
 	"strings"
@@ -135,4 +137,20 @@ func TestUnknownCodecIsCorrupt(t *testing.T) {
 	require.Equal(t, FlagFlate, b[6])
 	_, err := NewReader(bytes.NewReader(b)).Next()
 	require.ErrorIs(t, err, ErrCorrupt, "a reader without the codec must not pass the compressed bytes on")
+}
+
+func TestOversizedCompressedPayloadIsCorrupt(t *testing.T) {
+	// A well-formed frame whose DEFLATE payload expands past MaxPayload.
+	body := Flate.Encode(nil, bytes.Repeat([]byte{'a'}, MaxPayload+1))
+	var h [headerLen]byte
+	copy(h[:4], magic[:])
+	h[4], h[5], h[6] = Version, uint8(TypeStdout), FlagFlate
+	binary.BigEndian.PutUint32(h[7:11], uint32(len(body)))
+	crc := crc32.NewIEEE()
+	crc.Write(h[4:11])
+	crc.Write(body)
+	binary.BigEndian.PutUint32(h[11:15], crc.Sum32())
+	_, err := NewReader(bytes.NewReader(append(h[:], body...)), Flate).Next()
+	require.ErrorIs(t, err, ErrCorrupt)
+	require.ErrorContains(t, err, "payload exceeds")
 }

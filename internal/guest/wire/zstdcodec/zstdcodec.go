@@ -5,8 +5,6 @@
 package zstdcodec
 
 import (
-	"fmt"
-
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/guest/wire"
@@ -30,13 +28,5 @@ func (*codec) Flag() uint8 { return wire.FlagZstd }
 
 func (c *codec) Encode(dst, src []byte) []byte { return c.enc.EncodeAll(src, dst) }
 
-func (c *codec) Decode(src []byte, limit int) ([]byte, error) {
-	out, err := c.dec.DecodeAll(src, nil)
-	if err != nil {
-		return nil, err
-	}
-	if len(out) > limit {
-		return nil, fmt.Errorf("%w: payload exceeds %d", wire.ErrCorrupt, limit)
-	}
-	return out, nil
-}
+// Decode relies on the decoder's memory limit (wire.MaxPayload) for limit.
+func (c *codec) Decode(src []byte, _ int) ([]byte, error) { return c.dec.DecodeAll(src, nil) }
