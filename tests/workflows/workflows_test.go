@@ -11,9 +11,9 @@ import (
 	"testing"
 
 	"github.com/rhysd/actionlint"
-	"go.yaml.in/yaml/v3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 )
 
 func workflowFiles(t *testing.T) []string {
