@@ -36,6 +36,7 @@ test-unit:
 bench: deps build
 	$(GO) test -run '^$$' -bench '^BenchmarkProbeVsBpftool$$' -benchtime 20x ./tests/
 	$(GO) test -run '^$$' -bench '^BenchmarkCorpus' -benchtime 20x ./internal/verifier/
+	$(GO) test -run '^$$' -bench '^BenchmarkHTMLInChromium$$' -benchtime 3x ./internal/matrix/
 	$(GO) test -run '^$$' -bench '^BenchmarkBoot$$' -benchtime 20x -timeout 30m ./tests/
 	$(GO) test -run '^$$' -bench '^BenchmarkRun$$' -benchtime 2x -timeout 30m ./tests/
 

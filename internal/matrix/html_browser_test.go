@@ -23,7 +23,7 @@ import (
 // newBrowser starts a real headless Chromium (Debian's chromium package,
 // installed by scripts/install-deps.sh) with a fresh profile and no
 // background network traffic. The whole browser lives at most 2 minutes.
-func newBrowser(t *testing.T) context.Context {
+func newBrowser(t testing.TB) context.Context {
 	t.Helper()
 	path, err := exec.LookPath("chromium")
 	require.NoError(t, err, "chromium is needed for this test: run scripts/install-deps.sh")
@@ -66,7 +66,7 @@ func newBrowser(t *testing.T) context.Context {
 }
 
 // servePage writes the report for m into a temp dir and serves it over HTTP.
-func servePage(t *testing.T, m *result.Matrix) (url, dir string) {
+func servePage(t testing.TB, m *result.Matrix) (url, dir string) {
 	t.Helper()
 	dir = t.TempDir()
 	require.NoError(t, Write(dir, m))
@@ -110,7 +110,7 @@ func findCell(d *pageData, md *model, want func(f *result.Feature) bool) (row, k
 	return -1, -1, nil
 }
 
-func saveScreenshot(t *testing.T, ctx context.Context, name string) {
+func saveScreenshot(t testing.TB, ctx context.Context, name string) {
 	t.Helper()
 	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	require.NoError(t, err)
@@ -119,7 +119,7 @@ func saveScreenshot(t *testing.T, ctx context.Context, name string) {
 	t.Logf("screenshot: %s (kept with go test -artifacts)", path)
 }
 
-func evaluate[T any](t *testing.T, ctx context.Context, js string, opts ...chromedp.EvaluateOption) T {
+func evaluate[T any](t testing.TB, ctx context.Context, js string, opts ...chromedp.EvaluateOption) T {
 	t.Helper()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, opts...))
 	require.NoError(t, err, js)
@@ -127,14 +127,14 @@ func evaluate[T any](t *testing.T, ctx context.Context, js string, opts ...chrom
 }
 
 // search replaces the search box's text the way typing does (an input event).
-func search(t *testing.T, ctx context.Context, q string) {
+func search(t testing.TB, ctx context.Context, q string) {
 	t.Helper()
 	js, err := json.Marshal(q)
 	require.NoError(t, err)
 	evaluate[bool](t, ctx, `(() => { const e = document.getElementById('q'); e.value = `+string(js)+`; return e.dispatchEvent(new Event('input')); })()`)
 }
 
-func waitShown(t *testing.T, ctx context.Context, n int) {
+func waitShown(t testing.TB, ctx context.Context, n int) {
 	t.Helper()
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

@@ -13,6 +13,7 @@ import (
 	"github.com/rhysd/actionlint"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 )
 
 func workflowFiles(t *testing.T) []string {
@@ -55,7 +56,8 @@ var fullSHA = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
 func TestActionsPinnedByCommit(t *testing.T) {
 	n := 0
-	for _, f := range workflowFiles(t) {
+	// The repository's own action (action.yml) is held to the same rule.
+	for _, f := range append(workflowFiles(t), filepath.Join("..", "..", "action.yml")) {
 		b, err := os.ReadFile(f)
 		require.NoError(t, err)
 		for _, m := range usesRef.FindAllStringSubmatch(string(b), -1) {
@@ -64,4 +66,29 @@ func TestActionsPinnedByCommit(t *testing.T) {
 		}
 	}
 	assert.NotZero(t, n, "no uses: lines found; the pattern is broken")
+}
+
+// TestActionMetadata checks action.yml's shape: a composite action whose
+// inputs the script reads, and whose logic is the tested script.
+func TestActionMetadata(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "action.yml"))
+	require.NoError(t, err)
+	var a struct {
+		Inputs map[string]struct {
+			Required bool   `yaml:"required"`
+			Default  string `yaml:"default"`
+		} `yaml:"inputs"`
+		Runs struct {
+			Using string           `yaml:"using"`
+			Steps []map[string]any `yaml:"steps"`
+		} `yaml:"runs"`
+	}
+	require.NoError(t, yaml.Unmarshal(b, &a))
+	assert.Equal(t, "composite", a.Runs.Using)
+	assert.True(t, a.Inputs["kernels"].Required)
+	for _, in := range []string{"packages", "working-directory", "go-test-flags", "debian-mirror", "debian-security-mirror", "oci-registry"} {
+		assert.Contains(t, a.Inputs, in)
+	}
+	assert.Empty(t, a.Inputs["debian-mirror"].Default, "no mirror host is baked in: it comes from apt sources or the input")
+	assert.Contains(t, string(b), "scripts/go-test-kernels.sh")
 }

@@ -1,0 +1,3 @@
+module example.com/actionmod
+
+go 1.22
