@@ -74,6 +74,8 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		for _, p := range o.Programs {
 			res, sum := "rejected", p.Summary
 			switch {
+			case p.Error != "":
+				res, sum = "error", p.Error
 			case p.Inconclusive != "":
 				res, sum = "not loaded", p.Inconclusive
 			case p.Accepted:
