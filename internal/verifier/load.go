@@ -144,18 +144,20 @@ func loadProgram(spec *ebpf.CollectionSpec, name string, opts Options, likelyRej
 const level2 = ebpf.LogLevelInstruction | ebpf.LogLevelStats
 
 // Level-2 log budget. At level 2 the verifier prints every instruction it
-// walks with its register state: measured 70-160 bytes per processed
-// instruction (debian-6.1: never.o 101, complexity.o too_many_jumps 132),
-// so a program near the 1M-instruction limit writes 100-200 MB. cilium/ebpf
-// grows the log buffer by doubling from 64 KiB, verifying the program again
-// on every ENOSPC (a dozen full verifications), and the log is copied
-// several times on its way to the host (split lines, joined string, JSON,
+// walks with its register state. Measured on the 6.18 development host:
+// 138-245 bytes per processed instruction for never.o and loop.o, 308 for
+// complexity.o's too_many_jumps (30.3 MB of log for 98,310 instructions,
+// bpftool -d), so a program near the 1M-instruction limit writes about
+// 300 MB. cilium/ebpf grows the log buffer by doubling from 64 KiB,
+// verifying the program again on every ENOSPC (a dozen full verifications
+// before the kernel reports the log size itself, 6.4+), and the log is
+// copied several times on its way to the host (lines, joined string, JSON,
 // frames): in a 512 MiB guest that ran the agent out of memory after
-// 100-187 s. So the level-2 load is sized from the stats-only load's
-// instruction count, and not made at all above level2MaxInsns.
+// 100-187 s (issue 18). So the level-2 load is sized from the stats-only
+// load's instruction count, and not made at all above level2MaxInsns.
 const (
-	level2BytesPerInsn = 256
-	level2MaxInsns     = 64 << 10 // about 16 MiB of log at level2BytesPerInsn
+	level2BytesPerInsn = 320
+	level2MaxInsns     = 64 << 10 // 20 MiB of log at level2BytesPerInsn
 )
 
 // level2SizeHint is the starting log buffer for a level-2 load of a program
@@ -220,6 +222,15 @@ func loadOnce(spec *ebpf.CollectionSpec, name string, level ebpf.LogLevel, sizeH
 	return prog.VerifierLog, nil
 }
 
+// efaultSummary stands for the verifier's reason when the load failed with
+// EFAULT: cilium/ebpf returns no log with EFAULT (it reads EFAULT as a
+// verifier bug that overrode ENOSPC). Measured: Debian 5.10 and 6.1 and a
+// 6.18 host answer EFAULT, with "The sequence of 8193 jumps is too
+// complex." in the log (bpftool shows it), when a conditional jump exceeds
+// BPF_COMPLEXITY_LIMIT_JMP_SEQ: check_cond_jmp_op turns push_stack's
+// failure into -EFAULT.
+const efaultSummary = "bad address (EFAULT) and no verifier log (cilium/ebpf returns none with EFAULT): the verifier's answer to a branch past its limit of 8192 pending branches (\"The sequence of 8193 jumps is too complex.\"), or a verifier-internal error"
+
 func fill(out *result.VerifierOutcome, log, summary string, err error) {
 	st := ParseStats(log)
 	out.Insns, out.PeakStates = st.Insns, st.PeakStates
@@ -237,6 +248,9 @@ func fill(out *result.VerifierOutcome, log, summary string, err error) {
 	}
 	out.Log = log
 	out.Summary = summary
+	if out.Summary == "" && errors.Is(err, unix.EFAULT) {
+		out.Summary = efaultSummary
+	}
 	if out.Summary == "" {
 		out.Summary = err.Error()
 	}
