@@ -59,7 +59,10 @@ func variants(b []byte) [][]byte {
 // ErrInvalid of one line. Open recovers from a reader crash so that
 // `check` goes on with the other objects; here such a crash is a failure.
 //
-//	go test ./internal/object -run '^$' -fuzz FuzzOpen -fuzztime 60s
+//	go test ./internal/object -run '^$' -fuzz FuzzOpen -fuzztime 60s -fuzzminimizetime 100x
+//
+// (the default minimization of every new input, up to a minute each on
+// these objects, leaves little time for fuzzing)
 func FuzzOpen(f *testing.F) {
 	for _, b := range seedObjects(f) {
 		for _, v := range variants(b) {
