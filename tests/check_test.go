@@ -269,3 +269,76 @@ func TestReproShell(t *testing.T) {
 	assert.NotContains(t, stdout, "not reached")
 	assert.Contains(t, stderr, "bpfmatrix shell on 6.1.")
 }
+
+// TestCheckIsolation: other people's objects, one boot. A directory holding
+// a file that is not ELF, a program in a section with no program type, a
+// program at the verifier's complexity limits, an object with maps only and
+// an ordinary one: every file gets its rows, each object's failure stays in
+// its rows, and the exit status is 1 (not 2: something could be read).
+func TestCheckIsolation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots kernels")
+	}
+	fetchKernel(t, "debian-6.1")
+	dir := t.TempDir()
+	for _, name := range []string{"custom_section.o", "complexity.o", "maps_only.o", "never.o"} {
+		b, err := os.ReadFile(obj(name))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), b, 0o644))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "README"), []byte("not an object\n"), 0o644))
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var args []string // what "bpfmatrix check dir/*" passes
+	for _, e := range ents {
+		args = append(args, filepath.Join(dir, e.Name()))
+	}
+	logs := t.TempDir()
+	stdout, stderr, code := bpfmatrix(t, nil, append([]string{"check", "--kernels", "debian-6.1", "--json", "--logs", logs}, args...)...)
+	require.Equal(t, 1, code, "an unreadable object among readable ones is a row, exit 1; stderr: %s", stderr)
+	var rep cli.CheckReport
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep), stdout)
+	require.Len(t, rep.Kernels, 1)
+	require.Empty(t, rep.Kernels[0].Error, "the agent survived every object")
+
+	cells := map[string]cli.CheckCell{}
+	for _, r := range rep.Rows {
+		cells[filepath.Base(r.Object)+" "+r.Kind+" "+r.Name] = r.Cells["debian-6.1"]
+	}
+	for key, want := range map[string]cli.CheckCell{
+		"README object ":                       {Status: cli.CellError, Summary: "README: not an ELF file"},
+		"custom_section.o program custom_prog": {Status: cli.CellError, Summary: `program custom_prog: section "my_custom_section" names no program type`},
+		"custom_section.o program xdp_pass":    {Status: cli.CellAccepted, Summary: "processed "},
+		"complexity.o program too_large":       {Status: cli.CellRejected, Summary: "BPF program is too large. Processed 1000001 insn"},
+		// 5.10 to 6.1 end a branch past BPF_COMPLEXITY_LIMIT_JMP_SEQ with
+		// EFAULT, and cilium/ebpf hands back no log with EFAULT.
+		"complexity.o program too_many_jumps": {Status: cli.CellRejected, Errno: "EFAULT", Summary: "bad address (EFAULT) and no verifier log"},
+		"maps_only.o map counters":            {Status: cli.CellAccepted, Summary: "created"},
+		"maps_only.o map arena":               {Status: cli.CellRejected, Summary: "invalid argument"}, // arenas are 6.9+
+		"never.o program count_checked":       {Status: cli.CellAccepted, Summary: "processed "},
+		"never.o program count_unchecked":     {Status: cli.CellRejected, Summary: "R0 invalid mem access 'map_value_or_null'"},
+		"never.o map hits":                    {Status: cli.CellAccepted, Summary: "created"},
+	} {
+		got, ok := cells[key]
+		if !assert.True(t, ok, "no row %q in %v", key, cells) {
+			continue
+		}
+		assert.Equal(t, want.Status, got.Status, "%s: %+v", key, got)
+		assert.Contains(t, got.Summary, want.Summary, key)
+		if want.Errno != "" {
+			assert.Equal(t, want.Errno, got.Errno, key)
+		}
+	}
+	assert.Len(t, cells, 10, "no unexpected rows")
+	assert.Equal(t, 4, rep.Rejected)
+	assert.Equal(t, 2, rep.Errors)
+
+	// The complexity rejection keeps the kernel's stats-level log and says
+	// why there is no level-2 log.
+	log, err := os.ReadFile(filepath.Join(logs, "debian-6.1", "complexity.too_large.log"))
+	require.NoError(t, err)
+	assert.Contains(t, string(log), "BPF program is too large. Processed 1000001 insn\n")
+	assert.Regexp(t, `(?m)^verification time \d+ usec$`, string(log))
+	assert.Contains(t, string(log), "bpfmatrix: no level-2 log: the verifier stopped at a complexity limit after 1000001 instructions")
+	t.Logf("debian-6.1 complexity.o too_large:\n%s", log)
+}

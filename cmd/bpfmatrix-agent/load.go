@@ -1,12 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 
 	"github.com/cilium/ebpf/btf"
@@ -29,12 +34,20 @@ func init() { subcommands["load"] = runLoad }
 // it prints a table (for `repro --shell`). A rejected program is data, not a
 // failure: the exit status is 0 unless the arguments are wrong (2) or
 // nothing could be loaded at all (1).
+//
+// The objects are loaded in a worker process (this binary, load --worker),
+// which writes one ObjectReport per line as each object is done. A panic is
+// recovered inside the worker (object.Load); what recover cannot catch (a
+// Go fatal error, the kernel's OOM killer) ends only the worker: the object
+// it was loading gets an error report with the worker's stderr (the Go
+// runtime's stacks), and a new worker goes on with the next object.
 func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("load", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	asJSON := fl.Bool("json", false, "write a compact JSON LoadReport to stdout")
 	fullLog := fl.Bool("full-log", false, "keep the level-2 verifier log of accepted programs too")
 	programs := fl.String("program", "", "comma-separated program `NAMES` (default all)")
+	worker := fl.Bool("worker", false, "internal: load the objects and write one ObjectReport per line")
 	if err := fl.Parse(args); err != nil {
 		return 2
 	}
@@ -53,14 +66,34 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var uts unix.Utsname
 	_ = unix.Uname(&uts)
 	rep := object.LoadReport{Schema: object.ReportSchema, Release: unix.ByteSliceToString(uts.Release[:])}
-	cache := btf.NewCache()
-	for _, path := range fl.Args() {
-		if ctx.Err() != nil {
-			fmt.Fprintln(stderr, "Error:", ctx.Err())
-			return 1
+	if *worker {
+		cache := btf.NewCache()
+		enc := json.NewEncoder(stdout)
+		for _, path := range fl.Args() {
+			if ctx.Err() != nil {
+				fmt.Fprintln(stderr, "Error:", ctx.Err())
+				return 1
+			}
+			if err := enc.Encode(object.Load(path, object.LoadOptions{Programs: names, FullLog: *fullLog, Cache: cache})); err != nil {
+				fmt.Fprintln(stderr, "Error: write report:", err)
+				return 1
+			}
 		}
-		rep.Objects = append(rep.Objects, object.Load(path, object.LoadOptions{Programs: names, FullLog: *fullLog, Cache: cache}))
+		return 0
 	}
+	var workerArgs []string
+	if *fullLog {
+		workerArgs = append(workerArgs, "--full-log")
+	}
+	if *programs != "" {
+		workerArgs = append(workerArgs, "--program", *programs)
+	}
+	objs, err := superviseLoad(ctx, workerArgs, fl.Args())
+	if err != nil {
+		fmt.Fprintln(stderr, "Error:", err)
+		return 1
+	}
+	rep.Objects = objs
 	if *asJSON {
 		return writeJSON(stdout, stderr, rep)
 	}
@@ -74,6 +107,8 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		for _, p := range o.Programs {
 			res, sum := "rejected", p.Summary
 			switch {
+			case p.Error != "":
+				res, sum = "error", p.Error
 			case p.Inconclusive != "":
 				res, sum = "not loaded", p.Inconclusive
 			case p.Accepted:
@@ -99,3 +134,82 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
+
+// superviseLoad runs `load --worker` on paths, starting a new worker after
+// the object a worker died on, and returns one report per path.
+func superviseLoad(ctx context.Context, workerArgs, paths []string) ([]object.ObjectReport, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find the agent binary: %w", err)
+	}
+	var reps []object.ObjectReport
+	for len(reps) < len(paths) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		rest := paths[len(reps):]
+		cmd := exec.CommandContext(ctx, self, append(append([]string{"load", "--worker"}, workerArgs...), rest...)...)
+		var errTail tailBuffer
+		cmd.Stderr = &errTail
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			return nil, fmt.Errorf("start loader: %w", err)
+		}
+		if err := cmd.Start(); err != nil {
+			return nil, fmt.Errorf("start loader: %w", err)
+		}
+		r := bufio.NewReader(out)
+		got := 0
+		for got < len(rest) {
+			line, err := r.ReadBytes('\n')
+			if err != nil {
+				break // the worker is gone: see Wait
+			}
+			var rep object.ObjectReport
+			if err := json.Unmarshal(line, &rep); err != nil {
+				cmd.Process.Kill()
+				cmd.Wait()
+				return nil, fmt.Errorf("read loader report: %w", err)
+			}
+			reps = append(reps, rep)
+			got++
+		}
+		werr := cmd.Wait()
+		if got == len(rest) {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		// The worker died while loading rest[got]: that object's report.
+		why := "exited without a report"
+		var ee *exec.ExitError
+		if errors.As(werr, &ee) {
+			why = ee.ProcessState.String()
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+				why += " (the kernel's OOM killer, if the console says so)"
+			}
+		}
+		reps = append(reps, object.ObjectReport{
+			Path:  rest[got],
+			Error: fmt.Sprintf("load %s: the loader process died on it: %s", rest[got], why),
+			Stack: errTail.String(),
+		})
+	}
+	return reps, nil
+}
+
+// tailBuffer keeps the last 64 KiB written to it: a worker's stderr, whose
+// end holds a fatal error's stacks.
+type tailBuffer struct{ b []byte }
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	const max = 64 << 10
+	t.b = append(t.b, p...)
+	if len(t.b) > max {
+		t.b = t.b[len(t.b)-max:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string { return string(t.b) }

@@ -49,11 +49,18 @@ freplace program is loaded against the program of the same object that holds
 the function it replaces; a program that cannot be loaded on its own is shown
 as "not loaded" with the reason, and is not counted as rejected.
 
-Objects are checked on the host first: a file that is not a little-endian BPF
-ELF object is rejected without booting anything.
+Objects are read on the host first: a file that is not a little-endian BPF
+ELF object gets one row with its error and is not sent to any kernel; the
+others are checked as usual ("bpfmatrix check dir/*" checks a directory). An
+object with maps and no programs gets a row per map: created, or the
+kernel's reason for refusing it. A program that cannot be judged at all (its
+section names no program type, or the loader crashed on it) is an "error"
+cell with the reason; the other programs keep their verdicts.
 
-Exit status: 0 when everything loads everywhere, 1 when any program or map is
-rejected (or a kernel could not be booted), 2 on bad input.`,
+Exit status: 0 when everything loads everywhere; 1 when any program or map
+is rejected, any cell is an error (an unreadable object, a program that
+could not be judged) or a kernel could not be booted; 2 on bad usage, or
+when no object could be read at all (then nothing is booted).`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runCheck(cmd.Context(), g, f, args) },
 	}
@@ -76,6 +83,9 @@ type CheckReport struct {
 	Notes []string `json:"notes,omitempty"`
 	// Rejected counts rejected cells.
 	Rejected int `json:"rejected"`
+	// Errors counts error cells of readable kernels: unreadable objects,
+	// programs that could not be judged (a kernel that failed is in Kernels).
+	Errors int `json:"errors,omitempty"`
 }
 
 // CheckKernel is one column.
@@ -86,10 +96,12 @@ type CheckKernel struct {
 	Error string `json:"error,omitempty"`
 }
 
-// CheckRow is one program or map of one object.
+// CheckRow is one program or map of one object, or an object that has
+// neither because it could not be read.
 type CheckRow struct {
 	Object string `json:"object"`
-	// Kind is "program" or "map".
+	// Kind is "program", "map" or "object" (an object that could not be
+	// read or loaded at all: Name is empty and every cell is an error).
 	Kind string `json:"kind"`
 	Name string `json:"name"`
 	// Cells are keyed by kernel name.
@@ -101,7 +113,7 @@ const (
 	CellAccepted  = "accepted"
 	CellRejected  = "rejected"
 	CellNotLoaded = "not_loaded" // could not be asked (no attach target): never a rejection
-	CellError     = "error"      // the kernel failed
+	CellError     = "error"      // no verdict: the kernel failed, the object is unreadable, the program can't be judged
 )
 
 // CheckCell is one verdict.
@@ -126,7 +138,7 @@ func runCheck(ctx context.Context, g *globals, f checkFlags, args []string) erro
 	if err := f.vm.validate(); err != nil {
 		return err
 	}
-	objs, err := openObjects(args)
+	inputs, objs, err := openCheckObjects(args)
 	if err != nil {
 		return err
 	}
@@ -144,7 +156,7 @@ func runCheck(ctx context.Context, g *globals, f checkFlags, args []string) erro
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	rep := buildCheckReport(objs, loads)
+	rep := buildCheckReport(inputs, loads)
 	if f.logs != "" {
 		if err := writeCheckLogs(f.logs, loads, &rep); err != nil {
 			return err
@@ -165,15 +177,70 @@ func runCheck(ctx context.Context, g *globals, f checkFlags, args []string) erro
 			failed = append(failed, kl.spec.Name)
 			// The whole error: console tail and the QEMU command to rerun.
 			fmt.Fprintln(g.stderr, "Error:", kl.err)
+			continue
+		}
+		// A loader crash is a bug report: its stack goes with it.
+		for _, crash := range loaderCrashes(kl) {
+			fmt.Fprintln(g.stderr, "Error:", crash)
 		}
 	}
 	switch {
 	case len(failed) > 0:
 		return &ExitError{Code: 1, Err: fmt.Errorf("check: no verdict from %s (see the errors above)", strings.Join(failed, ", "))}
-	case rep.Rejected > 0:
+	case rep.Rejected > 0 || rep.Errors > 0:
 		return &ExitError{Code: 1}
 	}
 	return nil
+}
+
+// loaderCrashes are one kernel's recovered loader panics, each with its stack.
+func loaderCrashes(kl kernelLoad) []string {
+	var out []string
+	for _, o := range kl.report.Objects {
+		if o.Stack != "" {
+			out = append(out, fmt.Sprintf("%s: %s\n%s", kl.spec.Name, o.Error, o.Stack))
+		}
+		for _, m := range o.Maps {
+			if m.Stack != "" {
+				out = append(out, fmt.Sprintf("%s: %s: %s\n%s", kl.spec.Name, o.Path, m.Error, m.Stack))
+			}
+		}
+		for _, p := range o.Programs {
+			if p.Error != "" && p.Log != "" {
+				out = append(out, fmt.Sprintf("%s: %s", kl.spec.Name, p.Log))
+			}
+		}
+	}
+	return out
+}
+
+// checkInput is one object argument of check: read, or why not.
+type checkInput struct {
+	path string
+	obj  *object.Object // nil when err is set
+	err  error
+}
+
+// openCheckObjects reads every object on the host. An unreadable object is
+// its own row, not the end of the command; only when none can be read is it
+// bad input (exit 2, nothing booted), in one line.
+func openCheckObjects(paths []string) ([]checkInput, []*object.Object, error) {
+	inputs := make([]checkInput, 0, len(paths))
+	var objs []*object.Object
+	var errs []string
+	for _, p := range paths {
+		o, err := object.Open(p)
+		inputs = append(inputs, checkInput{path: p, obj: o, err: err})
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		objs = append(objs, o)
+	}
+	if len(objs) == 0 {
+		return nil, nil, usageError("%s", strings.Join(errs, "; "))
+	}
+	return inputs, objs, nil
 }
 
 // openObjects validates the objects on the host: bad input is exit 2
@@ -291,13 +358,28 @@ func kernelColumn(kl kernelLoad) CheckKernel {
 	return ck
 }
 
-func buildCheckReport(objs []*object.Object, loads []kernelLoad) CheckReport {
+func buildCheckReport(inputs []checkInput, loads []kernelLoad) CheckReport {
 	rep := CheckReport{Schema: 1}
 	for _, kl := range loads {
 		rep.Kernels = append(rep.Kernels, kernelColumn(kl))
 	}
+	errorCell := func(r *CheckRow, kernel, msg string) {
+		r.Cells[kernel] = CheckCell{Status: CellError, Summary: msg}
+		rep.Errors++
+	}
 	notes := map[string]bool{}
-	for j, obj := range objs {
+	j := -1 // index of the object among the readable ones (the agent's order)
+	for _, in := range inputs {
+		if in.obj == nil {
+			r := CheckRow{Object: in.path, Kind: "object", Cells: map[string]CheckCell{}}
+			for _, kl := range loads {
+				errorCell(&r, kl.spec.Name, in.err.Error())
+			}
+			rep.Rows = append(rep.Rows, r)
+			continue
+		}
+		j++
+		obj := in.obj
 		// Programs in the object's (sorted) order, then its maps.
 		progRows := map[string]*CheckRow{}
 		var order []*CheckRow
@@ -307,6 +389,7 @@ func buildCheckReport(objs []*object.Object, loads []kernelLoad) CheckReport {
 			order = append(order, r)
 		}
 		mapRows := map[string]*CheckRow{}
+		var objectRow *CheckRow // the object failed in some kernel before any program
 		for _, kl := range loads {
 			if kl.err != nil {
 				continue
@@ -324,29 +407,49 @@ func buildCheckReport(objs []*object.Object, loads []kernelLoad) CheckReport {
 					r = &CheckRow{Object: obj.Path, Kind: "map", Name: m.Name, Cells: map[string]CheckCell{}}
 					mapRows[m.Name] = r
 				}
-				c := CheckCell{Status: CellAccepted, Summary: "created"}
-				if !m.Created {
-					c = CheckCell{Status: CellRejected, Summary: m.Error}
+				switch {
+				case m.Created:
+					r.Cells[kl.spec.Name] = CheckCell{Status: CellAccepted, Summary: "created"}
+				case m.Stack != "":
+					errorCell(r, kl.spec.Name, m.Error)
+				default:
+					r.Cells[kl.spec.Name] = CheckCell{Status: CellRejected, Summary: m.Error}
 					rep.Rejected++
 				}
-				r.Cells[kl.spec.Name] = c
 			}
 			for _, p := range or.Programs {
 				r := progRows[p.Program]
 				if r == nil {
 					continue
 				}
-				c := programCell(p)
+				if p.Error != "" {
+					errorCell(r, kl.spec.Name, p.Error)
+					continue
+				}
+				c := programCell(p.VerifierOutcome)
 				if c.Status == CellRejected {
 					rep.Rejected++
 				}
 				r.Cells[kl.spec.Name] = c
 			}
 			if or.Error != "" {
-				for _, r := range progRows {
-					r.Cells[kl.spec.Name] = CheckCell{Status: CellError, Summary: or.Error}
+				// Every program without a verdict from this kernel shares
+				// the object's error; an object without programs gets a row.
+				for _, r := range order {
+					if _, ok := r.Cells[kl.spec.Name]; !ok {
+						errorCell(r, kl.spec.Name, or.Error)
+					}
+				}
+				if len(order) == 0 {
+					if objectRow == nil {
+						objectRow = &CheckRow{Object: obj.Path, Kind: "object", Cells: map[string]CheckCell{}}
+					}
+					errorCell(objectRow, kl.spec.Name, or.Error)
 				}
 			}
+		}
+		if objectRow != nil {
+			order = append([]*CheckRow{objectRow}, order...)
 		}
 		for _, name := range sortedKeys(mapRows) {
 			order = append(order, mapRows[name])
@@ -393,7 +496,15 @@ func writeCheckLogs(dir string, loads []kernelLoad, rep *CheckReport) error {
 			continue
 		}
 		for j := range kl.report.Objects {
-			outs := kl.report.Objects[j].Programs
+			or := &kl.report.Objects[j]
+			outs := make([]result.VerifierOutcome, len(or.Programs))
+			for p := range or.Programs {
+				outs[p] = or.Programs[p].VerifierOutcome
+			}
+			if or.Stack != "" {
+				// A crash outside any program: its stack is the object's log.
+				outs = append(outs, result.VerifierOutcome{Object: or.Path, Program: "loader-crash", Log: or.Error + "\n\n" + or.Stack})
+			}
 			if err := verifier.WriteLogs(filepath.Join(dir, kl.spec.Name), outs); err != nil {
 				return err
 			}
@@ -403,7 +514,7 @@ func writeCheckLogs(dir string, loads []kernelLoad, rep *CheckReport) error {
 				}
 				for r := range rep.Rows {
 					row := &rep.Rows[r]
-					if row.Kind == "program" && row.Object == o.Object && row.Name == o.Program {
+					if (row.Kind == "program" && row.Name == o.Program || row.Kind == "object" && o.Program == "loader-crash") && row.Object == o.Object {
 						c := row.Cells[kl.spec.Name]
 						c.LogFile = filepath.Join(dir, kl.spec.Name, o.LogFile)
 						row.Cells[kl.spec.Name] = c
@@ -415,8 +526,9 @@ func writeCheckLogs(dir string, loads []kernelLoad, rep *CheckReport) error {
 	return nil
 }
 
-// cellText is a cell of the text table.
-func cellText(c CheckCell, footnote func(string) int) string {
+// cellText is a cell of the text table. An error cell of a kernel that
+// failed says only "error" (the kernel's error is printed below the table).
+func cellText(c CheckCell, kernelFailed bool, footnote func(string) int) string {
 	switch c.Status {
 	case CellAccepted:
 		if c.Insns > 0 {
@@ -428,7 +540,10 @@ func cellText(c CheckCell, footnote func(string) int) string {
 	case CellNotLoaded:
 		return fmt.Sprintf("not loaded [%d]", footnote(c.Summary))
 	case CellError:
-		return "error"
+		if kernelFailed {
+			return "error"
+		}
+		return fmt.Sprintf("error [%d]", footnote(c.Summary))
 	}
 	return "-"
 }
@@ -452,12 +567,15 @@ func printCheckTable(w io.Writer, rep CheckReport) {
 	fmt.Fprintln(tw)
 	for _, r := range rep.Rows {
 		name := r.Name
-		if r.Kind == "map" {
+		switch r.Kind {
+		case "map":
 			name = "map " + name
+		case "object":
+			name = "-"
 		}
 		fmt.Fprintf(tw, "%s\t%s", r.Object, name)
 		for _, k := range rep.Kernels {
-			fmt.Fprintf(tw, "\t%s", cellText(r.Cells[k.Name], footnote))
+			fmt.Fprintf(tw, "\t%s", cellText(r.Cells[k.Name], k.Error != "", footnote))
 		}
 		fmt.Fprintln(tw)
 	}
@@ -481,5 +599,8 @@ func printCheckTable(w io.Writer, rep CheckReport) {
 	}
 	if rep.Rejected > 0 {
 		fmt.Fprintf(w, "%d of %d loads rejected; see the whole log with: bpfmatrix repro --kernel KERNEL --program PROGRAM OBJECT\n", rep.Rejected, cells)
+	}
+	if rep.Errors > 0 {
+		fmt.Fprintf(w, "%d of %d cells without a verdict (error)\n", rep.Errors, cells)
 	}
 }

@@ -175,6 +175,9 @@ func runRepro(ctx context.Context, g *globals, f reproFlags, args []string) erro
 	}
 	or := kl.report.Objects[0]
 	if or.Error != "" {
+		if or.Stack != "" {
+			fmt.Fprintln(g.stderr, or.Stack) // a loader crash: the bug report
+		}
 		return fmt.Errorf("repro on %s: %s", spec.Name, or.Error)
 	}
 
@@ -218,10 +221,22 @@ func runRepro(ctx context.Context, g *globals, f reproFlags, args []string) erro
 
 	var stdout bytes.Buffer
 	rejected := 0
+	for _, m := range or.Maps {
+		if !m.Created {
+			fmt.Fprintf(&stdout, "=== %s map %s (%s) on %s (%s): NOT CREATED: %s\n", filepath.Base(obj.Path), m.Name, m.Type, spec.Name, col.Release, m.Error)
+			rejected++
+		} else if len(or.Programs) == 0 {
+			fmt.Fprintf(&stdout, "=== %s map %s (%s) on %s (%s): CREATED\n", filepath.Base(obj.Path), m.Name, m.Type, spec.Name, col.Release)
+		}
+	}
 	for _, p := range or.Programs {
 		verdict := "ACCEPTED"
 		summary := ""
 		switch {
+		case p.Error != "":
+			// Not judged: the reason, and for a loader crash its stack (Log).
+			verdict = "ERROR: " + p.Error
+			rejected++
 		case p.Inconclusive != "":
 			verdict = "NOT LOADED: " + p.Inconclusive
 		case !p.Accepted:

@@ -4,9 +4,11 @@
 // On the host, [Open] rejects what can be rejected without a kernel, so that
 // no VM is booted for bad input: a missing file, a file that is not ELF, an
 // ELF for another machine (/bin/true), a truncated object, a big-endian
-// object (clang -target bpfeb) for little-endian kernels, an object without
-// programs; [Object.Select] rejects a program name the object does not have.
-// Every such error wraps [ErrInvalid] and reads as one line.
+// object (clang -target bpfeb) for little-endian kernels, an object with
+// neither programs nor maps (one with maps only is valid: its maps are
+// checked); [Object.Select] rejects a program name the object does not
+// have. Every such error wraps [ErrInvalid] and reads as one line, and no
+// input makes Open panic (FuzzOpen).
 //
 // In the guest, [Load] loads every map and every program of an object with
 // internal/verifier (each program in its own collection, so one rejection
@@ -19,7 +21,11 @@
 // fexit, tp_btf and LSM targets come from the kernel's BTF, an freplace
 // target is the object's own program holding the replaced global function;
 // one that cannot be loaded standalone is Inconclusive with the reason,
-// never counted as rejected.
+// never counted as rejected. Load never panics: a program whose section
+// names no program type, or a loader crash, is that program's
+// [ProgramOutcome.Error] (a crash with its stack in Log); a crash outside any
+// program is the object's Error and Stack. The other programs, maps and
+// objects keep their verdicts.
 //
 // [Annotate] is pure: it interleaves a level-2 verifier log with the source
 // lines from the object's BTF line info (cilium/ebpf keeps them on the

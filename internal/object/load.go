@@ -2,6 +2,7 @@ package object
 
 import (
 	"fmt"
+	"runtime/debug"
 	"slices"
 
 	"github.com/cilium/ebpf"
@@ -27,14 +28,27 @@ type LoadReport struct {
 type ObjectReport struct {
 	// Path is the object's path as the loader saw it.
 	Path string `json:"path"`
-	// Error is set when the object could not be parsed at all.
+	// Error is set when the object could not be parsed at all, or its
+	// loading crashed outside any one program (then Stack says where).
 	Error string `json:"error,omitempty"`
+	// Stack is the loader's stack trace when Error is a crash.
+	Stack string `json:"stack,omitempty"`
 	// Programs holds one outcome per program, sorted by name.
-	Programs []result.VerifierOutcome `json:"programs,omitempty"`
+	Programs []ProgramOutcome `json:"programs,omitempty"`
 	// Maps holds one outcome per map, sorted by name.
 	Maps []MapOutcome `json:"maps,omitempty"`
 	// Notes say what was changed to load the object (pins stripped).
 	Notes []string `json:"notes,omitempty"`
+}
+
+// ProgramOutcome is the verdict on one program, or why there is none.
+type ProgramOutcome struct {
+	result.VerifierOutcome
+	// Error is set when the program could not be judged: a program no loader
+	// can load (its section names no program type), or a crash of the loader
+	// (a bpfmatrix or cilium/ebpf bug), whose whole panic and stack are then
+	// in Log. It is neither accepted nor rejected.
+	Error string `json:"error,omitempty"`
 }
 
 // MapOutcome says whether the kernel created one map.
@@ -43,6 +57,8 @@ type MapOutcome struct {
 	Type    string `json:"type"`
 	Created bool   `json:"created"`
 	Error   string `json:"error,omitempty"`
+	// Stack is the loader's stack trace when Error is a crash.
+	Stack string `json:"stack,omitempty"`
 }
 
 // LoadOptions control Load.
@@ -60,8 +76,19 @@ type LoadOptions struct {
 
 // Load loads the object at path into the running kernel. The caller must
 // have raised RLIMIT_MEMLOCK (kernels before 5.11).
-func Load(path string, opts LoadOptions) ObjectReport {
-	rep := ObjectReport{Path: path}
+//
+// Load does not panic: a panic while loading one program (or creating one
+// map) becomes that program's (map's) outcome, and one anywhere else the
+// object's Error, with the stack; the other programs and maps keep their
+// verdicts.
+func Load(path string, opts LoadOptions) (rep ObjectReport) {
+	rep = ObjectReport{Path: path}
+	defer func() {
+		if v := recover(); v != nil {
+			msg, stack := crash(v)
+			rep = ObjectReport{Path: path, Error: fmt.Sprintf("load %s: %s", path, msg), Stack: stack, Programs: rep.Programs, Maps: rep.Maps, Notes: rep.Notes}
+		}
+	}()
 	spec, err := ebpf.LoadCollectionSpec(path)
 	if err != nil {
 		rep.Error = fmt.Sprintf("parse %s: %v", path, err)
@@ -90,11 +117,35 @@ func Load(path string, opts LoadOptions) ObjectReport {
 	}
 	slices.Sort(progs)
 	for _, name := range progs {
-		out := verifier.LoadProgram(spec, name, vopts)
-		out.Object = path
-		rep.Programs = append(rep.Programs, out)
+		rep.Programs = append(rep.Programs, loadProgram(spec, path, name, vopts))
 	}
 	return rep
+}
+
+// loadProgram loads one program under recover.
+func loadProgram(spec *ebpf.CollectionSpec, path, name string, opts verifier.Options) (out ProgramOutcome) {
+	defer func() {
+		if v := recover(); v != nil {
+			msg, stack := crash(v)
+			out = ProgramOutcome{Error: fmt.Sprintf("load program %s of %s: %s", name, path, msg)}
+			out.Object, out.Program = path, name
+			out.Log = out.Error + "\n\n" + stack
+		}
+	}()
+	if ps := spec.Programs[name]; ps != nil && ps.Type == ebpf.UnspecifiedProgram {
+		out.Object, out.Program = path, name
+		out.Error = verifier.UnspecifiedTypeError(ps).Error()
+		return out
+	}
+	out.VerifierOutcome = verifier.LoadProgram(spec, name, opts)
+	out.Object = path
+	return out
+}
+
+// crash describes a recovered panic: one line, and the stack of the
+// goroutine that panicked.
+func crash(v any) (msg, stack string) {
+	return fmt.Sprintf("loader crashed (a bug in bpfmatrix or cilium/ebpf; the stack is in the log): panic: %v", v), string(debug.Stack())
 }
 
 // stripPinning turns LIBBPF_PIN_BY_NAME maps into plain ones (see the
@@ -116,9 +167,15 @@ func stripPinning(spec *ebpf.CollectionSpec) []string {
 
 // createMap creates one map on its own, as a collection of that map, so that
 // .kconfig and data sections are handled as in a full load.
-func createMap(spec *ebpf.CollectionSpec, name string, opts verifier.Options) MapOutcome {
+func createMap(spec *ebpf.CollectionSpec, name string, opts verifier.Options) (out MapOutcome) {
 	ms := spec.Maps[name]
-	out := MapOutcome{Name: name, Type: ms.Type.String()}
+	out = MapOutcome{Name: name, Type: ms.Type.String()}
+	defer func() {
+		if v := recover(); v != nil {
+			msg, stack := crash(v)
+			out.Created, out.Error, out.Stack = false, fmt.Sprintf("create map %s: %s", name, msg), stack
+		}
+	}()
 	sub := &ebpf.CollectionSpec{
 		Maps:      map[string]*ebpf.MapSpec{name: ms},
 		Programs:  map[string]*ebpf.ProgramSpec{},

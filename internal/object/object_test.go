@@ -2,6 +2,7 @@ package object
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bpfmatrix/bpfmatrix/internal/rlimit"
 	"github.com/bpfmatrix/bpfmatrix/internal/verifier"
 )
 
@@ -120,4 +122,63 @@ func TestAnnotate(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestOpenMoreObjects(t *testing.T) {
+	for _, tc := range []struct {
+		object         string
+		programs, maps []string
+	}{
+		{"custom_section.o", []string{"custom_prog", "xdp_pass"}, nil},
+		{"complexity.o", []string{"too_large", "too_many_jumps"}, nil},
+		// Maps and no programs: valid input, its maps are checked.
+		{"maps_only.o", nil, []string{"arena", "counters"}},
+	} {
+		t.Run(tc.object, func(t *testing.T) {
+			o, err := Open(filepath.Join(objects, tc.object))
+			require.NoError(t, err)
+			assert.Equal(t, tc.programs, o.Programs)
+			assert.Equal(t, tc.maps, o.Maps)
+		})
+	}
+}
+
+// TestLoadIsolation: a program no loader can load, and a loader crash, are
+// that program's outcome; the object's other programs keep their verdicts.
+func TestLoadIsolation(t *testing.T) {
+	t.Run("section without a program type", func(t *testing.T) {
+		require.Zero(t, os.Geteuid(), "loading BPF programs needs root")
+		if err := rlimit.RaiseMemlock(); !errors.Is(err, rlimit.ErrMemlockLimited) {
+			require.NoError(t, err) // limited: fine on the 5.11+ host kernel
+		}
+		path := filepath.Join(objects, "custom_section.o")
+		rep := Load(path, LoadOptions{})
+		require.Empty(t, rep.Error)
+		require.Len(t, rep.Programs, 2)
+		custom, xdp := rep.Programs[0], rep.Programs[1]
+		assert.Equal(t, "custom_prog", custom.Program)
+		assert.Equal(t, path, custom.Object)
+		assert.Contains(t, custom.Error, `program custom_prog: section "my_custom_section" names no program type`)
+		assert.False(t, custom.Accepted)
+		assert.Equal(t, "xdp_pass", xdp.Program)
+		assert.Empty(t, xdp.Error)
+		assert.True(t, xdp.Accepted, xdp.Summary)
+	})
+	t.Run("loader crash", func(t *testing.T) {
+		// An freplace program makes the loader look through the object's
+		// programs for its target; a nil entry there dereferences nil
+		// inside internal/verifier. No BPF syscall happens before that.
+		o, err := Open(filepath.Join(objects, "libbpf_style.o"))
+		require.NoError(t, err)
+		spec := o.Spec.Copy()
+		spec.Programs["broken"] = nil
+		out := loadProgram(spec, "obj.o", "classify_drop", verifier.Options{})
+		assert.Equal(t, "classify_drop", out.Program)
+		assert.Equal(t, "obj.o", out.Object)
+		assert.Contains(t, out.Error, "load program classify_drop of obj.o: loader crashed")
+		assert.Contains(t, out.Error, "nil pointer dereference")
+		assert.NotContains(t, out.Error, "\n")
+		assert.Contains(t, out.Log, "goroutine ", "the whole stack goes to the log")
+		assert.Contains(t, out.Log, "verifier.loadExtensionTarget")
+	})
 }

@@ -34,11 +34,23 @@ type Object struct {
 	Spec *ebpf.CollectionSpec
 	// Programs are the object's program names, sorted.
 	Programs []string
+	// Maps are the object's map names (.data, .rodata, .bss included), sorted.
+	Maps []string
 }
 
 // Open reads and checks the BPF object at path. The kernels bpfmatrix boots
-// (x86_64, arm64) are little-endian, so a big-endian object is invalid.
-func Open(path string) (*Object, error) {
+// (x86_64, arm64) are little-endian, so a big-endian object is invalid. An
+// object with maps and no programs is valid (its maps are checked); one
+// with neither is not.
+//
+// Open does not panic on any input: a crash of the ELF or BTF reader is an
+// invalid object too.
+func Open(path string) (o *Object, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			o, err = nil, invalidf("%s: parse BPF object: the reader crashed on it (a bug in bpfmatrix or cilium/ebpf): %v", path, oneLine(fmt.Sprint(v)))
+		}
+	}()
 	f, err := os.Open(path)
 	if err != nil {
 		var pe *os.PathError
@@ -82,15 +94,24 @@ func Open(path string) (*Object, error) {
 	if err != nil {
 		return nil, invalidf("%s: parse BPF object: %v", path, err)
 	}
-	if len(spec.Programs) == 0 {
-		return nil, invalidf("%s: no BPF programs in the object (are they in SEC(\"...\") sections?)", path)
+	if len(spec.Programs) == 0 && len(spec.Maps) == 0 {
+		return nil, invalidf("%s: no BPF programs or maps in the object (are they in SEC(\"...\") sections?)", path)
 	}
-	o := &Object{Path: path, Spec: spec}
+	o = &Object{Path: path, Spec: spec}
 	for name := range spec.Programs {
 		o.Programs = append(o.Programs, name)
 	}
 	slices.Sort(o.Programs)
+	for name := range spec.Maps {
+		o.Maps = append(o.Maps, name)
+	}
+	slices.Sort(o.Maps)
 	return o, nil
+}
+
+// oneLine keeps an error one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
 }
 
 // sectionTableEnd reads where a 64-bit ELF's section header table ends

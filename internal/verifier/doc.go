@@ -22,7 +22,16 @@
 // or a kernel older than the case) is loaded at level 2 straight away, and a
 // load refused before the verifier ran (empty log: map creation, attach
 // target, kfunc) is not repeated. Accepted programs keep only the stats
-// unless Options.FullLog is set (repro).
+// unless Options.FullLog is set (repro: a level-2 load after the stats one).
+//
+// The level-2 load is bounded: its buffer is sized from the stats load's
+// "processed N insns", and it is skipped, with a "bpfmatrix: no level-2
+// log" line appended to the kept stats log, when the verifier stopped at a
+// complexity limit ("BPF program is too large", "The sequence of N jumps is
+// too complex") or walked more instructions than the budget: near the
+// 1M-instruction limit the level-2 log is about 300 MB (Level2Skipped).
+// A program of unspecified type (a section name no loader knows) is
+// Inconclusive here; internal/object reports it as an error.
 //
 // Outcomes: Accepted=false with a Summary means the kernel (verifier, map
 // creation, attach-target lookup) said no. Inconclusive means the question

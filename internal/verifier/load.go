@@ -3,6 +3,7 @@ package verifier
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -81,6 +82,12 @@ func loadProgram(spec *ebpf.CollectionSpec, name string, opts Options, likelyRej
 		out.Inconclusive = fmt.Sprintf("no program %q in the object", name)
 		return out
 	}
+	if ps.Type == ebpf.UnspecifiedProgram {
+		// cilium/ebpf's NewCollection skips such programs instead of
+		// failing, and no kernel loads program type 0: there is nothing to ask.
+		out.Inconclusive = UnspecifiedTypeError(ps).Error()
+		return out
+	}
 
 	if ps.Type == ebpf.Extension && ps.AttachTarget == nil {
 		target, err := loadExtensionTarget(spec, name, opts)
@@ -94,26 +101,34 @@ func loadProgram(spec *ebpf.CollectionSpec, name string, opts Options, likelyRej
 	}
 
 	sub := programOnly(spec, ps)
+	// The first load asks for the stats only (level 2 straight away only
+	// for a corpus case this kernel is expected to reject: our own small
+	// programs). Its "processed N insns" sizes the level-2 load, if any.
 	first := ebpf.LogLevelStats
-	if opts.FullLog || likelyRejected {
-		first = ebpf.LogLevelInstruction | ebpf.LogLevelStats
+	if likelyRejected {
+		first = level2
 	}
-	log, err := loadOnce(sub, name, first, opts)
+	log, err := loadOnce(sub, name, first, 0, opts)
 	if err != nil && errors.Is(err, unix.EINVAL) && log == "" {
 		// Before 5.2 (BPF_LOG_STATS, BPF_LOG_LEVEL2) a log level above 1 is
 		// EINVAL before the verifier runs; level 1 is the most there is.
 		first = ebpf.LogLevelBranch
-		log, err = loadOnce(sub, name, first, opts)
+		log, err = loadOnce(sub, name, first, 0, opts)
 	}
 	// The stats-only log of a rejection is just the verifier's reason and its
 	// stats: the summary comes from there (a level-2 log may end in state dumps).
 	summary := SummaryLine(log)
-	if err != nil && first == ebpf.LogLevelStats && log != "" {
-		// Rejected by the verifier: load again at level 2 for the whole log
-		// (grown on ENOSPC). An empty log means the kernel said no before
-		// the verifier ran (map creation, BTF, attach target): a second load
-		// would only say the same.
-		if full, err2 := loadOnce(sub, name, ebpf.LogLevelInstruction|ebpf.LogLevelStats, opts); err2 != nil && full != "" {
+	// A rejection by the verifier, or repro asking for the log of an
+	// accepted program: load again at level 2 for the whole log. An empty
+	// log means the kernel said no before the verifier ran (map creation,
+	// BTF, attach target): a second load would only say the same.
+	if first == ebpf.LogLevelStats && log != "" && (err != nil || opts.FullLog) {
+		st := ParseStats(log)
+		if why := Level2Skipped(summary, st.Insns); why != "" {
+			// The stats log (the kernel's reason and its statistics) is all
+			// there is; say so in it rather than keep a shorter log silently.
+			log = strings.TrimRight(log, "\n") + "\n" + why + "\n"
+		} else if full, err2 := loadOnce(sub, name, level2, level2SizeHint(st.Insns), opts); full != "" && (err2 != nil) == (err != nil) {
 			log = full
 		}
 	}
@@ -124,10 +139,70 @@ func loadProgram(spec *ebpf.CollectionSpec, name string, opts Options, likelyRej
 	return out
 }
 
+// level2 is the whole verifier log: every instruction with its register
+// state, and the statistics.
+const level2 = ebpf.LogLevelInstruction | ebpf.LogLevelStats
+
+// Level-2 log budget. At level 2 the verifier prints every instruction it
+// walks with its register state. Measured on the 6.18 development host:
+// 138-245 bytes per processed instruction for never.o and loop.o, 308 for
+// complexity.o's too_many_jumps (30.3 MB of log for 98,310 instructions,
+// bpftool -d), so a program near the 1M-instruction limit writes about
+// 300 MB. cilium/ebpf grows the log buffer by doubling from 64 KiB,
+// verifying the program again on every ENOSPC (a dozen full verifications
+// before the kernel reports the log size itself, 6.4+), and the log is
+// copied several times on its way to the host (lines, joined string, JSON,
+// frames): in a 512 MiB guest that ran the agent out of memory after
+// 100-187 s (issue 18). So the level-2 load is sized from the stats-only
+// load's instruction count, and not made at all above level2MaxInsns.
+const (
+	level2BytesPerInsn = 320
+	level2MaxInsns     = 64 << 10 // 20 MiB of log at level2BytesPerInsn
+)
+
+// level2SizeHint is the starting log buffer for a level-2 load of a program
+// the stats-only load reported insns processed instructions for: one load
+// instead of a doubling series (0: cilium/ebpf's default).
+func level2SizeHint(insns int) uint32 {
+	if insns <= 0 {
+		return 0
+	}
+	return uint32(min(insns, level2MaxInsns) * level2BytesPerInsn)
+}
+
+// complexityLimit matches the verifier's reasons for giving up on a program
+// for its size rather than for an error in it: BPF_COMPLEXITY_LIMIT_INSNS
+// ("BPF program is too large. Processed 1000001 insn"),
+// BPF_COMPLEXITY_LIMIT_JMP_SEQ ("The sequence of 8193 jumps is too
+// complex.") and the pre-5.3 state limit ("BPF program is too complex").
+var complexityLimit = regexp.MustCompile(`BPF program is too (large|complex)|The sequence of \d+ jumps is too complex`)
+
+// Level2Skipped says why no level-2 log is taken after a stats-only load
+// with this summary and instruction count ("" when one is): the verifier
+// stopped at a complexity limit (the level-2 log would be the same walk,
+// printed), or it walked more than level2MaxInsns instructions. The text is
+// appended to the kept log, marked as bpfmatrix's.
+func Level2Skipped(summary string, insns int) string {
+	switch {
+	case complexityLimit.MatchString(summary):
+		return fmt.Sprintf("bpfmatrix: no level-2 log: the verifier stopped at a complexity limit after %d instructions, and printing every one with its state would take hundreds of MB (this is the stats-level log)", insns)
+	case insns > level2MaxInsns:
+		return fmt.Sprintf("bpfmatrix: no level-2 log: the verifier walked %d instructions (budget %d, about %d MiB of log); this is the stats-level log", insns, level2MaxInsns, level2MaxInsns*level2BytesPerInsn>>20)
+	}
+	return ""
+}
+
+// UnspecifiedTypeError is the error for a program whose section name gives
+// no program type (SEC("my_custom_section")).
+func UnspecifiedTypeError(ps *ebpf.ProgramSpec) error {
+	return fmt.Errorf("program %s: section %q names no program type (cilium/ebpf and libbpf take the type from the section name: use one libbpf knows, such as SEC(\"xdp\") or SEC(\"kprobe/FUNC\"))", ps.Name, ps.SectionName)
+}
+
 // loadOnce loads the collection and returns the verifier log and the error.
-func loadOnce(spec *ebpf.CollectionSpec, name string, level ebpf.LogLevel, opts Options) (string, error) {
+// sizeHint is the log buffer to start with (0: cilium/ebpf's 64 KiB).
+func loadOnce(spec *ebpf.CollectionSpec, name string, level ebpf.LogLevel, sizeHint uint32, opts Options) (string, error) {
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
-		Programs: ebpf.ProgramOptions{LogLevel: level, KernelTypes: opts.KernelTypes},
+		Programs: ebpf.ProgramOptions{LogLevel: level, LogSizeStart: sizeHint, KernelTypes: opts.KernelTypes},
 		Cache:    opts.Cache,
 	})
 	if err != nil {
@@ -138,8 +213,23 @@ func loadOnce(spec *ebpf.CollectionSpec, name string, level ebpf.LogLevel, opts 
 		return "", err
 	}
 	defer coll.Close()
-	return coll.Programs[name].VerifierLog, nil
+	prog := coll.Programs[name]
+	if prog == nil {
+		// NewCollection leaves out what it will not load (a program of
+		// unspecified type) without an error.
+		return "", fmt.Errorf("load program %s: not loaded by cilium/ebpf", name)
+	}
+	return prog.VerifierLog, nil
 }
+
+// efaultSummary stands for the verifier's reason when the load failed with
+// EFAULT: cilium/ebpf returns no log with EFAULT (it reads EFAULT as a
+// verifier bug that overrode ENOSPC). Measured: Debian 5.10 and 6.1 and a
+// 6.18 host answer EFAULT, with "The sequence of 8193 jumps is too
+// complex." in the log (bpftool shows it), when a conditional jump exceeds
+// BPF_COMPLEXITY_LIMIT_JMP_SEQ: check_cond_jmp_op turns push_stack's
+// failure into -EFAULT.
+const efaultSummary = "bad address (EFAULT) and no verifier log (cilium/ebpf returns none with EFAULT): the verifier's answer to a branch past its limit of 8192 pending branches (\"The sequence of 8193 jumps is too complex.\"), or a verifier-internal error"
 
 func fill(out *result.VerifierOutcome, log, summary string, err error) {
 	st := ParseStats(log)
@@ -158,6 +248,9 @@ func fill(out *result.VerifierOutcome, log, summary string, err error) {
 	}
 	out.Log = log
 	out.Summary = summary
+	if out.Summary == "" && errors.Is(err, unix.EFAULT) {
+		out.Summary = efaultSummary
+	}
 	if out.Summary == "" {
 		out.Summary = err.Error()
 	}
