@@ -2,6 +2,7 @@ package vmtest
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"errors"
 	"flag"
@@ -15,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -40,7 +42,9 @@ type guestRun struct {
 	// timeout), console noise and stale reproduction lines removed.
 	vmErr     string
 	runTimout time.Duration
-	release   string
+	// stopped: vmtest stopped the guest run at the host's -timeout.
+	stopped bool
+	release string
 }
 
 // boot runs the test binary inside the kernel once and parses its events.
@@ -80,12 +84,25 @@ func (gr *guestRun) boot(t *testing.T, kernel string, opts Options) {
 	args = append(args, "--", exe)
 	args = append(args, guestArgs(os.Args[1:], guestTimeout, coverDir != "")...)
 
+	// The host's own -timeout alarm would end this process with nothing
+	// reported: stop the guest run just before it, and report the tests it
+	// had not finished.
+	ctx := context.Background()
+	if deadline, ok := t.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-2*time.Second))
+		defer cancel()
+	}
 	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(cli, args...)
+	cmd := exec.CommandContext(ctx, cli, args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	// SIGTERM lets the CLI stop QEMU and remove its files.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = time.Second
 	start := time.Now()
 	runErr := cmd.Run()
 	elapsed := time.Since(start)
+	gr.stopped = ctx.Err() != nil
 	var ee *exec.ExitError
 	if runErr != nil && !errors.As(runErr, &ee) {
 		gr.err = fmt.Errorf("run %s: %w", cli, runErr)
@@ -104,6 +121,9 @@ func (gr *guestRun) boot(t *testing.T, kernel string, opts Options) {
 		return
 	}
 	if !gr.ev.finished {
+		if gr.stopped { // the CLI's line for our SIGTERM
+			guestErr = strings.TrimSuffix(strings.TrimRight(guestErr, "\n"), "Error: interrupted")
+		}
 		gr.crash = strings.TrimRight(guestErr, "\n")
 		gr.vmErr = cleanCLIError(cliErr)
 	}
@@ -128,7 +148,8 @@ func (gr *guestRun) replay(t *testing.T) {
 	rec := gr.ev.take(t.Name())
 	if rec == nil {
 		if !gr.ev.finished && gr.ev.lastRun != nil {
-			fmt.Fprintf(out, "vmtest: %s did not run inside %s: the guest's test binary ended first, in %s:\n%s\n", t.Name(), gr.kernel, gr.ev.lastRun.name, gr.endText())
+			first, _, _ := strings.Cut(gr.endText(), "\n")
+			fmt.Fprintf(out, "vmtest: %s did not run inside %s: the guest's test binary ended first, in %s (%s); see that test's failure\n", t.Name(), gr.kernel, gr.ev.lastRun.name, first)
 		} else {
 			fmt.Fprintf(out, "vmtest: %s did not run inside %s, although the host ran it: does the test take another path before vmtest.Run in the guest?\n", t.Name(), gr.kernel)
 		}
@@ -160,10 +181,14 @@ func (gr *guestRun) replayRecord(t *testing.T, rec *record) {
 		if crashed {
 			fmt.Fprintf(out, "vmtest: the guest's test binary crashed here:\n%s\n", gr.endText())
 		}
-		fmt.Fprintf(out, "vmtest: failed inside %s; reproduce with: %s\n", gr.kernel, reproLine(rec.name))
+		if !t.Failed() { // else a subtest failed and said so
+			fmt.Fprintf(out, "vmtest: failed inside %s; reproduce with: %s\n", gr.kernel, reproLine(rec.name))
+		}
 		t.FailNow()
 	default:
-		if gr.vmErr != "" && strings.Contains(gr.vmErr, "run timeout") {
+		if gr.stopped {
+			fmt.Fprintf(out, "vmtest: still running inside %s when go test's -timeout was about to end (booting took part of it):\n%s\n", gr.kernel, gr.endText())
+		} else if gr.vmErr != "" && strings.Contains(gr.vmErr, "run timeout") {
 			fmt.Fprintf(out, "vmtest: still running inside %s when the VM's run timeout (%v) fired:\n%s\n", gr.kernel, gr.runTimout, gr.endText())
 		} else {
 			fmt.Fprintf(out, "vmtest: did not finish inside %s; the guest's test binary ended:\n%s\n", gr.kernel, gr.endText())
