@@ -25,9 +25,9 @@ func TestMain(m *testing.M) {
 func TestPass(t *testing.T) {
 	vmtest.Run(t, kernels, func(t *testing.T) {
 		if p := os.Getenv("VMTESTMOD_HOST_FILE"); p != "" {
-			// Only a body run on the host can create a host file: the
-			// guest's /tmp is its own tmpfs.
-			require.NoError(t, os.WriteFile(p, []byte("ran"), 0o644))
+			// Only a body run on the host can create this host file: in
+			// the guest, its directory does not exist.
+			_ = os.WriteFile(p, []byte("ran"), 0o644)
 		}
 		kernel, ok := vmtest.Guest()
 		require.True(t, ok, "not inside a guest")
