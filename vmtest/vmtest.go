@@ -2,132 +2,156 @@ package vmtest
 
 import (
 	"bytes"
-	"context"
-	"errors"
+	"fmt"
 	"os"
-	"path/filepath"
-	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
-
-	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
-	"github.com/bpfmatrix/bpfmatrix/internal/fetch"
-	"github.com/bpfmatrix/bpfmatrix/internal/vm"
 )
 
-// insideEnv marks a test binary started by InVM inside the guest.
-const insideEnv = "BPFMATRIX_VMTEST_INSIDE"
-
-// Options choose the kernel and the VM's limits. Zero values take vm's
-// defaults.
+// Options configure the VMs of one test binary. Zero values take the
+// bpfmatrix CLI's defaults.
 type Options struct {
-	// Kernel is a catalog name, e.g. "debian-6.1".
-	Kernel                  string
-	Memory, CPUs            int
-	BootTimeout, RunTimeout time.Duration
-	// Dir is copied to the program's working directory (default: the
-	// test's working directory, i.e. the package directory).
-	Dir string
-	// Env is added to the program's environment.
+	// Memory in MiB and CPUs of each guest.
+	Memory, CPUs int
+	// BootTimeout limits one boot (bpfmatrix exec --boot-timeout).
+	BootTimeout time.Duration
+	// RunTimeout limits one guest run, i.e. all of the package's tests on
+	// one kernel, from boot to exit. Default: what is left of go test's
+	// -timeout when the kernel is first needed.
+	RunTimeout time.Duration
+	// Env adds VAR=VALUE entries to the guest's environment, which
+	// otherwise is the host's minus its session variables.
 	Env []string
 }
 
-// Result is a finished program.
-type Result struct {
-	ExitCode       int
-	Stdout, Stderr string
-	Release        string
+// state is the process-wide state: Main's options and one guest run per
+// kernel.
+var state struct {
+	mu      sync.Mutex
+	mainRan bool
+	opts    Options
+	runs    map[string]*guestRun
 }
 
-// Run boots opts.Kernel, runs program with args inside it and returns its
-// result. Any VM failure fails the test at once, logging the console and
-// the QEMU command.
-func Run(tb testing.TB, opts Options, program string, args ...string) *Result {
-	tb.Helper()
-	k := kernel(tb, opts.Kernel)
-	dir := opts.Dir
-	if dir == "" {
-		dir = "."
+// guestCoverDir is -test.gocoverdir inside the guest when the host
+// collects coverage; Main sends its files back on stdout.
+const guestCoverDir = "/tmp/bpfmatrix-vmtest-cover"
+
+// Main runs the package's tests and exits; call it from TestMain:
+//
+//	func TestMain(m *testing.M) { vmtest.Main(m, vmtest.Options{}) }
+//
+// On the host, opts apply to every kernel the tests boot. Inside a guest it
+// also hands the guest's coverage counters back to the host.
+func Main(m *testing.M, opts Options) {
+	state.mu.Lock()
+	state.mainRan, state.opts = true, opts
+	state.mu.Unlock()
+	if _, ok := Guest(); !ok {
+		os.Exit(m.Run())
 	}
-	var stdout, stderr bytes.Buffer
-	ctx := context.Background()
-	if d, ok := tb.(interface{ Context() context.Context }); ok {
-		ctx = d.Context()
-	}
-	res, err := vm.Run(ctx, vm.Options{
-		Arch: k.Arch, Kernel: k.Image,
-		Memory: opts.Memory, CPUs: opts.CPUs,
-		BootTimeout: opts.BootTimeout, RunTimeout: opts.RunTimeout,
-		Stdout: &stdout, Stderr: &stderr,
-	}, vm.Job{Program: program, Args: args, Env: opts.Env, Dir: dir})
-	if err != nil {
-		var ve *vm.Error
-		if errors.As(err, &ve) {
-			tb.Logf("console:\n%s", strings.Join(ve.ConsoleTail, "\n"))
-			tb.Logf("reproduce with: %s", ve.Repro)
+	collect := false
+	for _, a := range os.Args[1:] {
+		if a == "-test.gocoverdir="+guestCoverDir {
+			collect = true
 		}
-		tb.Fatalf("vmtest: run %s on %s: %v", filepath.Base(program), opts.Kernel, err)
 	}
-	r := &Result{ExitCode: res.ExitCode, Stdout: stdout.String(), Stderr: stderr.String(), Release: res.Release}
-	if r.ExitCode != 0 {
-		tb.Logf("vmtest: %s exited with %d on %s (%s); reproduce the VM with: %s", filepath.Base(program), r.ExitCode, opts.Kernel, res.Release, res.Repro)
+	if collect {
+		// The testing package writes its counters here at the end of
+		// m.Run, and fails if the directory is missing.
+		if err := os.MkdirAll(guestCoverDir, 0o755); err != nil {
+			fmt.Fprintf(os.Stderr, "vmtest: %v\n", err)
+		}
 	}
-	return r
+	code := m.Run()
+	if collect {
+		if err := sendCoverage(os.Stdout, guestCoverDir); err != nil {
+			fmt.Fprintf(os.Stderr, "vmtest: send coverage: %v\n", err)
+			if code == 0 {
+				code = 1
+			}
+		}
+	}
+	os.Exit(code)
 }
 
-// InVM reruns the calling test inside opts.Kernel and reports whether it
-// did so. On the host it returns true after the guest run: the test's
-// output is logged and a failure inside fails t. Inside the guest it
-// returns false, so the rest of the test body runs there.
-func InVM(t *testing.T, opts Options) bool {
+// Guest reports the catalog name of the kernel this process runs on when it
+// runs inside a bpfmatrix guest, and false on the host. It reads the
+// kernel command line (bpfmatrix.kernel=NAME, which `bpfmatrix exec` sets)
+// rather than the environment: an environment variable can be set on the
+// host by accident, and then test bodies would run on the host.
+func Guest() (kernel string, ok bool) {
+	b, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		return "", false
+	}
+	return guestKernel(b)
+}
+
+const cmdlineMarker = "bpfmatrix.kernel="
+
+func guestKernel(cmdline []byte) (string, bool) {
+	for _, f := range strings.Fields(string(bytes.TrimSpace(cmdline))) {
+		if k, ok := strings.CutPrefix(f, cmdlineMarker); ok && k != "" {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+// Run runs fn as a subtest named after each of kernels, inside that kernel.
+//
+// On the host, each subtest replays fn's outcome in the guest (see the
+// package documentation); fn itself never runs on the host. Inside a
+// bpfmatrix guest, the subtest for the kernel it is on runs fn, and the
+// others skip.
+func Run(t *testing.T, kernels []string, fn func(t *testing.T)) {
 	t.Helper()
-	if os.Getenv(insideEnv) != "" {
-		return false
+	if len(kernels) == 0 {
+		t.Fatal("vmtest.Run: no kernels")
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatalf("vmtest: %v", err)
+	if fn == nil {
+		t.Fatal("vmtest.Run: nil test function")
 	}
-	opts.Env = append(opts.Env, insideEnv+"=1")
-	res := Run(t, opts, exe, "-test.run="+runPattern(t.Name()), "-test.v", "-test.count=1")
-	t.Logf("inside %s (%s):\n%s%s", opts.Kernel, res.Release, res.Stdout, res.Stderr)
-	if res.ExitCode != 0 {
-		t.Errorf("vmtest: %s failed inside %s (exit status %d)", t.Name(), opts.Kernel, res.ExitCode)
-	}
-	return true
-}
-
-// runPattern matches exactly the test called name (subtests included).
-func runPattern(name string) string {
-	parts := strings.Split(name, "/")
-	for i, p := range parts {
-		parts[i] = "^" + regexp.QuoteMeta(p) + "$"
-	}
-	return strings.Join(parts, "/")
-}
-
-func kernel(tb testing.TB, name string) *fetch.Kernel {
-	tb.Helper()
-	spec, err := catalog.Default().Lookup(name)
-	if err != nil {
-		tb.Fatalf("vmtest: %v", err)
-	}
-	cache := os.Getenv("BPFMATRIX_CACHE")
-	if cache == "" {
-		d, err := os.UserCacheDir()
-		if err != nil {
-			tb.Fatalf("vmtest: %v", err)
+	if cur, ok := Guest(); ok {
+		for _, k := range kernels {
+			if k == cur {
+				t.Run(k, fn)
+				continue
+			}
+			t.Run(k, func(t *testing.T) {
+				t.Skipf("vmtest: this test binary runs inside %s, so %s is not booted from here (a VM does not boot VMs); run go test on the host for %s", cur, k, k)
+			})
 		}
-		cache = filepath.Join(d, "bpfmatrix")
+		return
 	}
-	f, err := fetch.New(fetch.Options{CacheDir: cache})
-	if err != nil {
-		tb.Fatalf("vmtest: %v", err)
+	state.mu.Lock()
+	mainRan, opts := state.mainRan, state.opts
+	state.mu.Unlock()
+	if !mainRan {
+		t.Fatalf("vmtest.Run needs vmtest.Main, which boots the kernels and runs the tests inside them; add to this package's tests:\n\n\tfunc TestMain(m *testing.M) { vmtest.Main(m, vmtest.Options{}) }")
 	}
-	k, err := f.Fetch(context.Background(), spec)
-	if err != nil {
-		tb.Fatalf("vmtest: %v", err)
+	for _, k := range kernels {
+		t.Run(k, func(t *testing.T) {
+			gr := runFor(k)
+			gr.once.Do(func() { gr.boot(t, k, opts) })
+			gr.replay(t)
+		})
 	}
-	return k
+}
+
+func runFor(kernel string) *guestRun {
+	state.mu.Lock()
+	defer state.mu.Unlock()
+	if state.runs == nil {
+		state.runs = make(map[string]*guestRun)
+	}
+	gr := state.runs[kernel]
+	if gr == nil {
+		gr = &guestRun{kernel: kernel}
+		state.runs[kernel] = gr
+	}
+	return gr
 }

@@ -18,6 +18,7 @@ type execFlags struct {
 	dir          string
 	printCmdline bool
 	keep         bool
+	env          []string
 }
 
 func newExecCmd(g *globals) *cobra.Command {
@@ -46,6 +47,7 @@ Use it as a go test wrapper:
 	fl.StringVar(&f.dir, "dir", ".", "host directory copied to the program's working directory, without .git and other VCS metadata (\"\" for none)")
 	fl.BoolVar(&f.printCmdline, "print-cmdline", false, "print the QEMU command line and exit")
 	fl.BoolVar(&f.keep, "keep", false, "keep the initramfs so the printed reproduction command works")
+	registerEnvFlag(fl, &f.env)
 	_ = cmd.MarkFlagRequired("kernel")
 	return cmd
 }
@@ -62,6 +64,10 @@ func runExec(cmd *cobra.Command, g *globals, f execFlags, args []string) error {
 	if _, err := os.Stat(args[0]); err != nil {
 		return usageError("program: %v", err)
 	}
+	env, err := execEnv(os.Environ(), f.env, spec.Name)
+	if err != nil {
+		return err
+	}
 	k, err := g.fetchKernel(ctx, spec)
 	if err != nil {
 		return err
@@ -77,6 +83,8 @@ func runExec(cmd *cobra.Command, g *globals, f execFlags, args []string) error {
 		Stderr:      g.stderr,
 		Logger:      g.logger(),
 		KeepFiles:   f.keep,
+		// Tells a program in the guest which kernel it is on (vmtest).
+		ExtraCmdline: guestMarker(spec.Name),
 	}
 	if g.verbose {
 		opts.Console = g.stderr
@@ -89,7 +97,7 @@ func runExec(cmd *cobra.Command, g *globals, f execFlags, args []string) error {
 		fmt.Fprintln(g.stdout, vm.Repro(c.Argv()))
 		return nil
 	}
-	job := vm.Job{Program: args[0], Args: args[1:], Dir: f.dir}
+	job := vm.Job{Program: args[0], Args: args[1:], Dir: f.dir, Env: env}
 	res, err := vm.Run(ctx, opts, job)
 	if err != nil {
 		var ve *vm.Error

@@ -1,0 +1,301 @@
+package vmtest_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// These tests use vmtest the way a user does: `go test -json` in a module of
+// their own (testdata/vmtestmod, which imports this module through a
+// replace), with the bpfmatrix CLI built from this checkout, and check the
+// host-side events.
+
+var (
+	cliOnce sync.Once
+	cliPath string
+	cliErr  error
+)
+
+// bpfmatrixCLI builds the CLI and the guest init next to it (where the CLI
+// looks for it) once per test binary.
+func bpfmatrixCLI(tb testing.TB) string {
+	tb.Helper()
+	cliOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "vmtest-cli-")
+		if err != nil {
+			cliErr = err
+			return
+		}
+		for _, b := range [][]string{
+			{"build", "-o", filepath.Join(dir, "bpfmatrix"), "../cmd/bpfmatrix"},
+			{"build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, "bpfmatrix-init"), "../cmd/bpfmatrix-init"},
+		} {
+			cmd := exec.Command("go", b...)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				cliErr = fmt.Errorf("go %s: %w\n%s", strings.Join(b, " "), err, out)
+				return
+			}
+		}
+		cliPath = filepath.Join(dir, "bpfmatrix")
+	})
+	require.NoError(tb, cliErr)
+	return cliPath
+}
+
+type event struct {
+	Action, Test, Output string
+}
+
+// results are one go test -json run: each test's last action and output.
+type results struct {
+	action map[string]string
+	output map[string]string
+	all    string
+}
+
+// boots counts vmtest's one log line per boot.
+func (r results) boots() int {
+	return strings.Count(r.all, "vmtest: booted ")
+}
+
+// goTest runs go test -json in dir and parses its events.
+func goTest(tb testing.TB, dir string, env []string, args ...string) results {
+	tb.Helper()
+	cmd := exec.Command("go", append([]string{"test", "-json", "-count=1"}, args...)...)
+	cmd.Dir = dir
+	// Offline and with this toolchain, as in CI.
+	cmd.Env = append(os.Environ(), "BPFMATRIX_BIN="+bpfmatrixCLI(tb), "GOPROXY=off", "GOTOOLCHAIN=local", "GOFLAGS=")
+	cmd.Env = append(cmd.Env, env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	_ = cmd.Run() // failing cases fail go test; the events say which
+	r := results{action: map[string]string{}, output: map[string]string{}}
+	var all strings.Builder
+	sc := bufio.NewScanner(&stdout)
+	sc.Buffer(nil, 16<<20)
+	for sc.Scan() {
+		var e event
+		require.NoError(tb, json.Unmarshal(sc.Bytes(), &e), "%s", sc.Bytes())
+		switch e.Action {
+		case "output":
+			r.output[e.Test] += e.Output
+			all.WriteString(e.Output)
+		case "pass", "fail", "skip":
+			r.action[e.Test] = e.Action
+		}
+	}
+	r.all = all.String()
+	require.NotEmpty(tb, r.action, "go test %s: no events\nstderr: %s", args, stderr.String())
+	return r
+}
+
+var kernels = []string{"debian-5.10", "debian-6.1"}
+
+// releasePrefix is each kernel's uname -r prefix.
+var releasePrefix = map[string]string{"debian-5.10": "5.10.", "debian-6.1": "6.1."}
+
+func TestOutcomes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots two kernels")
+	}
+	tmp := t.TempDir()
+	hostFile := filepath.Join(tmp, "body-ran-on-host")
+	r := goTest(t, "testdata/vmtestmod", []string{"VMTESTMOD_HOST_ENV=from-host", "VMTESTMOD_HOST_FILE=" + hostFile},
+		"-short",
+		"-run", "^Test(Pass|Fail|Skip|Short|CustomFlag|Subtests|Panic|AfterPanic)$", ".", "-args", "-custom=x")
+
+	for _, k := range kernels {
+		t.Run(k, func(t *testing.T) {
+			for _, tc := range []struct {
+				test, action string
+				output       []string
+			}{
+				{"TestPass/" + k, "pass", []string{"inside " + k + ": " + releasePrefix[k]}},
+				// The guest's testify failure, as it reads locally.
+				{"TestFail/" + k, "fail", []string{"before the assertion", "Error Trace:", `expected: "expected in the guest"`, `actual  : "actual in the guest"`, "reproduce with: cd "}},
+				{"TestSkip/" + k, "skip", []string{"this kernel lacks the feature"}},
+				{"TestShort/" + k, "pass", nil},
+				{"TestCustomFlag/" + k, "pass", nil},
+				{"TestSubtests/" + k + "/ok", "pass", nil},
+				{"TestSubtests/" + k + "/bad", "fail", []string{"sub-subtest failed"}},
+				{"TestSubtests/" + k, "fail", nil},
+				{"TestPanic/" + k, "fail", []string{"panic: boom in the guest", "cases_test.go:"}},
+				{"TestAfterPanic/" + k, "fail", []string{"did not run inside " + k, "ended first, in TestPanic/" + k}},
+			} {
+				t.Run(tc.test, func(t *testing.T) {
+					assert.Equal(t, tc.action, r.action[tc.test], "output:\n%s", r.output[tc.test])
+					for _, o := range tc.output {
+						assert.Contains(t, r.output[tc.test], o)
+					}
+				})
+			}
+		})
+	}
+	assert.Equal(t, 2, r.boots(), "one boot per kernel")
+	assert.NoFileExists(t, hostFile, "a test body ran on the host")
+}
+
+func TestTimeout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a kernel")
+	}
+	r := goTest(t, "testdata/vmtestmod", nil, "-timeout", "30s", "-run", "^TestTimeout$", ".")
+	const name = "TestTimeout/debian-6.1"
+	assert.Equal(t, "fail", r.action[name])
+	out := r.output[name]
+	// The output up to the timeout, and which test was running: the
+	// guest's own alarm or, if the boot ate the time, vmtest's.
+	assert.Contains(t, out, "started, now waiting forever")
+	assert.Regexp(t, `test timed out after .*\n\s+running tests:\n\s+TestTimeout \(.*\n\s+TestTimeout/debian-6.1|still running inside debian-6.1`, out)
+	assert.Contains(t, out, "reproduce with: cd ")
+	assert.NotContains(t, out, "PCI: Fatal", "boot noise")
+	assert.NotContains(t, out, "initramfs.cpio", "a reproduction line naming a deleted file")
+}
+
+// TestOneKernel: -run picks a kernel (one boot), and -cover counts the
+// guest's coverage.
+func TestOneKernel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a kernel")
+	}
+	profile := filepath.Join(t.TempDir(), "cover.out")
+	r := goTest(t, "testdata/vmtestmod", []string{"VMTESTMOD_HOST_ENV=from-host"},
+		"-cover", "-coverprofile="+profile, "-run", "^TestPass$/^debian-6.1$", ".")
+	assert.Equal(t, "pass", r.action["TestPass/debian-6.1"])
+	assert.NotContains(t, r.action, "TestPass/debian-5.10")
+	assert.Equal(t, 1, r.boots())
+	// Covered is only called inside the guest. (A guest binary that
+	// panics reports no coverage, as go test without vmtest.)
+	cover, err := os.ReadFile(profile)
+	require.NoError(t, err)
+	assert.Contains(t, string(cover), "example.com/vmtestmod/covered.go:8.25,9.11 1 1")
+	assert.Contains(t, r.all, "coverage: 100.0% of statements")
+}
+
+// TestNested runs vmtestmod under go test -exec 'bpfmatrix exec': inside
+// that guest, vmtest runs the body for the kernel it is on and skips the
+// other instead of booting a VM in the VM.
+func TestNested(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a kernel")
+	}
+	r := goTest(t, "testdata/vmtestmod", []string{"VMTESTMOD_HOST_ENV=from-host", "VMTESTMOD_OPTIONS_ENV=from-options"},
+		"-exec", bpfmatrixCLI(t)+" exec --kernel debian-6.1", "-run", "^TestPass$", ".")
+	assert.Equal(t, "pass", r.action["TestPass/debian-6.1"], r.all)
+	assert.Equal(t, "skip", r.action["TestPass/debian-5.10"])
+	assert.Contains(t, r.output["TestPass/debian-5.10"], "runs inside debian-6.1, so debian-5.10 is not booted from here")
+	assert.Equal(t, 0, r.boots())
+}
+
+// TestNoMain: vmtest.Run without vmtest.Main fails loudly, and the body
+// does not run on the host.
+func TestNoMain(t *testing.T) {
+	hostFile := filepath.Join(t.TempDir(), "body-ran-on-host")
+	r := goTest(t, "testdata/vmtestmod", []string{"VMTESTMOD_HOST_FILE=" + hostFile}, "./nomain")
+	assert.Equal(t, "fail", r.action["TestForgotMain"])
+	assert.Contains(t, r.output["TestForgotMain"], "vmtest.Run needs vmtest.Main")
+	assert.Contains(t, r.output["TestForgotMain"], "func TestMain(m *testing.M) { vmtest.Main(m, vmtest.Options{}) }")
+	assert.NoFileExists(t, hostFile)
+}
+
+// TestVendored: a module that vendors vmtest builds and runs.
+func TestVendored(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a kernel")
+	}
+	root, err := filepath.Abs("..")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	for _, f := range []string{"go.mod", "go.sum", "covered.go", "cases_test.go"} {
+		b, err := os.ReadFile(filepath.Join("testdata/vmtestmod", f))
+		require.NoError(t, err)
+		if f == "go.mod" {
+			b = bytes.ReplaceAll(b, []byte("=> ../../.."), []byte("=> "+root))
+		}
+		require.NoError(t, os.WriteFile(filepath.Join(dir, f), b, 0o644))
+	}
+	vendor := exec.Command("go", "mod", "vendor")
+	vendor.Dir = dir
+	vendor.Env = append(os.Environ(), "GOPROXY=off", "GOTOOLCHAIN=local", "GOFLAGS=")
+	out, err := vendor.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.FileExists(t, filepath.Join(dir, "vendor/github.com/bpfmatrix/bpfmatrix/vmtest/vmtest.go"))
+
+	r := goTest(t, dir, []string{"VMTESTMOD_HOST_ENV=from-host"}, "-mod=vendor", "-run", "^TestPass$/^debian-6.1$", ".")
+	assert.Equal(t, "pass", r.action["TestPass/debian-6.1"], r.all)
+}
+
+// BenchmarkBoots runs 10 VM tests on 3 kernels in one go test and reports
+// the boots it took and its time beyond one bare `bpfmatrix exec` per
+// kernel (boot, a trivial program, power-off), per kernel.
+func BenchmarkBoots(b *testing.B) {
+	bench := []string{"debian-5.10", "debian-6.1", "debian-6.12"}
+	dir := b.TempDir()
+	root, err := filepath.Abs("..")
+	require.NoError(b, err)
+	var src strings.Builder
+	fmt.Fprintf(&src, "package bench\n\nimport (\n\t\"testing\"\n\n\t\"github.com/bpfmatrix/bpfmatrix/vmtest\"\n)\n\n")
+	fmt.Fprintf(&src, "var kernels = %#v\n\nfunc TestMain(m *testing.M) { vmtest.Main(m, vmtest.Options{}) }\n", bench)
+	for i := range 10 {
+		fmt.Fprintf(&src, "\nfunc Test%d(t *testing.T) {\n\tvmtest.Run(t, kernels, func(t *testing.T) { t.Log(%d) })\n}\n", i, i)
+	}
+	files := map[string]string{
+		"go.mod":        "module example.com/bench\n\ngo 1.26.0\n\nrequire github.com/bpfmatrix/bpfmatrix v0.0.0\n\nreplace github.com/bpfmatrix/bpfmatrix => " + root + "\n",
+		"bench_test.go": src.String(),
+		"true/main.go":  "package main\n\nfunc main() {}\n",
+	}
+	for name, s := range files {
+		require.NoError(b, os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755))
+		require.NoError(b, os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644))
+	}
+	cli := bpfmatrixCLI(b)
+	build := func(args ...string) {
+		cmd := exec.Command("go", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GOPROXY=off", "GOTOOLCHAIN=local", "GOFLAGS=-mod=mod", "CGO_ENABLED=0")
+		out, err := cmd.CombinedOutput()
+		require.NoError(b, err, "%s", out)
+	}
+	build("test", "-c", "-o", "bench.test", ".")
+	build("build", "-o", "trueprog", "./true")
+
+	var vmtestTime, bareTime time.Duration
+	boots := 0
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		cmd := exec.Command(filepath.Join(dir, "bench.test"), "-test.v", "-test.count=1")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "BPFMATRIX_BIN="+cli)
+		out, err := cmd.CombinedOutput()
+		require.NoError(b, err, "%s", out)
+		vmtestTime += time.Since(start)
+		require.Len(b, regexp.MustCompile(`--- PASS: Test\d/debian-`).FindAllString(string(out), -1), 30, "%s", out)
+		boots += strings.Count(string(out), "vmtest: booted ")
+		for _, k := range bench {
+			start := time.Now()
+			out, err := exec.Command(cli, "exec", "--kernel", k, "--dir", "", "--", filepath.Join(dir, "trueprog")).CombinedOutput()
+			require.NoError(b, err, "%s", out)
+			bareTime += time.Since(start)
+		}
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(boots)/n, "boots/op")
+	b.ReportMetric(vmtestTime.Seconds()/n, "vmtest-s/op")
+	b.ReportMetric(bareTime.Seconds()/n, "bare-exec-s/op")
+	b.ReportMetric((vmtestTime-bareTime).Seconds()/n/float64(len(bench)), "extra-s/kernel")
+}
