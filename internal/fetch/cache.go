@@ -130,7 +130,7 @@ func (f *Fetcher) cached(spec catalog.KernelSpec, repair bool) (*Kernel, []*Corr
 		*b.dst = p
 	}
 	if len(corrupt) > 0 {
-		return nil, corrupt, errors.Join(asErrors(corrupt)...)
+		return nil, corrupt, corruptBlobs(corrupt)
 	}
 	if firstErr != nil {
 		return nil, nil, firstErr
@@ -141,7 +141,19 @@ func (f *Fetcher) cached(spec catalog.KernelSpec, repair bool) (*Kernel, []*Corr
 // errNoRecord: the cache has no (readable) record for the spec.
 var errNoRecord = errors.New("no cache record")
 
-func asErrors(cs []*CorruptBlobError) []error {
+// corruptBlobs is several CorruptBlobErrors as one error on one line
+// (errors.Join would put each on its own).
+type corruptBlobs []*CorruptBlobError
+
+func (cs corruptBlobs) Error() string {
+	msgs := make([]string, len(cs))
+	for i, c := range cs {
+		msgs[i] = c.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (cs corruptBlobs) Unwrap() []error {
 	out := make([]error, len(cs))
 	for i, c := range cs {
 		out[i] = c

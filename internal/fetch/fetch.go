@@ -185,20 +185,22 @@ func (f *Fetcher) Fetch(ctx context.Context, spec catalog.KernelSpec) (*Kernel, 
 		return nil, fmt.Errorf("fetch %s: %w", spec.Name, err)
 	}
 	defer unlock()
-	// Another process may have filled (or repaired) the entry while we waited.
+	// Another process may have filled (or repaired) the entry while we
+	// waited; what we quarantined is still ours to report.
 	k, more, err := f.cached(spec, true)
-	if err == nil {
-		return k, nil
-	}
 	corrupt = append(corrupt, more...)
-	k, replaced, err := f.fetchSources(ctx, spec)
 	if err != nil {
-		if len(corrupt) > 0 {
-			return nil, fmt.Errorf("fetch %s: %w; fetching it again: %w", spec.Name, errors.Join(asErrors(corrupt)...), err)
+		var replaced []*CorruptBlobError
+		k, replaced, err = f.fetchSources(ctx, spec)
+		if err != nil {
+			if len(corrupt) > 0 {
+				return nil, fmt.Errorf("fetch %s: %w; fetching it again: %w", spec.Name, corruptBlobs(corrupt), err)
+			}
+			return nil, fmt.Errorf("fetch %s: %w", spec.Name, err)
 		}
-		return nil, fmt.Errorf("fetch %s: %w", spec.Name, err)
+		corrupt = append(corrupt, replaced...)
 	}
-	for _, c := range append(corrupt, replaced...) {
+	for _, c := range corrupt {
 		k.Repaired = append(k.Repaired, c.Error())
 	}
 	return k, nil
