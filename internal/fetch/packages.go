@@ -177,7 +177,10 @@ func parsePackageRecord(data []byte) (*packageRecord, error) {
 // suite with its newest version, falling back to older ones the mirror
 // answers 404 for. An *IntegrityError stops the fetch and nothing enters
 // the cache. The tree is filled under a flock in a temporary directory and
-// renamed into place; a cached set is returned without network access.
+// renamed into place; a cached set is returned without network access once
+// it matches its manifest. A cached tree that does not is moved to
+// quarantine and fetched again (Packages.Repaired names it); when it cannot
+// be, the error wraps its *CorruptBlobError.
 func (f *Fetcher) DebianPackages(ctx context.Context, suites []string, arch string, names []string) (*Packages, error) {
 	what := fmt.Sprintf("fetch %s packages %s", arch, strings.Join(names, ", "))
 	if len(suites) == 0 {
