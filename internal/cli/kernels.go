@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -36,7 +37,16 @@ func (g *globals) fetchKernel(ctx context.Context, spec catalog.KernelSpec) (*fe
 	if err != nil {
 		return nil, err
 	}
-	return f.Fetch(ctx, spec)
+	return badImage(f.Fetch(ctx, spec))
+}
+
+// badImage makes an image that is not a kernel bad input (exit status 2):
+// it is refused before anything boots.
+func badImage(k *fetch.Kernel, err error) (*fetch.Kernel, error) {
+	if errors.Is(err, fetch.ErrNotKernelImage) {
+		return nil, &ExitError{Code: 2, Err: err}
+	}
+	return k, err
 }
 
 // selectKernels returns the named kernels, or the catalog's default set for
@@ -205,6 +215,9 @@ func fetchKernels(ctx context.Context, g *globals, specs []catalog.KernelSpec, j
 			if hit {
 				state = "cached"
 			}
+			if len(k.Repaired) > 0 {
+				state = "repaired (" + strings.Join(k.Repaired, "; ") + ")"
+			}
 			prog.println(g.stdout, fmt.Sprintf("%s  %s  %s  %s  %s", spec.Name, state, k.Release, k.Digest, k.Source))
 			return nil
 		})
@@ -215,7 +228,8 @@ func fetchKernels(ctx context.Context, g *globals, specs []catalog.KernelSpec, j
 	case len(errs) == 0:
 		return nil
 	case len(specs) == 1:
-		return errs[0]
+		_, err := badImage(nil, errs[0])
+		return err
 	}
 	return fmt.Errorf("fetch: %d of %d kernels not fetched: %s", len(errs), len(specs), strings.Join(failed, ", "))
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -62,50 +63,112 @@ func (f *Fetcher) blobPath(digest string) string {
 	return filepath.Join(f.blobDir(), strings.TrimPrefix(digest, "sha256:"))
 }
 
-// Cached returns spec's kernel if the cache holds a complete entry. It never
-// touches the network.
+// parseRecord reads a kernel record. Anything it accepts names blobs by
+// well-formed digests with sizes that can be compared.
+func parseRecord(data []byte) (*record, error) {
+	var r record
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("parse record: %w", err)
+	}
+	if r.Schema != recordSchema {
+		return nil, fmt.Errorf("parse record: schema %d, want %d", r.Schema, recordSchema)
+	}
+	for _, b := range []*blobRef{&r.Image, r.Config, r.SystemMap} {
+		if b != nil && (!validDigest(b.Digest) || b.Size < 0) {
+			return nil, fmt.Errorf("parse record: malformed blob %q (%d bytes)", b.Digest, b.Size)
+		}
+	}
+	return &r, nil
+}
+
+// Cached returns spec's kernel if the cache holds a complete entry whose
+// blobs match their digests (see verifyBlob: one stat per blob when nothing
+// changed since they were last hashed) and whose image boots on spec's
+// architecture. A corrupt blob makes the entry a miss and is left in place
+// for Fetch, which quarantines it, fetches it again and says so
+// (Kernel.Repaired). It never touches the network.
 func (f *Fetcher) Cached(spec catalog.KernelSpec) (*Kernel, bool) {
+	k, _, err := f.cached(spec, false)
+	return k, err == nil
+}
+
+// cached is Cached with the reasons for a miss: the blobs it found corrupt
+// (moved to quarantine with repair) and an error (errBlobMissing or
+// errNoRecord for a plain miss, ErrNotKernelImage, or why reading failed).
+func (f *Fetcher) cached(spec catalog.KernelSpec, repair bool) (*Kernel, []*CorruptBlobError, error) {
 	data, err := os.ReadFile(f.recordPath(spec))
 	if err != nil {
-		return nil, false
+		return nil, nil, errNoRecord
 	}
-	var r record
-	if err := json.Unmarshal(data, &r); err != nil || r.Schema != recordSchema {
-		return nil, false
+	r, err := parseRecord(data)
+	if err != nil {
+		return nil, nil, errNoRecord
 	}
 	k := &Kernel{
 		Name: spec.Name, Arch: spec.Arch, Version: spec.Version, Release: r.Release,
 		Digest: r.Image.Digest, Source: r.Source, PackageVersion: r.PackageVersion,
 	}
-	var ok bool
-	if k.Image, ok = f.blobPresent(&r.Image); !ok {
-		return nil, false
-	}
-	if r.Config != nil {
-		if k.Config, ok = f.blobPresent(r.Config); !ok {
-			return nil, false
+	var corrupt []*CorruptBlobError
+	var firstErr error
+	for _, b := range []struct {
+		ref  *blobRef
+		role string
+		dst  *string
+	}{{&r.Image, "image", &k.Image}, {r.Config, "config", &k.Config}, {r.SystemMap, "System.map", &k.SystemMap}} {
+		if b.ref == nil {
+			continue
 		}
-	}
-	if r.SystemMap != nil {
-		if k.SystemMap, ok = f.blobPresent(r.SystemMap); !ok {
-			return nil, false
+		c := f.blobCheck(spec, b.role)
+		p, err := f.verifyBlob(b.ref, c, repair)
+		var ce *CorruptBlobError
+		switch {
+		case errors.As(err, &ce):
+			corrupt = append(corrupt, ce)
+		case err != nil && firstErr == nil:
+			firstErr = err
 		}
+		*b.dst = p
 	}
-	return k, true
+	if len(corrupt) > 0 {
+		return nil, corrupt, corruptBlobs(corrupt)
+	}
+	if firstErr != nil {
+		return nil, nil, firstErr
+	}
+	return k, nil, nil
 }
 
-// blobPresent checks a blob by size; its content was hashed before the rename
-// that made it visible, and blob names are their digests.
-func (f *Fetcher) blobPresent(b *blobRef) (string, bool) {
-	if !strings.HasPrefix(b.Digest, "sha256:") || len(b.Digest) != len("sha256:")+64 {
-		return "", false
+// errNoRecord: the cache has no (readable) record for the spec.
+var errNoRecord = errors.New("no cache record")
+
+// corruptBlobs is several CorruptBlobErrors as one error on one line
+// (errors.Join would put each on its own).
+type corruptBlobs []*CorruptBlobError
+
+func (cs corruptBlobs) Error() string {
+	msgs := make([]string, len(cs))
+	for i, c := range cs {
+		msgs[i] = c.Error()
 	}
-	p := f.blobPath(b.Digest)
-	st, err := os.Stat(p)
-	if err != nil || st.Size() != b.Size {
-		return "", false
+	return strings.Join(msgs, "; ")
+}
+
+func (cs corruptBlobs) Unwrap() []error {
+	out := make([]error, len(cs))
+	for i, c := range cs {
+		out[i] = c
 	}
-	return p, true
+	return out
+}
+
+// blobCheck describes spec's blob of role for verifyBlob and putBlob.
+func (f *Fetcher) blobCheck(spec catalog.KernelSpec, role string) blobCheck {
+	return blobCheck{
+		what:  role + " of " + spec.Name,
+		fix:   "bpfmatrix kernels fetch " + spec.Name,
+		image: role == "image",
+		arch:  string(spec.Arch),
+	}
 }
 
 // lock takes the per-kernel flock, waiting for another process filling the
@@ -122,52 +185,49 @@ func (f *Fetcher) lock(ctx context.Context, spec catalog.KernelSpec) (func(), er
 	return func() { l.Unlock() }, nil
 }
 
-// commit moves the extracted files into the blob store and then writes the
-// record; the record's rename is what makes the entry visible.
-func (f *Fetcher) commit(spec catalog.KernelSpec, kf *kernelFiles, source, pkgVersion string) (*Kernel, error) {
+// commit moves the extracted files into the blob store (putBlob: hashed
+// where they land, a wrong file already there replaced and returned) and
+// then writes the record; the record's rename is what makes the entry
+// visible.
+func (f *Fetcher) commit(spec catalog.KernelSpec, kf *kernelFiles, source, pkgVersion string) (*Kernel, []*CorruptBlobError, error) {
 	r := record{
 		Schema: recordSchema, Name: spec.Name, Arch: string(spec.Arch), Version: spec.Version.String(),
 		Release: kf.Release, Source: source, PackageVersion: pkgVersion, FetchedAt: f.now().UTC(),
 	}
-	put := func(b *tempBlob) (*blobRef, error) {
+	var replaced []*CorruptBlobError
+	put := func(b *tempBlob, role string) (*blobRef, error) {
 		if b == nil {
 			return nil, nil
 		}
-		dst := f.blobPath(b.Digest)
-		if st, err := os.Stat(dst); err == nil && st.Size() == b.Size {
-			return &blobRef{Digest: b.Digest, Size: b.Size}, nil
+		ref, bad, err := f.putBlob(b, f.blobCheck(spec, role))
+		if bad != nil {
+			replaced = append(replaced, bad)
 		}
-		if err := os.Chmod(b.Path, 0o644); err != nil {
-			return nil, err
-		}
-		if err := os.Rename(b.Path, dst); err != nil {
-			return nil, fmt.Errorf("store blob: %w", err)
-		}
-		return &blobRef{Digest: b.Digest, Size: b.Size}, nil
+		return ref, err
 	}
-	img, err := put(kf.Image)
+	img, err := put(kf.Image, "image")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	r.Image = *img
-	if r.Config, err = put(kf.Config); err != nil {
-		return nil, err
+	if r.Config, err = put(kf.Config, "config"); err != nil {
+		return nil, nil, err
 	}
-	if r.SystemMap, err = put(kf.SystemMap); err != nil {
-		return nil, err
+	if r.SystemMap, err = put(kf.SystemMap, "System.map"); err != nil {
+		return nil, nil, err
 	}
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := atomicfile.Write(f.recordPath(spec), append(data, '\n'), true); err != nil {
-		return nil, fmt.Errorf("store record: %w", err)
+		return nil, nil, fmt.Errorf("store record: %w", err)
 	}
-	k, ok := f.Cached(spec)
-	if !ok {
-		return nil, fmt.Errorf("store record: entry incomplete after commit")
+	k, _, err := f.cached(spec, false)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store record: entry unusable after commit: %w", err)
 	}
-	return k, nil
+	return k, replaced, nil
 }
 
 // removeStaleTemps deletes temp files a killed run left behind. Only old ones:

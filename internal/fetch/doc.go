@@ -30,7 +30,14 @@
 // package missing, network down). An integrity failure (bad signature, hash
 // or size mismatch, truncated download, tar entry escaping its directory) is
 // an *IntegrityError: it stops the fetch at once instead of silently falling
-// back, and nothing enters the cache.
+// back, and nothing enters the cache. An image that is not a kernel QEMU
+// could boot for the entry's architecture (empty, a program, a truncated
+// header, another architecture's image; checkImage) wraps ErrNotKernelImage:
+// bad input, refused before anything is cached or booted. A cached file
+// that no longer matches its digest is a *CorruptBlobError (named, moved to
+// quarantine, with the command that fetches it again); Fetch and
+// DebianPackages return it only when no source could fetch it again, and
+// otherwise name it in Kernel.Repaired / Packages.Repaired.
 //
 // Obtainable answers "could this kernel be fetched here?" offline (mirror or
 // registry configured, file present); Check answers it over the network
@@ -48,7 +55,11 @@
 // sources name (Options.ToolSuites). Options.CacheDir/packages holds
 // trees/<digest of the package list> and records/<arch>-<request hash>.json,
 // filled under a per-request flock from a temporary directory renamed into
-// place; a cached set is served without network access.
+// place; a cached set is served without network access. Each tree has
+// manifests/<tree>.json (every file's SHA256 and size, every symlink's
+// target, written when it was unpacked from the verified .debs) and is
+// checked against it as blobs are (below); a tree cached before manifests
+// existed is fetched again rather than trusted.
 //
 // Cache: Options.CacheDir/kernels holds blobs/sha256/<hex> (image, config,
 // System.map) and records/<name>-<spec hash>.json (which package, version,
@@ -56,4 +67,20 @@
 // per-kernel flock, so a killed download or two concurrent runs never leave a
 // broken entry. Fetch and Cached consult the cache first and never touch the
 // network on a hit.
+//
+// Verification: a blob's name is its digest, but a name is not content. Every
+// blob is hashed where it lands when it enters the cache (a file already
+// there under the same name is hashed too and replaced if wrong, never kept
+// for its name and size), and again on a hit whenever its file may have
+// changed since: stamps/<hex>.json records the device, inode, size, mtime
+// and ctime of the file when it last hashed right (and, for an image, the
+// format and architecture checkImage found), so a hit costs one stat and one
+// small read (microseconds) and any write, truncation or replacement forces
+// a rehash (milliseconds; BenchmarkVerifyBlob). Changes below the file
+// system that leave all of these alone (a disk returning bad data) are not
+// seen. Cached reports a corrupt blob as a miss and leaves it; Fetch moves it
+// to quarantine/<hex>.<time> (kept for inspection, safe to delete) and
+// fetches it again. Moving or replacing a blob happens under a per-blob
+// flock, after checking that the file is still the one found corrupt, so a
+// concurrent repair is never undone.
 package fetch

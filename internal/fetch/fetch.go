@@ -93,6 +93,10 @@ type Kernel struct {
 	Source string
 	// PackageVersion is the Debian package version or the OCI manifest digest.
 	PackageVersion string
+	// Repaired names the cached blobs this Fetch found corrupt, moved to
+	// quarantine and fetched again (one CorruptBlobError message each);
+	// empty when the cache was intact.
+	Repaired []string
 }
 
 // New returns a Fetcher. It reads the apt sources but does no network I/O.
@@ -129,7 +133,7 @@ func New(opts Options) (*Fetcher, error) {
 			f.toolSuites = append(f.toolSuites, apt.ArchiveSuite)
 		}
 	}
-	for _, d := range []string{f.tmpDir(), f.blobDir(), f.recordDir(), f.lockDir()} {
+	for _, d := range []string{f.tmpDir(), f.blobDir(), f.recordDir(), f.lockDir(), f.stampDir()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("new fetcher: %w", err)
 		}
@@ -164,10 +168,16 @@ func errNoMirror(suite string) error {
 
 var errNoRegistry = errors.New("no OCI registry configured (--oci-registry or BPFMATRIX_OCI_REGISTRY)")
 
-// Fetch returns spec's kernel, from the cache if it is there (with no network
-// access at all), otherwise from the first source that works.
+// Fetch returns spec's kernel, from the cache if it is there and verified
+// (Cached; no network access at all), otherwise from the first source that
+// works. A cached blob found corrupt is quarantined and fetched again, and
+// Kernel.Repaired names it; when no source can fetch it again, the error
+// wraps its *CorruptBlobError (which says how to fix it) and the sources'
+// errors. An image that is not a kernel for spec's architecture is never
+// cached: the error wraps ErrNotKernelImage.
 func (f *Fetcher) Fetch(ctx context.Context, spec catalog.KernelSpec) (*Kernel, error) {
-	if k, ok := f.Cached(spec); ok {
+	k, corrupt, err := f.cached(spec, true)
+	if err == nil {
 		return k, nil
 	}
 	unlock, err := f.lock(ctx, spec)
@@ -175,17 +185,40 @@ func (f *Fetcher) Fetch(ctx context.Context, spec catalog.KernelSpec) (*Kernel, 
 		return nil, fmt.Errorf("fetch %s: %w", spec.Name, err)
 	}
 	defer unlock()
-	// Another process may have filled the entry while we waited.
-	if k, ok := f.Cached(spec); ok {
-		return k, nil
+	// Another process may have filled (or repaired) the entry while we
+	// waited; what we quarantined is still ours to report.
+	k, more, err := f.cached(spec, true)
+	corrupt = append(corrupt, more...)
+	if err != nil {
+		var replaced []*CorruptBlobError
+		k, replaced, err = f.fetchSources(ctx, spec)
+		if err != nil {
+			if len(corrupt) > 0 {
+				return nil, fmt.Errorf("fetch %s: %w; fetching it again: %w", spec.Name, corruptBlobs(corrupt), err)
+			}
+			return nil, fmt.Errorf("fetch %s: %w", spec.Name, err)
+		}
+		corrupt = append(corrupt, replaced...)
 	}
+	for _, c := range corrupt {
+		k.Repaired = append(k.Repaired, c.Error())
+	}
+	return k, nil
+}
+
+// fetchSources tries spec's sources in order and commits the first kernel
+// obtained.
+func (f *Fetcher) fetchSources(ctx context.Context, spec catalog.KernelSpec) (*Kernel, []*CorruptBlobError, error) {
 	var tried []string
 	for _, src := range spec.Sources {
 		kf, desc, pkgVersion, err := f.fetchSource(ctx, spec, src)
+		if err == nil {
+			err = checkKernelFiles(kf, spec)
+		}
 		if err != nil {
 			var ie *IntegrityError
-			if errors.As(err, &ie) || ctx.Err() != nil {
-				return nil, fmt.Errorf("fetch %s: %s: %w", spec.Name, src, err)
+			if errors.As(err, &ie) || errors.Is(err, ErrNotKernelImage) || ctx.Err() != nil {
+				return nil, nil, fmt.Errorf("%s: %w", src, err)
 			}
 			tried = append(tried, fmt.Sprintf("%s: %v", src, err))
 			continue
@@ -196,14 +229,31 @@ func (f *Fetcher) Fetch(ctx context.Context, spec catalog.KernelSpec) (*Kernel, 
 		if len(tried) > 0 {
 			desc += " (after " + strings.Join(tried, "; ") + ")"
 		}
-		k, err := f.commit(spec, kf, desc, pkgVersion)
+		k, replaced, err := f.commit(spec, kf, desc, pkgVersion)
 		kf.remove()
 		if err != nil {
-			return nil, fmt.Errorf("fetch %s: %w", spec.Name, err)
+			return nil, nil, err
 		}
-		return k, nil
+		return k, replaced, nil
 	}
-	return nil, fmt.Errorf("fetch %s: %w: %s", spec.Name, ErrNotObtainable, strings.Join(tried, "; "))
+	return nil, nil, fmt.Errorf("%w: %s", ErrNotObtainable, strings.Join(tried, "; "))
+}
+
+// checkKernelFiles refuses, before anything is cached, an image QEMU could
+// not boot for spec's architecture (checkImage). A source that yields one
+// is wrong input (a file source naming the wrong file, most likely), not a
+// reason to try the next source.
+func checkKernelFiles(kf *kernelFiles, spec catalog.KernelSpec) error {
+	arch, format, err := checkImageFile(kf.Image.Path)
+	if err != nil {
+		kf.remove()
+		return err
+	}
+	if arch != string(spec.Arch) {
+		kf.remove()
+		return fmt.Errorf("%w (%s, which boots on %s, not %s)", ErrNotKernelImage, format, arch, spec.Arch)
+	}
+	return nil
 }
 
 func (f *Fetcher) fetchSource(ctx context.Context, spec catalog.KernelSpec, src catalog.Source) (*kernelFiles, string, string, error) {

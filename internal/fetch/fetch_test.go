@@ -105,6 +105,21 @@ func TestDebianKernel(t *testing.T) {
 		assert.False(t, ok)
 	})
 
+	t.Run("corrupt image fetched again from the mirror", func(t *testing.T) {
+		c2 := t.TempDir()
+		require.NoError(t, os.CopyFS(c2, os.DirFS(cache)))
+		img := filepath.Join(c2, "kernels", "blobs", "sha256", filepath.Base(k.Image))
+		flipByte(t, img)
+		f2, err := fetch.New(fetch.Options{CacheDir: c2})
+		require.NoError(t, err)
+		k2, err := f2.Fetch(ctx, spec)
+		require.NoError(t, err)
+		require.Len(t, k2.Repaired, 1)
+		assert.Contains(t, k2.Repaired[0], "cached image of debian-6.1 is corrupt: "+img+" hashes to sha256:")
+		assert.Equal(t, k.Digest, fileDigest(t, img))
+		assert.Len(t, quarantined(t, c2), 1)
+	})
+
 	fileSpec := func(name string) catalog.KernelSpec {
 		return catalog.KernelSpec{Name: name, Version: spec.Version, Arch: spec.Arch,
 			Sources: []catalog.Source{{File: &catalog.FileSource{Image: k.Image, Config: k.Config}}}}

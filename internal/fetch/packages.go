@@ -47,6 +47,9 @@ type Packages struct {
 	// Packages are the packages in the tree, sorted by name: those asked for
 	// and everything they Depend or Pre-Depend on.
 	Packages []Package
+	// Repaired names the cached tree this call found corrupt, moved to
+	// quarantine and fetched again; empty when the cache was intact.
+	Repaired []string
 }
 
 // Source names the packages, e.g. "debian arm64: bpftool 7.1.0+6.1.192-2
@@ -118,21 +121,51 @@ func treeDigest(pkgs []Package) string {
 }
 
 // CachedDebianPackages returns the set DebianPackages would return if the
-// cache holds it. It never touches the network.
+// cache holds it and its tree matches the manifest written when it was
+// unpacked (verifyTree: one lstat per file when nothing changed since the
+// last hash). A tree that does not match is a miss, left for DebianPackages
+// to quarantine and fetch again. It never touches the network.
 func (f *Fetcher) CachedDebianPackages(suites []string, arch string, names []string) (*Packages, bool) {
+	p, _, err := f.cachedPackages(suites, arch, names)
+	return p, err == nil
+}
+
+// cachedPackages is CachedDebianPackages with the reason for a miss
+// (errNoRecord, errNoManifest, a *CorruptBlobError) and the tree the
+// record names.
+func (f *Fetcher) cachedPackages(suites []string, arch string, names []string) (*Packages, string, error) {
 	data, err := os.ReadFile(filepath.Join(f.pkgRoot(), "records", packageSetKey(suites, arch, names)+".json"))
 	if err != nil {
-		return nil, false
+		return nil, "", errNoRecord
 	}
-	var r packageRecord
-	if err := json.Unmarshal(data, &r); err != nil || r.Schema != packageRecordSchema || r.Tree != treeDigest(r.Packages) {
-		return nil, false
+	r, err := parsePackageRecord(data)
+	if err != nil {
+		return nil, "", errNoRecord
 	}
 	root := filepath.Join(f.pkgRoot(), "trees", r.Tree)
 	if st, err := os.Stat(root); err != nil || !st.IsDir() {
-		return nil, false
+		return nil, r.Tree, errNoRecord
 	}
-	return &Packages{Root: root, Arch: r.Arch, Packages: r.Packages}, true
+	if err := f.verifyTree(root, r.Tree); err != nil {
+		return nil, r.Tree, err
+	}
+	return &Packages{Root: root, Arch: r.Arch, Packages: r.Packages}, r.Tree, nil
+}
+
+// parsePackageRecord reads a package-set record; the tree it names is the
+// digest of its package list, so a record cannot point elsewhere.
+func parsePackageRecord(data []byte) (*packageRecord, error) {
+	var r packageRecord
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("parse package record: %w", err)
+	}
+	if r.Schema != packageRecordSchema {
+		return nil, fmt.Errorf("parse package record: schema %d, want %d", r.Schema, packageRecordSchema)
+	}
+	if r.Tree != treeDigest(r.Packages) {
+		return nil, fmt.Errorf("parse package record: tree %q is not the digest of its packages", r.Tree)
+	}
+	return &r, nil
 }
 
 // DebianPackages returns the named binary packages of arch, with everything
@@ -144,7 +177,10 @@ func (f *Fetcher) CachedDebianPackages(suites []string, arch string, names []str
 // suite with its newest version, falling back to older ones the mirror
 // answers 404 for. An *IntegrityError stops the fetch and nothing enters
 // the cache. The tree is filled under a flock in a temporary directory and
-// renamed into place; a cached set is returned without network access.
+// renamed into place; a cached set is returned without network access once
+// it matches its manifest. A cached tree that does not is moved to
+// quarantine and fetched again (Packages.Repaired names it); when it cannot
+// be, the error wraps its *CorruptBlobError.
 func (f *Fetcher) DebianPackages(ctx context.Context, suites []string, arch string, names []string) (*Packages, error) {
 	what := fmt.Sprintf("fetch %s packages %s", arch, strings.Join(names, ", "))
 	if len(suites) == 0 {
@@ -153,10 +189,10 @@ func (f *Fetcher) DebianPackages(ctx context.Context, suites []string, arch stri
 	if len(names) == 0 {
 		return nil, fmt.Errorf("%s: no package names", what)
 	}
-	if p, ok := f.CachedDebianPackages(suites, arch, names); ok {
+	if p, _, err := f.cachedPackages(suites, arch, names); err == nil {
 		return p, nil
 	}
-	for _, d := range []string{"records", "trees", "locks", "tmp"} {
+	for _, d := range []string{"records", "trees", "locks", "tmp", "manifests", "stamps"} {
 		if err := os.MkdirAll(filepath.Join(f.pkgRoot(), d), 0o755); err != nil {
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
@@ -172,12 +208,32 @@ func (f *Fetcher) DebianPackages(ctx context.Context, suites []string, arch stri
 		return nil, fmt.Errorf("%s: lock cache entry: %w", what, err)
 	}
 	defer l.Unlock()
-	if p, ok := f.CachedDebianPackages(suites, arch, names); ok {
+	p, tree, err := f.cachedPackages(suites, arch, names)
+	if err == nil {
 		return p, nil
 	}
-	p, err := f.fetchPackageSet(ctx, suites, arch, names, key)
+	var corrupt *CorruptBlobError
+	if errors.As(err, &corrupt) {
+		if corrupt, err = f.quarantineTree(filepath.Join(f.pkgRoot(), "trees", tree), tree); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		if corrupt == nil {
+			if p, _, err := f.cachedPackages(suites, arch, names); err == nil {
+				return p, nil
+			}
+		}
+	}
+	p, replaced, err := f.fetchPackageSet(ctx, suites, arch, names, key)
 	if err != nil {
+		if corrupt != nil {
+			return nil, fmt.Errorf("%s: %w; fetching it again: %w", what, corrupt, err)
+		}
 		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	for _, c := range []*CorruptBlobError{corrupt, replaced} {
+		if c != nil {
+			p.Repaired = append(p.Repaired, c.Error())
+		}
 	}
 	return p, nil
 }
@@ -194,30 +250,30 @@ type candidate struct {
 	suite, base string
 }
 
-func (f *Fetcher) fetchPackageSet(ctx context.Context, suites []string, arch string, names []string, key string) (*Packages, error) {
+func (f *Fetcher) fetchPackageSet(ctx context.Context, suites []string, arch string, names []string, key string) (*Packages, *CorruptBlobError, error) {
 	var indexes []suiteIndex
 	for _, s := range suites {
 		base, _ := f.mirrorFor(s)
 		if base == "" {
-			return nil, errNoMirror(s)
+			return nil, nil, errNoMirror(s)
 		}
 		idx, err := f.debianIndex(ctx, base, s, arch)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", s, err)
+			return nil, nil, fmt.Errorf("%s: %w", s, err)
 		}
 		indexes = append(indexes, suiteIndex{suite: s, base: base, index: idx})
 	}
 	cands, err := resolveClosure(indexes, arch, names)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	tmp, err := os.MkdirTemp(filepath.Join(f.pkgRoot(), "tmp"), "tree-")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer os.RemoveAll(tmp)
 	if err := os.Chmod(tmp, 0o755); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	links := map[string]bool{}
 	var pkgs []Package
@@ -226,30 +282,28 @@ func (f *Fetcher) fetchPackageSet(ctx context.Context, suites []string, arch str
 			return struct{}{}, f.unpackDeb(ctx, suiteOf(cands[name], p).base, p, tmp, links)
 		})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		pkgs = append(pkgs, Package{Name: c.Name, Version: c.Version.String(), Suite: suiteOf(cands[name], c).suite, SHA256: c.SHA256, Size: c.Size})
 	}
 	digest := treeDigest(pkgs)
 	dst := filepath.Join(f.pkgRoot(), "trees", digest)
-	if _, err := os.Stat(dst); err != nil {
-		// Another request resolving to the same packages (other names, same
-		// closure) may rename its identical tree first: that one is kept.
-		if err := os.Rename(tmp, dst); err != nil {
-			if st, serr := os.Stat(dst); serr != nil || !st.IsDir() {
-				return nil, fmt.Errorf("store tree: %w", err)
-			}
-		}
+	// Another request resolving to the same packages (other names, same
+	// closure) may have stored the same tree: storeTree keeps it if it
+	// matches what was just unpacked.
+	replaced, err := f.storeTree(tmp, digest)
+	if err != nil {
+		return nil, nil, err
 	}
 	rec := packageRecord{Schema: packageRecordSchema, Arch: arch, Suites: suites, Names: names, Packages: pkgs, Tree: digest, FetchedAt: f.now().UTC()}
 	data, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := atomicfile.Write(filepath.Join(f.pkgRoot(), "records", key+".json"), append(data, '\n'), true); err != nil {
-		return nil, fmt.Errorf("store record: %w", err)
+		return nil, nil, fmt.Errorf("store record: %w", err)
 	}
-	return &Packages{Root: dst, Arch: arch, Packages: pkgs}, nil
+	return &Packages{Root: dst, Arch: arch, Packages: pkgs}, replaced, nil
 }
 
 // resolveClosure returns, for each package of the closure of names, its

@@ -38,6 +38,9 @@ type Tools struct {
 	// Source names the packages and versions, e.g. "debian arm64: bpftool
 	// 7.1.0+6.1.192-2 (bookworm-security), ...".
 	Source string
+	// Repaired is Packages.Repaired: the cached tree this call found
+	// corrupt and fetched again.
+	Repaired []string
 }
 
 // Tools returns busybox and bpftool for guests of arch, fetched and verified
@@ -79,7 +82,7 @@ func toolsIn(p *Packages, arch catalog.Arch) (*Tools, error) {
 	if !ok {
 		return nil, fmt.Errorf("tools for %s: unknown architecture", arch)
 	}
-	t := &Tools{Arch: arch, Source: p.Source(), BpftoolLibs: map[string]string{}}
+	t := &Tools{Arch: arch, Source: p.Source(), BpftoolLibs: map[string]string{}, Repaired: p.Repaired}
 	var err error
 	if t.Busybox, err = p.Lookup(debianBusybox); err != nil {
 		return nil, fmt.Errorf("tools for %s: busybox: %w", arch, err)

@@ -103,6 +103,52 @@ func TestToolsARM64(t *testing.T) {
 		require.True(t, ok)
 		assert.Equal(t, tools, c)
 	})
+	t.Run("corrupt file in the cached tree", func(t *testing.T) {
+		rel, err := filepath.Rel(cache, tools.Bpftool)
+		require.NoError(t, err)
+		for _, tc := range []struct {
+			name   string
+			online bool
+		}{{"offline: one line naming the file", false}, {"online: quarantined and fetched again", true}} {
+			t.Run(tc.name, func(t *testing.T) {
+				c2 := t.TempDir()
+				copyTree(t, cache, c2)
+				bpftool := filepath.Join(c2, rel)
+				b, err := os.ReadFile(bpftool)
+				require.NoError(t, err)
+				b[len(b)/2] ^= 0x10
+				require.NoError(t, os.WriteFile(bpftool, b, 0o755))
+				opts := Options{CacheDir: c2, ToolSuites: f.toolSuites}
+				if !tc.online {
+					opts.AptDir = t.TempDir()
+					opts.HTTPClient = &http.Client{Transport: offline{t}}
+				}
+				g, err := New(opts)
+				require.NoError(t, err)
+				_, ok := g.CachedTools(catalog.ARM64)
+				assert.False(t, ok)
+				got, err := g.Tools(ctx, catalog.ARM64)
+				quarantine, qerr := filepath.Glob(filepath.Join(c2, "packages", "quarantine", "*"))
+				require.NoError(t, qerr)
+				require.Len(t, quarantine, 1)
+				if !tc.online {
+					var ce *CorruptBlobError
+					require.ErrorAs(t, err, &ce)
+					assert.NotContains(t, err.Error(), "\n")
+					assert.Contains(t, err.Error(), "is corrupt: "+bpftool+" hashes to sha256:")
+					assert.Contains(t, err.Error(), "moved to "+quarantine[0])
+					assert.Contains(t, err.Error(), "; fetching it again: no Debian security mirror configured")
+					return
+				}
+				require.NoError(t, err)
+				require.Len(t, got.Repaired, 1)
+				assert.Contains(t, got.Repaired[0], bpftool)
+				assert.Equal(t, readAllBytes(t, tools.Bpftool), readAllBytes(t, got.Bpftool))
+				_, ok = g.CachedTools(catalog.ARM64)
+				assert.True(t, ok)
+			})
+		}
+	})
 	t.Run("other suites are another entry", func(t *testing.T) {
 		_, ok := f.CachedDebianPackages([]string{"sid"}, "arm64", ToolPackages)
 		assert.False(t, ok)
@@ -345,4 +391,47 @@ func TestResolveInTree(t *testing.T) {
 			assert.Equal(t, tc.want, got)
 		})
 	}
+}
+
+// copyTree copies a cache directory with its symlinks (os.CopyFS refuses
+// them).
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	require.NoError(t, filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		out := filepath.Join(dst, rel)
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(out, 0o755)
+		case d.Type()&os.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(target, out)
+		default:
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(out, b, info.Mode().Perm())
+		}
+	}))
+}
+
+func readAllBytes(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	return b
 }
