@@ -58,7 +58,7 @@ rejected (or a kernel could not be booted), 2 on bad input.`,
 		RunE: func(cmd *cobra.Command, args []string) error { return runCheck(cmd.Context(), g, f, args) },
 	}
 	fl := cmd.Flags()
-	fl.StringSliceVar(&f.kernels, "kernels", nil, "kernels to check against (default: the catalog's default set for --arch)")
+	kernelsFlag(fl, &f.kernels, "kernels to check against (default: the catalog's default set for --arch)")
 	fl.StringVar(&f.arch, "arch", "all", "architecture of the default set: x86_64, arm64 or all")
 	fl.BoolVar(&f.asJSON, "json", false, "write the table as JSON")
 	fl.StringVar(&f.logs, "logs", "", "write every rejected program's whole verifier log under `DIR`/KERNEL/")
@@ -124,6 +124,9 @@ func runCheck(ctx context.Context, g *globals, f checkFlags, args []string) erro
 		return usageError("--parallel must be positive")
 	}
 	if err := f.vm.validate(); err != nil {
+		return err
+	}
+	if err := checkOutputDir("--logs", f.logs); err != nil {
 		return err
 	}
 	objs, err := openObjects(args)
