@@ -103,6 +103,7 @@ func runRun(cmd *cobra.Command, g *globals, f runFlags) error {
 	// what was written: say so instead of decoding and rewriting it.
 	if keys, ok := run.CachedKeys(ctx, specs, opts); ok {
 		if lines, ok := out.UpToDate(build, stampKernels(names, keys), reportFiles...); ok {
+			out.DiscardFailedRun()
 			for _, l := range lines {
 				fmt.Fprintln(g.stdout, l)
 			}

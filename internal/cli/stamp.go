@@ -28,7 +28,8 @@ import (
 //     the new one lacks (kernels/NAME.json, logs/NAME/...) are removed if the
 //     previous stamp lists them and they still hold what it wrote;
 //   - a run in which every kernel failed never replaces the report: it goes to
-//     OUT/failed-run/ (a report of its own, removed by the next good run) and
+//     OUT/failed-run/ (a report of its own, removed by the next run that
+//     writes OUT's report or finds it up to date) and
 //     the command exits 1; an interrupted run writes nothing;
 //   - OUT/.bpfmatrix.lock serialises runs into one OUT: a second waits.
 
@@ -42,7 +43,7 @@ func openReportDir(ctx context.Context, g *globals, out string) (*reportdir.Dir,
 		fmt.Fprintf(g.stderr, "waiting for another bpfmatrix run writing %s\n", out)
 	})
 	if errors.Is(err, reportdir.ErrUnusable) {
-		return nil, usageError("--out %s: %v", out, errors.Unwrap(err))
+		return nil, usageError("--out %v", err)
 	}
 	return d, err
 }

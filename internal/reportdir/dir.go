@@ -37,7 +37,7 @@ type Dir struct {
 // is called once before waiting). Errors other than ctx's wrap ErrUnusable.
 // Staging directories left by a killed run are removed.
 func Open(ctx context.Context, dir string, onWait func()) (*Dir, error) {
-	unusable := func(err error) error { return fmt.Errorf("report directory %s: %w: %w", dir, ErrUnusable, err) }
+	unusable := func(err error) error { return fmt.Errorf("%s: %w: %w", dir, ErrUnusable, err) }
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, unusable(err)
 	}
@@ -272,10 +272,14 @@ func (s *Staging) Commit(sub string, st Stamp) (err error) {
 		return err
 	}
 	if sub == "" {
-		d.removeReport(FailedRun)
+		d.DiscardFailedRun()
 	}
 	return nil
 }
+
+// DiscardFailedRun removes DIR/failed-run: the report in DIR is good (just
+// written, or found up to date), so a failure recorded before it is stale.
+func (d *Dir) DiscardFailedRun() { d.removeReport(FailedRun) }
 
 func (d *Dir) writeStamp(sub string, st *Stamp) error {
 	b, err := st.Marshal()

@@ -28,5 +28,5 @@
 //     outside it. Files bpfmatrix did not write are left alone.
 //   - A run that must not replace the report (every kernel failed) is
 //     committed to DIR/failed-run instead, a report directory of its own; the
-//     next successful Commit to DIR removes it.
+//     next run that writes a report to DIR, or finds it up to date, removes it.
 package reportdir
