@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -140,6 +141,22 @@ func runRun(cmd *cobra.Command, g *globals, f runFlags) error {
 			kernels = stampKernels(names, keys)
 		}
 	}
+	if err := publishReport(out, m, reportdir.Stamp{Build: build, Kernels: kernels, Lines: lines}); err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stdout, "wrote %s/{matrix.json,matrix.md,index.html,junit.xml} (%d kernels, %.1fs)\n", f.out, len(m.Kernels), time.Since(start).Seconds())
+	return nil
+}
+
+// errEveryKernelFailed: publishReport kept the report and wrote the run's to
+// failed-run.
+var errEveryKernelFailed = errors.New("every kernel failed")
+
+// publishReport writes m into out as a staged report, then puts it in place
+// with st as its stamp. When every kernel failed, nothing in m is worth more
+// than the report already there: that one is kept, m goes to
+// out/failed-run, and the error says where.
+func publishReport(out *reportdir.Dir, m *result.Matrix, st reportdir.Stamp) error {
 	stage, err := out.Stage()
 	if err != nil {
 		return err
@@ -148,20 +165,22 @@ func runRun(cmd *cobra.Command, g *globals, f runFlags) error {
 		stage.Abort()
 		return err
 	}
+	failed := 0
+	for _, kr := range m.Kernels {
+		if kr.Error != "" {
+			failed++
+		}
+	}
 	if failed == len(m.Kernels) {
-		// Nothing in this run is worth more than the report already in
-		// --out: keep that one, and put this run's beside it.
-		failedDir := filepath.Join(f.out, reportdir.FailedRun)
-		if err := stage.Commit(reportdir.FailedRun, reportdir.Stamp{Lines: lines}); err != nil {
+		failedDir := filepath.Join(out.Path(), reportdir.FailedRun)
+		st.Build, st.Kernels = "", nil
+		if err := stage.Commit(reportdir.FailedRun, st); err != nil {
 			return err
 		}
-		return fmt.Errorf("run: every kernel failed; %s is left as it was, this run's report is in %s (see %s)", f.out, failedDir, filepath.Join(failedDir, matrix.FileMarkdown))
+		return fmt.Errorf("run: %w; %s is left as it was, this run's report is in %s (see %s)",
+			errEveryKernelFailed, out.Path(), failedDir, filepath.Join(failedDir, matrix.FileMarkdown))
 	}
-	if err := stage.Commit("", reportdir.Stamp{Build: build, Kernels: kernels, Lines: lines}); err != nil {
-		return err
-	}
-	fmt.Fprintf(g.stdout, "wrote %s/{matrix.json,matrix.md,index.html,junit.xml} (%d kernels, %.1fs)\n", f.out, len(m.Kernels), time.Since(start).Seconds())
-	return nil
+	return stage.Commit("", st)
 }
 
 func summaryLine(kr result.KernelResult) string {

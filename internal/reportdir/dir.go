@@ -251,7 +251,10 @@ func (s *Staging) Commit(sub string, st Stamp) (err error) {
 	if err := d.writeStamp(sub, &pending); err != nil {
 		return err
 	}
-	for _, p := range slices.Sorted(maps.Keys(files)) {
+	for i, p := range slices.Sorted(maps.Keys(files)) {
+		if killAt != nil && killAt(i) {
+			return errKilled
+		}
 		to := path.Join(dst, p)
 		if err := d.root.MkdirAll(path.Dir(to), 0o755); err != nil {
 			return fmt.Errorf("commit report: %w", err)
@@ -280,6 +283,12 @@ func (s *Staging) Commit(sub string, st Stamp) (err error) {
 // DiscardFailedRun removes DIR/failed-run: the report in DIR is good (just
 // written, or found up to date), so a failure recorded before it is stale.
 func (d *Dir) DiscardFailedRun() { d.removeReport(FailedRun) }
+
+// killAt, set by tests, stops Commit before its i-th rename as a killed
+// process would stop.
+var killAt func(i int) bool
+
+var errKilled = errors.New("killed (test)")
 
 func (d *Dir) writeStamp(sub string, st *Stamp) error {
 	b, err := st.Marshal()
