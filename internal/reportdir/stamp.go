@@ -90,6 +90,13 @@ func ParseStamp(b []byte) (*Stamp, error) {
 			return nil, fmt.Errorf("%w: %s: digest %q is not sha256:<64 hex digits>", ErrBadStamp, p, s.Files[p])
 		}
 	}
+	// One spelling for "none", as Marshal writes it (omitempty).
+	if len(s.Kernels) == 0 {
+		s.Kernels = nil
+	}
+	if len(s.Lines) == 0 {
+		s.Lines = nil
+	}
 	for i, k := range s.Kernels {
 		if k.Name == "" || k.Key == "" {
 			return nil, fmt.Errorf("%w: kernel %d: empty name or key", ErrBadStamp, i)
