@@ -32,9 +32,10 @@ type kernelList struct {
 
 func (k *kernelList) Type() string { return "strings" }
 
+// String is "" for none, so that help shows no "(default [])".
 func (k *kernelList) String() string {
-	if k.names == nil {
-		return "[]"
+	if k.names == nil || len(*k.names) == 0 {
+		return ""
 	}
 	return "[" + strings.Join(*k.names, ",") + "]"
 }
