@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/bpfmatrix/bpfmatrix/internal/cli"
 	"github.com/bpfmatrix/bpfmatrix/internal/fetch"
 	"github.com/bpfmatrix/bpfmatrix/internal/matrix"
+	"github.com/bpfmatrix/bpfmatrix/internal/result"
 	"github.com/bpfmatrix/bpfmatrix/internal/run"
 )
 
@@ -98,4 +100,89 @@ func TestRunRepeatUsesCache(t *testing.T) {
 	assert.Contains(t, third, "(cached)")
 	assert.NotContains(t, third, "is up to date")
 	assert.FileExists(t, filepath.Join(out, matrix.FileHTML))
+}
+
+// TestRunConfigChangeRunsAgain: a kernel whose config file changes on disk
+// after its result was cached is run again (its old result would judge the
+// features against the wrong config), and restoring the config finds the
+// original result without a boot.
+func TestRunConfigChangeRunsAgain(t *testing.T) {
+	real := fetchKernel(t, "debian-6.1")
+	require.NotEmpty(t, real.Config)
+	spec := catalog.KernelSpec{Name: "debian-6.1-file", Version: catalog.Version{Major: 6, Minor: 1}, Arch: catalog.AMD64,
+		Sources: []catalog.Source{{File: &catalog.FileSource{Image: real.Image, Config: real.Config}}}}
+	cache := t.TempDir()
+	f, err := fetch.New(fetch.Options{CacheDir: cache})
+	require.NoError(t, err)
+	k, err := f.Fetch(context.Background(), spec)
+	require.NoError(t, err)
+	// This checkout's agent, built for this test: the one vm.AgentBinary
+	// builds into the shared cache is rebuilt by other checkouts' tests.
+	agent := buildStatic(t, "../cmd/bpfmatrix-agent", "bpfmatrix-agent")
+	opts := run.Options{Fetcher: f, CacheDir: cache, CPUs: 1, BootTimeout: time.Minute, Agent: agent}
+	runOnce := func() result.KernelResult {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		m, err := run.Run(ctx, []catalog.KernelSpec{spec}, opts)
+		require.NoError(t, err)
+		require.Len(t, m.Kernels, 1)
+		require.Empty(t, m.Kernels[0].Error)
+		return m.Kernels[0]
+	}
+	first := runOnce()
+	require.False(t, first.Cached)
+	assert.True(t, runOnce().Cached, "nothing changed: cached")
+
+	// The config in the kernel cache (a blob named by its digest, trusted
+	// by size) is edited in place, same size: BPF LSM turned off.
+	orig, err := os.ReadFile(k.Config)
+	require.NoError(t, err)
+	edited := strings.Replace(string(orig), "CONFIG_BPF_LSM=y", "CONFIG_BPF_LSM=n", 1)
+	require.NotEqual(t, string(orig), edited, "the captured config has CONFIG_BPF_LSM=y")
+	require.NoError(t, os.WriteFile(k.Config, []byte(edited), 0o644))
+	changed := runOnce()
+	assert.False(t, changed.Cached, "a changed config must boot the kernel again")
+
+	require.NoError(t, os.WriteFile(k.Config, orig, 0o644))
+	restored := runOnce()
+	assert.True(t, restored.Cached, "the restored config finds the original result")
+	assert.Equal(t, first.Features, restored.Features)
+}
+
+// TestRunEveryKernelFailedKeepsReport: a `run` whose every kernel fails exits
+// 1, leaves the last good report in --out byte for byte, writes its own to
+// --out/failed-run, and the next good run (up to date) removes that.
+func TestRunEveryKernelFailedKeepsReport(t *testing.T) {
+	fetchKernel(t, "debian-6.1")
+	// This checkout's agent (see TestRunConfigChangeRunsAgain).
+	t.Setenv("BPFMATRIX_AGENT", buildStatic(t, "../cmd/bpfmatrix-agent", "bpfmatrix-agent"))
+	out := t.TempDir()
+	runCLI := func(args ...string) (string, string, error) {
+		t.Helper()
+		var stdout, stderr strings.Builder
+		err := cli.Run(context.Background(), append([]string{"run", "--kernels", "debian-6.1", "--no-verifier", "--out", out, "--cache-dir", cacheDir(t)}, args...), strings.NewReader(""), &stdout, &stderr)
+		return stdout.String(), stderr.String(), err
+	}
+	_, stderr, err := runCLI()
+	require.NoError(t, err, stderr)
+	good, err := os.ReadFile(filepath.Join(out, matrix.FileJSON))
+	require.NoError(t, err)
+
+	// 100 ms is too short for any kernel to boot under TCG.
+	_, stderr, err = runCLI("--no-cache", "--boot-timeout", "100ms")
+	require.Error(t, err)
+	assert.Equal(t, 1, cli.ExitCode(err, io.Discard))
+	assert.Contains(t, err.Error(), "every kernel failed")
+	after, rerr := os.ReadFile(filepath.Join(out, matrix.FileJSON))
+	require.NoError(t, rerr)
+	assert.Equal(t, string(good), string(after), "the good report was replaced by a failed run")
+	failed, err := matrix.Read(filepath.Join(out, "failed-run", matrix.FileJSON))
+	require.NoError(t, err)
+	assert.Contains(t, failed.Kernels[0].Error, "boot timeout")
+
+	stdout, stderr, err := runCLI()
+	require.NoError(t, err, stderr)
+	assert.Contains(t, stdout, "is up to date")
+	assert.NoDirExists(t, filepath.Join(out, "failed-run"))
 }

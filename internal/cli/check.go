@@ -65,7 +65,7 @@ when no object could be read at all (then nothing is booted).`,
 		RunE: func(cmd *cobra.Command, args []string) error { return runCheck(cmd.Context(), g, f, args) },
 	}
 	fl := cmd.Flags()
-	fl.StringSliceVar(&f.kernels, "kernels", nil, "kernels to check against (default: the catalog's default set for --arch)")
+	kernelsFlag(fl, &f.kernels, "kernels to check against (default: the catalog's default set for --arch)")
 	fl.StringVar(&f.arch, "arch", "all", "architecture of the default set: x86_64, arm64 or all")
 	fl.BoolVar(&f.asJSON, "json", false, "write the table as JSON")
 	fl.StringVar(&f.logs, "logs", "", "write every rejected program's whole verifier log under `DIR`/KERNEL/")
@@ -136,6 +136,9 @@ func runCheck(ctx context.Context, g *globals, f checkFlags, args []string) erro
 		return usageError("--parallel must be positive")
 	}
 	if err := f.vm.validate(); err != nil {
+		return err
+	}
+	if err := checkOutputDir("--logs", f.logs); err != nil {
 		return err
 	}
 	inputs, objs, err := openCheckObjects(args)

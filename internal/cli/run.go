@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,9 +11,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/matrix"
+	"github.com/bpfmatrix/bpfmatrix/internal/reportdir"
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
 	"github.com/bpfmatrix/bpfmatrix/internal/run"
-	"github.com/bpfmatrix/bpfmatrix/internal/verifier"
 )
 
 type runFlags struct {
@@ -33,14 +34,22 @@ func newRunCmd(g *globals) *cobra.Command {
 		Short: "Boot each kernel, run the probes and the verifier corpus, and write the matrix",
 		Long: `Boot each kernel under QEMU, run the capability probes and the verifier corpus
 inside it, and write DIR/matrix.json, DIR/matrix.md, DIR/index.html,
-DIR/junit.xml and DIR/kernels/NAME.json. Without --kernels, the catalog's
-default set is used (both architectures; --arch picks one). Results are cached by (kernel digest, agent build): a
-repeat run with nothing changed boots nothing.`,
+DIR/junit.xml, DIR/kernels/NAME.json and DIR/logs/NAME/. Without --kernels,
+the catalog's default set is used (both architectures; --arch picks one).
+
+Results are cached by everything that decides them (kernel image and config,
+agent, bpftool, job, feature tables, corpus): a repeat run with nothing
+changed boots nothing, and says DIR is up to date only when every file the
+last run wrote there still holds what it wrote (DIR/.bpfmatrix-stamp).
+Files of a previous report that this one lacks are removed; other files in
+DIR are left alone. A run in which every kernel fails leaves DIR's report as
+it was, writes its own to DIR/failed-run/ and exits 1. Two runs into one DIR
+take turns (DIR/.bpfmatrix.lock).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runRun(cmd, g, f) },
 	}
 	fl := cmd.Flags()
-	fl.StringSliceVar(&f.kernels, "kernels", nil, "kernels to run (default: the catalog's default set)")
+	kernelsFlag(fl, &f.kernels, "kernels to run (default: the catalog's default set)")
 	fl.StringVar(&f.arch, "arch", "all", "architecture of the default set: x86_64, arm64 or all")
 	fl.StringVar(&f.out, "out", "report", "output directory")
 	fl.IntVar(&f.parallel, "parallel", 2, "kernels booted at once")
@@ -63,10 +72,13 @@ func runRun(cmd *cobra.Command, g *globals, f runFlags) error {
 	if err := f.vm.validate(); err != nil {
 		return err
 	}
-	// An unusable --out fails now, not after every kernel has booted.
-	if err := os.MkdirAll(f.out, 0o755); err != nil {
-		return fmt.Errorf("run: output directory: %w", err)
+	// An unusable --out fails now, not after every kernel has booted; the
+	// lock it takes makes a second run into the same --out wait.
+	out, err := openReportDir(ctx, g, f.out)
+	if err != nil {
+		return err
 	}
+	defer out.Close()
 	fetcher, err := g.fetcher(nil)
 	if err != nil {
 		return err
@@ -85,12 +97,14 @@ func runRun(cmd *cobra.Command, g *globals, f runFlags) error {
 		Bpftool: bpftool, ForeignBpftool: !f.noBpftool, Verifier: !f.noVerifier,
 		Logger: g.logger(), Console: g.consoleWriter(),
 	}
-	// Nothing changed since the report in --out was written from exactly
-	// these cached results: say so instead of decoding and rewriting it.
-	var stamp string
+	names := specNames(specs)
+	build := buildID()
+	// Every result is cached and the report in --out was written from
+	// exactly these results by this build and still holds, file by file,
+	// what was written: say so instead of decoding and rewriting it.
 	if keys, ok := run.CachedKeys(ctx, specs, opts); ok {
-		stamp = reportStamp(keys)
-		if lines, ok := readStamp(f.out, stamp); ok {
+		if lines, ok := out.UpToDate(build, stampKernels(names, keys), reportFiles...); ok {
+			out.DiscardFailedRun()
 			for _, l := range lines {
 				fmt.Fprintln(g.stdout, l)
 			}
@@ -98,26 +112,9 @@ func runRun(cmd *cobra.Command, g *globals, f runFlags) error {
 			return nil
 		}
 	}
-	removeStamp(f.out)
 	m, err := run.Run(ctx, specs, opts)
 	if err != nil {
-		return err
-	}
-	// Verifier logs go next to the results, one file per case, never
-	// truncated; matrix.json keeps their paths (relative to --out).
-	for i := range m.Kernels {
-		kr := &m.Kernels[i]
-		rel := filepath.Join("logs", kr.Kernel.Name)
-		if err := verifier.WriteLogs(filepath.Join(f.out, rel), kr.Verifier); err != nil {
-			return err
-		}
-		for j := range kr.Verifier {
-			if kr.Verifier[j].LogFile != "" {
-				kr.Verifier[j].LogFile = filepath.Join(rel, kr.Verifier[j].LogFile)
-			}
-		}
-	}
-	if err := matrix.Write(f.out, m); err != nil {
+		// Interrupted: the report in --out stays as it was.
 		return err
 	}
 	failed := 0
@@ -133,23 +130,57 @@ func runRun(cmd *cobra.Command, g *globals, f runFlags) error {
 		}
 		lines = append(lines, line)
 	}
-	if stamp == "" {
-		// Results computed now are cached now: the next identical run
-		// finds them all.
+	// Results computed now are cached now: the next identical run finds
+	// them all. A report with a failed kernel has no key for it and is
+	// never up to date.
+	var kernels []reportdir.Kernel
+	if failed == 0 {
 		stored := opts
 		stored.NoCache = false
 		if keys, ok := run.CachedKeys(ctx, specs, stored); ok {
-			stamp = reportStamp(keys)
+			kernels = stampKernels(names, keys)
 		}
 	}
-	if stamp != "" && failed == 0 {
-		writeStamp(f.out, stamp, lines)
+	if err := publishReport(out, m, reportdir.Stamp{Build: build, Kernels: kernels, Lines: lines}); err != nil {
+		return err
 	}
 	fmt.Fprintf(g.stdout, "wrote %s/{matrix.json,matrix.md,index.html,junit.xml} (%d kernels, %.1fs)\n", f.out, len(m.Kernels), time.Since(start).Seconds())
-	if failed == len(m.Kernels) {
-		return fmt.Errorf("run: every kernel failed (see %s/matrix.md)", f.out)
-	}
 	return nil
+}
+
+// errEveryKernelFailed: publishReport kept the report and wrote the run's to
+// failed-run.
+var errEveryKernelFailed = errors.New("every kernel failed")
+
+// publishReport writes m into out as a staged report, then puts it in place
+// with st as its stamp. When every kernel failed, nothing in m is worth more
+// than the report already there: that one is kept, m goes to
+// out/failed-run, and the error says where.
+func publishReport(out *reportdir.Dir, m *result.Matrix, st reportdir.Stamp) error {
+	stage, err := out.Stage()
+	if err != nil {
+		return err
+	}
+	if err := writeReport(stage.Path(), m); err != nil {
+		stage.Abort()
+		return err
+	}
+	failed := 0
+	for _, kr := range m.Kernels {
+		if kr.Error != "" {
+			failed++
+		}
+	}
+	if failed == len(m.Kernels) {
+		failedDir := filepath.Join(out.Path(), reportdir.FailedRun)
+		st.Build, st.Kernels = "", nil
+		if err := stage.Commit(reportdir.FailedRun, st); err != nil {
+			return err
+		}
+		return fmt.Errorf("run: %w; %s is left as it was, this run's report is in %s (see %s)",
+			errEveryKernelFailed, out.Path(), failedDir, filepath.Join(failedDir, matrix.FileMarkdown))
+	}
+	return stage.Commit("", st)
 }
 
 func summaryLine(kr result.KernelResult) string {

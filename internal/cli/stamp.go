@@ -1,71 +1,109 @@
 package cli
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
-	"github.com/bpfmatrix/bpfmatrix/internal/atomicfile"
+	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/matrix"
+	"github.com/bpfmatrix/bpfmatrix/internal/reportdir"
+	"github.com/bpfmatrix/bpfmatrix/internal/verifier"
 )
 
-// stampFile records which cached results a report directory was written
-// from, and by which bpfmatrix build, so that a repeat `run` with nothing
-// changed can say "up to date" in a fraction of a second. It is written last
-// and removed before a report is rewritten, so a stamp never vouches for a
-// half-written report.
-const stampFile = ".bpfmatrix-stamp"
+// How `run` decides that the report in --out is up to date, and writes a new
+// one (internal/reportdir holds the mechanism):
+//
+//   - the stamp (OUT/.bpfmatrix-stamp) lists every file the run wrote with its
+//     sha256, the kernels with their result cache keys, and the bpfmatrix
+//     build; "up to date" needs all of them to match, file by file, by
+//     content;
+//   - a report is written into a staging directory inside OUT and renamed into
+//     place file by file, the stamp last; files of the previous report that
+//     the new one lacks (kernels/NAME.json, logs/NAME/...) are removed if the
+//     previous stamp lists them and they still hold what it wrote;
+//   - a run in which every kernel failed never replaces the report: it goes to
+//     OUT/failed-run/ (a report of its own, removed by the next run that
+//     writes OUT's report or finds it up to date) and
+//     the command exits 1; an interrupted run writes nothing;
+//   - OUT/.bpfmatrix.lock serialises runs into one OUT: a second waits.
 
-type stamp struct {
-	Stamp string   `json:"stamp"`
-	Lines []string `json:"lines"`
+// reportFiles must all be in an up-to-date report.
+var reportFiles = []string{matrix.FileJSON, matrix.FileMarkdown, matrix.FileHTML, matrix.FileJUnit}
+
+// openReportDir takes --out before anything boots: a file, a path under a
+// file or an unwritable directory is bad input (exit 2).
+func openReportDir(ctx context.Context, g *globals, out string) (*reportdir.Dir, error) {
+	d, err := reportdir.Open(ctx, out, func() {
+		fmt.Fprintf(g.stderr, "waiting for another bpfmatrix run writing %s\n", out)
+	})
+	if errors.Is(err, reportdir.ErrUnusable) {
+		return nil, usageError("--out %v", err)
+	}
+	return d, err
 }
 
-// reportStamp identifies a report by its results' cache keys and the
-// running executable (path, size, mtime: a rebuilt bpfmatrix may render
-// differently).
-func reportStamp(keys []string) string {
+// stampKernels pairs each kernel with its result's cache key.
+func stampKernels(names []string, keys []string) []reportdir.Kernel {
+	out := make([]reportdir.Kernel, len(names))
+	for i := range names {
+		out[i] = reportdir.Kernel{Name: names[i], Key: keys[i]}
+	}
+	return out
+}
+
+func specNames(specs []catalog.KernelSpec) []string {
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Name
+	}
+	return names
+}
+
+// buildID is the sha256 of the running executable: a rebuilt bpfmatrix may
+// render the same results into other bytes. "" (never up to date) when it
+// cannot be read.
+func buildID() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	f, err := os.Open(exe)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
 	h := sha256.New()
-	if exe, err := os.Executable(); err == nil {
-		if fi, err := os.Stat(exe); err == nil {
-			fmt.Fprintf(h, "%s %d %d\n", exe, fi.Size(), fi.ModTime().UnixNano())
-		}
+	if _, err := io.Copy(h, f); err != nil {
+		return ""
 	}
-	for _, k := range keys {
-		fmt.Fprintln(h, k)
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
-// readStamp returns the summary lines stored with a matching stamp, when
-// every report file is still there.
-func readStamp(dir, want string) ([]string, bool) {
-	b, err := os.ReadFile(filepath.Join(dir, stampFile))
-	if err != nil {
-		return nil, false
-	}
-	var s stamp
-	if json.Unmarshal(b, &s) != nil || s.Stamp != want {
-		return nil, false
-	}
-	for _, name := range []string{matrix.FileJSON, matrix.FileMarkdown, matrix.FileHTML, matrix.FileJUnit} {
-		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
-			return nil, false
+// writeReport writes a whole report into dir (a staging directory): each
+// kernel's verifier logs under logs/NAME/, one file per case, never
+// truncated (matrix.json keeps their paths relative to dir), then
+// matrix.Write's files.
+func writeReport(dir string, m *matrix.Matrix) error {
+	for i := range m.Kernels {
+		kr := &m.Kernels[i]
+		if len(kr.Verifier) == 0 {
+			continue
+		}
+		rel := filepath.Join("logs", kr.Kernel.Name)
+		if err := verifier.WriteLogs(filepath.Join(dir, rel), kr.Verifier); err != nil {
+			return err
+		}
+		for j := range kr.Verifier {
+			if kr.Verifier[j].LogFile != "" {
+				kr.Verifier[j].LogFile = filepath.ToSlash(filepath.Join(rel, kr.Verifier[j].LogFile))
+			}
 		}
 	}
-	return s.Lines, true
-}
-
-func removeStamp(dir string) { os.Remove(filepath.Join(dir, stampFile)) }
-
-// writeStamp is best effort: without it the next run rewrites the report.
-func writeStamp(dir, id string, lines []string) {
-	b, err := json.Marshal(stamp{Stamp: id, Lines: lines})
-	if err != nil {
-		return
-	}
-	_ = atomicfile.Write(filepath.Join(dir, stampFile), b, false)
+	return matrix.Write(dir, m)
 }

@@ -29,7 +29,9 @@ func TestBpftoolPerArch(t *testing.T) {
 	require.NoError(t, err)
 	agent := filepath.Join(t.TempDir(), "agent")
 	require.NoError(t, os.WriteFile(agent, []byte("agent"), 0o755))
-	k := &fetch.Kernel{Digest: "sha256:0123"}
+	image := filepath.Join(t.TempDir(), "vmlinuz")
+	require.NoError(t, os.WriteFile(image, []byte("image"), 0o644))
+	k := &fetch.Kernel{Digest: "sha256:0123", Image: image}
 	ctx := context.Background()
 
 	for _, tc := range []struct {

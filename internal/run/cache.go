@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
 
+	"github.com/bpfmatrix/bpfmatrix/bpf"
 	"github.com/bpfmatrix/bpfmatrix/internal/atomicfile"
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
 )
@@ -65,11 +67,42 @@ func (c resultCache) store(key string, kr *result.KernelResult) error {
 	return atomicfile.Write(c.path(key), b, true)
 }
 
+// corpusDigest is the hex sha256 of the embedded verifier corpus (manifest,
+// sources, objects, headers): each case's expectation decides which outcome
+// is a finding.
+var corpusDigest = sync.OnceValues(func() (string, error) {
+	return fsDigest(bpf.Files())
+})
+
+// fsDigest hashes every regular file of fsys with its path, in lexical order.
+func fsDigest(fsys fs.FS) (string, error) {
+	h := sha256.New()
+	err := fs.WalkDir(fsys, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		b, err := fs.ReadFile(fsys, path)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%d:%s\n%d\n", len(path), path, len(b))
+		h.Write(b)
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("digest corpus: %w", err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
 // digests memoises fileDigest by path, size and modification time: the
 // agent is digested once per run, not once per kernel.
 var digests sync.Map
 
-// fileDigest returns the hex sha256 of a file, "" for an empty path.
+// fileDigest returns the hex sha256 of a file, "" for an empty path. Within
+// one process a file that keeps its size and modification time is hashed
+// once; small files whose content decides findings (the kernel config) go
+// through hashFile instead, every time.
 func fileDigest(path string) (string, error) {
 	if path == "" {
 		return "", nil

@@ -10,6 +10,12 @@
 // architecture get the host's bpftool (Options.Bpftool), the others Debian's
 // for theirs from internal/fetch (Options.ForeignBpftool).
 //
-// Results are cached by (kernel digest, agent digest, bpftool digest, job):
-// a repeat run with nothing changed boots nothing.
+// Results are cached under a key that covers everything that decides them,
+// each hashed from its content at run time (never taken from a cache
+// record): the kernel image, every file the guest receives (the kernel's
+// config, bpftool and its libraries), the agent, the job's arguments, the
+// VM's CPUs and memory, and the feature tables and verifier corpus that say
+// what counts as a finding. A repeat run with nothing changed boots nothing;
+// a config edited on disk runs the kernel again, and restoring it finds the
+// original result.
 package run

@@ -7,11 +7,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/fetch"
+	"github.com/bpfmatrix/bpfmatrix/internal/probe"
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
 	"github.com/bpfmatrix/bpfmatrix/internal/vm"
 )
@@ -231,7 +235,12 @@ func CachedKeys(ctx context.Context, specs []catalog.KernelSpec, opts Options) (
 }
 
 // buildJob assembles the guest job, the cache key that identifies its result
-// and the agent's digest.
+// and the agent's digest. The key covers everything that decides a result,
+// each by content hashed now (a file edited in the cache must not return the
+// result computed from the old one): the kernel image; every file the guest
+// receives (the kernel's config, bpftool and its libraries) by guest path;
+// the agent; the job's arguments; the VM's size; and the host's feature
+// tables and verifier corpus, which say what counts as a finding.
 func buildJob(k *fetch.Kernel, agent, bpftool string, bpftoolLibs map[string]string, opts Options) (vm.Job, string, string, error) {
 	job := vm.Job{Program: agent, Files: map[string]string{}}
 	job.Args = []string{"matrix"}
@@ -242,23 +251,49 @@ func buildJob(k *fetch.Kernel, agent, bpftool string, bpftoolLibs map[string]str
 	if opts.Verifier {
 		job.Args = append(job.Args, "--verifier")
 	}
-	agentDigest, err := fileDigest(agent)
-	if err != nil {
-		return job, "", "", fmt.Errorf("digest agent: %w", err)
-	}
-	bpftoolDigest := ""
 	if bpftool != "" {
 		for g, h := range bpftoolLibs {
 			job.Files[g] = h
 		}
 		job.Files[guestBpftool] = bpftool
 		job.Args = append(job.Args, "--bpftool", guestBpftool)
-		if bpftoolDigest, err = fileDigest(bpftool); err != nil {
-			return job, "", "", err
-		}
 	}
-	key := cacheKey("kernel="+k.Digest, "agent="+agentDigest, "bpftool="+bpftoolDigest, fmt.Sprint(job.Args))
-	return job, key, agentDigest, nil
+	if k.Image == "" {
+		return job, "", "", fmt.Errorf("kernel %s: no image", k.Name)
+	}
+	imageDigest, err := fileDigest(k.Image)
+	if err != nil {
+		return job, "", "", fmt.Errorf("digest kernel image: %w", err)
+	}
+	agentDigest, err := fileDigest(agent)
+	if err != nil {
+		return job, "", "", fmt.Errorf("digest agent: %w", err)
+	}
+	corpus, err := corpusDigest()
+	if err != nil {
+		return job, "", "", err
+	}
+	parts := []string{
+		"kernel=sha256:" + imageDigest,
+		"agent=sha256:" + agentDigest,
+		"args=" + strings.Join(job.Args, "\x00"),
+		fmt.Sprintf("vm=%d cpus, %d MiB", opts.CPUs, opts.Memory),
+		"tables=" + probe.TablesDigest(),
+		"corpus=" + corpus,
+	}
+	for _, g := range slices.Sorted(maps.Keys(job.Files)) {
+		digest := fileDigest
+		if g == guestConfig {
+			// Small, and what a finding is judged against: never memoised.
+			digest = hashFile
+		}
+		d, err := digest(job.Files[g])
+		if err != nil {
+			return job, "", "", fmt.Errorf("digest %s: %w", g, err)
+		}
+		parts = append(parts, "file "+g+"=sha256:"+d)
+	}
+	return job, cacheKey(parts...), agentDigest, nil
 }
 
 func lastLine(s string) string {
