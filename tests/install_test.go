@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gofrs/flock"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -270,4 +271,102 @@ func TestGoInstall(t *testing.T) {
 			assert.Equal(t, m, fi.ModTime(), "%s rebuilt", b)
 		}
 	})
+}
+
+// vendoredTest is the test of a user module that imports vmtest and
+// vendors its dependencies: it runs its own body inside debian-6.1 and
+// proves it from there (PID 1 is bpfmatrix-init, not the host's init).
+const vendoredTest = `package vendored
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/bpfmatrix/bpfmatrix/vmtest"
+)
+
+func TestInGuest(t *testing.T) {
+	if vmtest.InVM(t, vmtest.Options{Kernel: "debian-6.1"}) {
+		return
+	}
+	comm, err := os.ReadFile("/proc/1/comm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("GUEST pid1=%s release=%s", strings.TrimSpace(string(comm)), strings.TrimSpace(string(release)))
+}
+`
+
+// TestVendoredVmtest: a module requiring bpfmatrix at a released version,
+// vendored with `go mod vendor` (so its builds run with -mod=vendor, and
+// vendor/ holds only the packages it imports, not cmd/bpfmatrix-init),
+// runs `go test` with vmtest. The guest binary comes from the module
+// cache's copy of that version.
+func TestVendoredVmtest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a kernel")
+	}
+	fetchKernel(t, "debian-6.1")
+	kernels := cacheDir(t)
+	p := newModuleProxy(t)
+	// One fixed directory (under a flock), not a fresh one per run: the
+	// go command's build cache is keyed by file paths (no -trimpath in a
+	// user's go test), so that the vendored cilium/ebpf, go-containerregistry
+	// and the rest compile once per machine rather than on every run (2 min
+	// here).
+	mod := filepath.Join(os.TempDir(), "bpfmatrix-vendored-module")
+	lock := flock.New(mod + ".lock")
+	require.NoError(t, lock.Lock())
+	t.Cleanup(func() { os.RemoveAll(mod); lock.Unlock() })
+	require.NoError(t, os.RemoveAll(mod))
+	require.NoError(t, os.MkdirAll(mod, 0o755))
+	gosum, err := os.ReadFile("../go.sum")
+	require.NoError(t, err)
+	for name, data := range map[string]string{
+		"go.mod":        "module example.com/vendored\n\ngo 1.26.8\n\nrequire " + modulePath + " " + p.version + "\n",
+		"go.sum":        string(gosum),
+		"guest_test.go": vendoredTest,
+	} {
+		require.NoError(t, os.WriteFile(filepath.Join(mod, name), []byte(data), 0o644))
+	}
+	// The guest binaries land in the kernel cache's agent/ directory,
+	// under the made-up version: remove them afterwards.
+	t.Cleanup(func() {
+		old, _ := filepath.Glob(filepath.Join(kernels, "agent", p.version+"-*"))
+		for _, o := range old {
+			os.RemoveAll(o)
+		}
+	})
+	env := cleanEnv(append(p.env, "BPFMATRIX_CACHE="+kernels, "GOSUMDB=off")...)
+	goCmd := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("go", args...)
+		cmd.Dir = mod
+		cmd.Env = env
+		start := time.Now()
+		out, err := cmd.CombinedOutput()
+		t.Logf("go %s: %v in %v", strings.Join(args, " "), err, time.Since(start).Round(100*time.Millisecond))
+		require.NoError(t, err, "go %s: %s", strings.Join(args, " "), out)
+		return string(out)
+	}
+	goCmd("mod", "tidy")
+	goCmd("mod", "vendor")
+	_, err = os.Stat(filepath.Join(mod, "vendor", modulePath, "vmtest"))
+	require.NoError(t, err, "vmtest is vendored")
+	_, err = os.Stat(filepath.Join(mod, "vendor", modulePath, "cmd", "bpfmatrix-init"))
+	require.ErrorIs(t, err, fs.ErrNotExist, "the guest binary's package is not vendored")
+	// What the guest build reads: `go test` records no dependencies in a
+	// test binary's build info (golang.org/issue/33976).
+	modules, err := os.ReadFile(filepath.Join(mod, "vendor", "modules.txt"))
+	require.NoError(t, err)
+	assert.Contains(t, string(modules), "# "+modulePath+" "+p.version+"\n")
+	out := goCmd("test", "-count=1", "-v", "./...")
+	assert.Regexp(t, `GUEST pid1=init release=6\.1\.`, out)
+	built, _ := filepath.Glob(filepath.Join(kernels, "agent", p.version+"-*", "bpfmatrix-init-amd64"))
+	assert.Len(t, built, 1, "bpfmatrix-init built from the module cache, keyed by the version")
 }

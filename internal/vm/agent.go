@@ -145,6 +145,11 @@ const (
 	// fromDevel: a development build; `go build` of the package in the
 	// current directory's module graph, once per process.
 	fromDevel
+	// fromCurrentModule: the build info does not name bpfmatrix at all,
+	// which is what a test binary's looks like (`go test` records no
+	// dependencies, golang.org/issue/33976): the version is the one the
+	// current directory's module requires (see currentModuleSource).
+	fromCurrentModule
 )
 
 // guestSource is the bpfmatrix source the running binary was built from.
@@ -170,6 +175,9 @@ func sourceOf(info *debug.BuildInfo, ok bool) guestSource {
 				break
 			}
 		}
+		if m.Path == "" {
+			return guestSource{kind: fromCurrentModule}
+		}
 	}
 	if r := m.Replace; r != nil {
 		if r.Version == "" {
@@ -181,7 +189,7 @@ func sourceOf(info *debug.BuildInfo, ok bool) guestSource {
 	// its version is stamped from the VCS (v0.0.0-<time>-<commit>, with
 	// +dirty for local changes), which no proxy need serve. `go install
 	// pkg@VERSION` records the sum it verified.
-	if m.Path == "" || m.Version == "" || m.Version == "(devel)" || strings.HasSuffix(m.Version, "+dirty") || (isMain && m.Sum == "") {
+	if m.Version == "" || m.Version == "(devel)" || strings.HasSuffix(m.Version, "+dirty") || (isMain && m.Sum == "") {
 		v := m.Version
 		if v == "" {
 			v = "(devel)"
@@ -227,8 +235,14 @@ func (g *guestBinary) build(ctx context.Context, arch catalog.Arch, src guestSou
 	switch src.kind {
 	case fromModule:
 		return g.buildModule(ctx, arch, src, agentDir)
+	case fromCurrentModule:
+		cur, err := currentModuleSource(ctx)
+		if err != nil {
+			return "", err
+		}
+		return g.build(ctx, arch, cur)
 	case fromDir:
-		dir, err := replaceDir(ctx, src.Dir)
+		dir, err := replaceDir(src.Dir)
 		if err != nil {
 			return "", err
 		}
@@ -330,18 +344,137 @@ func downloadModule(ctx context.Context, src guestSource, tmpParent string) (str
 // replaceDir resolves a replace directive's directory: relative ones are
 // relative to the go.mod that wrote them, the current directory's module
 // (where `go test` runs a test binary).
-func replaceDir(ctx context.Context, dir string) (string, error) {
+func replaceDir(dir string) (string, error) {
 	if filepath.IsAbs(dir) {
 		return dir, nil
 	}
-	cmd := exec.CommandContext(ctx, "go", "env", "GOMOD")
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
-	out, err := cmd.Output()
-	gomod := strings.TrimSpace(string(out))
-	if err != nil || gomod == "" || gomod == os.DevNull {
+	root, ok := moduleRoot()
+	if !ok {
 		return "", fmt.Errorf("%w: replace directory %s is relative and the current directory is in no module", ErrNoGuestSource, dir)
 	}
-	return filepath.Join(filepath.Dir(gomod), dir), nil
+	return filepath.Join(root, dir), nil
+}
+
+// moduleRoot returns the directory of the go.mod governing the current
+// directory, as the go command finds it.
+func moduleRoot() (string, bool) {
+	d, err := os.Getwd()
+	if err != nil {
+		return "", false
+	}
+	for {
+		if fi, err := os.Stat(filepath.Join(d, "go.mod")); err == nil && fi.Mode().IsRegular() {
+			return d, true
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return "", false
+		}
+		d = parent
+	}
+}
+
+// currentModuleSource is the bpfmatrix version the current directory's
+// module builds with, for a binary whose build info does not say (a test
+// binary; `go test` runs it in its package directory). A vendored module
+// compiled what vendor/modules.txt lists, so that is read first, without the
+// go command or the network; otherwise `go list -m` answers, read-only
+// (the user's go.mod and go.sum are never written). The sum comes from the
+// module's go.sum when it has the line.
+func currentModuleSource(ctx context.Context) (guestSource, error) {
+	root, ok := moduleRoot()
+	if !ok {
+		return guestSource{}, fmt.Errorf("%w: the running binary's build info does not name %s and the current directory is in no module (set BPFMATRIX_INIT and BPFMATRIX_AGENT)", ErrNoGuestSource, ModulePath)
+	}
+	src, ok, err := vendoredSource(root)
+	if err != nil {
+		return guestSource{}, err
+	}
+	if !ok {
+		if src, err = listedSource(ctx); err != nil {
+			return guestSource{}, err
+		}
+	}
+	if src.kind == fromDir && !filepath.IsAbs(src.Dir) {
+		src.Dir = filepath.Join(root, src.Dir)
+	}
+	if src.kind == fromModule && src.Sum == "" {
+		src.Sum = goSumLine(filepath.Join(root, "go.sum"), src.Path, src.Version)
+	}
+	return src, nil
+}
+
+// vendoredSource reads ModulePath's line of root/vendor/modules.txt:
+// "# path version", "# path version => newpath newversion" or
+// "# path version => ../dir".
+func vendoredSource(root string) (guestSource, bool, error) {
+	data, err := os.ReadFile(filepath.Join(root, "vendor", "modules.txt"))
+	if errors.Is(err, os.ErrNotExist) {
+		return guestSource{}, false, nil
+	}
+	if err != nil {
+		return guestSource{}, false, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || f[0] != "#" || f[1] != ModulePath {
+			continue
+		}
+		switch {
+		case len(f) == 3:
+			return guestSource{kind: fromModule, Path: ModulePath, Version: f[2]}, true, nil
+		case len(f) == 5 && f[3] == "=>":
+			return guestSource{kind: fromDir, Dir: f[4], Version: f[2]}, true, nil
+		case len(f) == 6 && f[3] == "=>":
+			return guestSource{kind: fromModule, Path: f[4], Version: f[5]}, true, nil
+		}
+		return guestSource{}, false, fmt.Errorf("parse %s: %q", filepath.Join(root, "vendor", "modules.txt"), line)
+	}
+	return guestSource{}, false, nil
+}
+
+// listedSource asks the go command which version of ModulePath the current
+// module selects.
+func listedSource(ctx context.Context) (guestSource, error) {
+	cmd := exec.CommandContext(ctx, "go", "list", "-m", "-json", ModulePath)
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=readonly")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return guestSource{}, fmt.Errorf("find the %s version of the current module: %w", ModulePath, goCommandError(ctx, err, strings.TrimSpace(stderr.String())))
+	}
+	var m struct {
+		Path, Version string
+		Replace       *struct{ Path, Version, Dir string }
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &m); err != nil {
+		return guestSource{}, fmt.Errorf("find the %s version of the current module: %w", ModulePath, err)
+	}
+	switch {
+	case m.Replace != nil && m.Replace.Version == "":
+		return guestSource{kind: fromDir, Dir: m.Replace.Dir, Version: m.Version}, nil
+	case m.Replace != nil:
+		return guestSource{kind: fromModule, Path: m.Replace.Path, Version: m.Replace.Version}, nil
+	case m.Version == "":
+		// The current module is bpfmatrix itself.
+		return guestSource{kind: fromDevel, Version: "(devel)"}, nil
+	}
+	return guestSource{kind: fromModule, Path: m.Path, Version: m.Version}, nil
+}
+
+// goSumLine returns the h1: hash go.sum lists for path@version's content,
+// "" when it lists none.
+func goSumLine(gosum, path, version string) string {
+	data, err := os.ReadFile(gosum)
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == path && f[1] == version {
+			return f[2]
+		}
+	}
+	return ""
 }
 
 // goEnv is the environment of a guest build: static, for the guest's arch.

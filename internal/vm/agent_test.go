@@ -44,6 +44,11 @@ func TestSourceOf(t *testing.T) {
 			guestSource{kind: fromModule, Path: "example.com/fork", Version: "v1.2.0-fix", Sum: "h1:y"}},
 		{"replaced by a directory", dep(&debug.Module{Path: ModulePath, Version: "v1.2.0", Replace: &debug.Module{Path: "../bpfmatrix"}}), true,
 			guestSource{kind: fromDir, Dir: "../bpfmatrix", Version: "v1.2.0"}},
+		// `go test` records no dependencies in a test binary
+		// (golang.org/issue/33976); `go version -m` on one shows only
+		// "mod example.com/user (devel)".
+		{"test binary", &debug.BuildInfo{Main: debug.Module{Path: "example.com/user", Version: "(devel)"}}, true,
+			guestSource{kind: fromCurrentModule}},
 		{"no build info", nil, false, guestSource{kind: fromDevel, Version: "unknown"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
