@@ -199,7 +199,7 @@ func (f *Fetcher) fetchPackageSet(ctx context.Context, suites []string, arch str
 	for _, s := range suites {
 		base, _ := f.mirrorFor(s)
 		if base == "" {
-			return nil, errNoMirror(s)
+			return nil, f.errNoMirror(s)
 		}
 		idx, err := f.debianIndex(ctx, base, s, arch)
 		if err != nil {
