@@ -127,7 +127,8 @@ type DebianSource struct {
 // OCISource pulls a kernel from an OCI image (cilium/ci-kernels layout:
 // /boot/vmlinuz and optionally /boot/config; lvh kernel images are accepted too).
 // The registry host is not part of the catalog: it comes from configuration
-// (BPFMATRIX_OCI_REGISTRY or --oci-registry), so no host name is baked in.
+// (BPFMATRIX_OCI_REGISTRY or --oci-registry), defaulting to ghcr.io, where
+// cilium/ci-kernels publishes (fetch.DefaultOCIRegistry).
 type OCISource struct {
 	Repository string `json:"repository"`
 	Tag        string `json:"tag"`

@@ -153,6 +153,9 @@ func runCheck(ctx context.Context, g *globals, f checkFlags, args []string) erro
 	if err != nil {
 		return err
 	}
+	if err := requireConfigured(fetcher, specs); err != nil {
+		return err
+	}
 	loads := loadInKernels(ctx, g, fetcher, specs, objs, loadOptions{
 		parallel: f.parallel, vm: f.vm,
 	})

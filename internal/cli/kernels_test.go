@@ -29,7 +29,7 @@ func TestKernelsBadInput(t *testing.T) {
 		{"unknown kernel", []string{"kernels", "fetch", "debian-6.2"}, 2, `unknown kernel "debian-6.2" (did you mean debian-6.1, debian-6.12, debian-7.2?)`},
 		{"no names", []string{"kernels", "fetch"}, 2, "requires at least 1 arg"},
 		{"bad jobs", []string{"kernels", "fetch", "-j", "0", "debian-6.1"}, 2, "--jobs must be at least 1"},
-		{"not obtainable", []string{"--oci-registry", "", "kernels", "fetch", "4.4"}, 1, "Error: fetch 4.4: not obtainable here: oci:cilium/ci-kernels:4.4: no OCI registry configured (--oci-registry or BPFMATRIX_OCI_REGISTRY)\n"},
+		{"registry not reachable", []string{"--oci-registry", "127.0.0.1:1", "kernels", "fetch", "4.4"}, 1, "Error: fetch 4.4: not obtainable here: oci:cilium/ci-kernels:4.4: pull 127.0.0.1:1/cilium/ci-kernels:4.4: registry 127.0.0.1:1 not reachable (dial tcp 127.0.0.1:1: connect: connection refused; set BPFMATRIX_OCI_REGISTRY or --oci-registry to a registry serving cilium/ci-kernels)\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, stderr, code := runCLI(t, append([]string{"--cache-dir", cache}, tc.args...)...)
@@ -41,10 +41,12 @@ func TestKernelsBadInput(t *testing.T) {
 }
 
 func TestKernelsList(t *testing.T) {
-	stdout, stderr, code := runCLI(t, "--cache-dir", t.TempDir(), "--oci-registry", "", "kernels", "list")
+	t.Setenv("BPFMATRIX_OCI_REGISTRY", "")
+	stdout, stderr, code := runCLI(t, "--cache-dir", t.TempDir(), "kernels", "list")
 	require.Equal(t, 0, code, stderr)
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
 	assert.Regexp(t, `^NAME\s+VERSION\s+ARCH\s+SOURCES\s+CACHED\s+OBTAINABLE$`, lines[0])
 	assert.Regexp(t, `(?m)^debian-6\.1\s+6\.1\s+x86_64\s+debian:bookworm-security,bookworm\s+no\s+`, stdout)
-	assert.Regexp(t, `(?m)^4\.4\s+4\.4\s+x86_64\s+oci:cilium/ci-kernels:4\.4\s+no\s+no: .*no OCI registry configured`, stdout)
+	// The OCI kernels default to ghcr.io, where cilium/ci-kernels publishes.
+	assert.Regexp(t, `(?m)^4\.4\s+4\.4\s+x86_64\s+oci:cilium/ci-kernels:4\.4\s+no\s+yes \(oci ghcr\.io/cilium/ci-kernels:4\.4\)$`, stdout)
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
+	"github.com/bpfmatrix/bpfmatrix/internal/fetch"
 	"github.com/spf13/cobra"
 )
 
@@ -66,6 +68,13 @@ func ExitCode(err error, stderr io.Writer) int {
 		}
 		return ee.Code
 	}
+	if errors.Is(err, fetch.ErrNotConfigured) {
+		// A kernel source that cannot work with this configuration (no
+		// Debian mirror on an Ubuntu host) is bad input: the one line
+		// names the setting.
+		fmt.Fprintln(stderr, "Error:", err)
+		return 2
+	}
 	if errors.Is(err, context.Canceled) {
 		fmt.Fprintln(stderr, "Error: interrupted")
 		return 130
@@ -102,7 +111,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	pf.StringVar(&g.cacheDir, "cache-dir", defaultCacheDir(), "kernel and result cache (env BPFMATRIX_CACHE)")
 	pf.StringVar(&g.mirror, "mirror", os.Getenv("BPFMATRIX_DEBIAN_MIRROR"), "Debian archive URL (env BPFMATRIX_DEBIAN_MIRROR; default: from the machine's apt sources)")
 	pf.StringVar(&g.securityMirror, "security-mirror", os.Getenv("BPFMATRIX_DEBIAN_SECURITY_MIRROR"), "Debian security archive URL (env BPFMATRIX_DEBIAN_SECURITY_MIRROR; default: from apt sources)")
-	pf.StringVar(&g.ociRegistry, "oci-registry", os.Getenv("BPFMATRIX_OCI_REGISTRY"), "registry host for the catalog's OCI kernel images (env BPFMATRIX_OCI_REGISTRY)")
+	pf.StringVar(&g.ociRegistry, "oci-registry", os.Getenv("BPFMATRIX_OCI_REGISTRY"), "registry host for the catalog's OCI kernel images (env BPFMATRIX_OCI_REGISTRY; default "+fetch.DefaultOCIRegistry+", where cilium/ci-kernels publishes)")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "show VM consoles and debug logs")
 	root.AddCommand(
 		newKernelsCmd(g),
@@ -140,6 +149,17 @@ func isExitError(err error) bool {
 func (g *globals) consoleWriter() io.Writer {
 	if g.verbose {
 		return g.stderr
+	}
+	return nil
+}
+
+// requireConfigured fails, before anything boots, when a kernel of specs
+// cannot be fetched with this configuration (ExitCode makes it status 2).
+func requireConfigured(f *fetch.Fetcher, specs []catalog.KernelSpec) error {
+	for _, s := range specs {
+		if err := f.Configured(s); err != nil {
+			return fmt.Errorf("fetch %s: %w", s.Name, err)
+		}
 	}
 	return nil
 }

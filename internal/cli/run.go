@@ -83,6 +83,9 @@ func runRun(cmd *cobra.Command, g *globals, f runFlags) error {
 	if err != nil {
 		return err
 	}
+	if err := requireConfigured(fetcher, specs); err != nil {
+		return err
+	}
 	bpftool := ""
 	if !f.noBpftool {
 		if _, err := os.Stat("/usr/sbin/bpftool"); err == nil {

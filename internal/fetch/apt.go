@@ -17,6 +17,10 @@ type aptMirrors struct {
 	// first (bookworm, bookworm-security): the release this machine's own
 	// packages come from.
 	ArchiveSuite, SecuritySuite string
+	// Foreign is the first http(s) entry skipped because it is not a
+	// Debian archive ("http://archive.ubuntu.com/ubuntu noble"), named in
+	// the error when no Debian mirror is configured.
+	Foreign string
 }
 
 // readAptSources reads aptDir/sources.list, aptDir/sources.list.d/*.list
@@ -67,6 +71,15 @@ func (m *aptMirrors) add(e aptEntry) {
 		}
 		u = strings.TrimRight(u, "/")
 		for _, s := range e.Suites {
+			if !isDebianArchive(u, s) {
+				// Name the distribution's own archive rather than a
+				// third-party entry read before it (sources.list.d is read
+				// in name order: microsoft-prod.list before ubuntu.sources).
+				if m.Foreign == "" || (!isUbuntuHost(hostOf(m.Foreign)) && isUbuntuHost(hostOf(u))) {
+					m.Foreign = u + " " + s
+				}
+				continue
+			}
 			if strings.HasSuffix(s, "-security") || strings.HasSuffix(s, "/updates") {
 				if m.Security == "" {
 					m.Security, m.SecuritySuite = u, s
@@ -76,6 +89,53 @@ func (m *aptMirrors) add(e aptEntry) {
 			}
 		}
 	}
+}
+
+// debianCodenames are Debian's release codenames and suite aliases
+// (https://wiki.debian.org/DebianReleases); a suite is Debian's when its
+// name with a -security, -updates, -backports(-sloppy), -proposed-updates
+// or /updates suffix removed is one of them.
+var debianCodenames = map[string]bool{
+	"buzz": true, "rex": true, "bo": true, "hamm": true, "slink": true, "potato": true, "woody": true,
+	"sarge": true, "etch": true, "lenny": true, "squeeze": true, "wheezy": true, "jessie": true,
+	"stretch": true, "buster": true, "bullseye": true, "bookworm": true, "trixie": true, "forky": true,
+	"duke": true, "sid": true, "experimental": true, "rc-buggy": true,
+	"oldoldstable": true, "oldstable": true, "stable": true, "testing": true, "unstable": true,
+}
+
+// isDebianArchive says whether an apt entry can serve the catalog's Debian
+// suites: its suite is a Debian one and its host is not Ubuntu's (whose
+// archive has no Debian suites: a GitHub-hosted runner's sources name
+// archive.ubuntu.com, azure.archive.ubuntu.com or ports.ubuntu.com) nor a
+// Launchpad PPA.
+func isDebianArchive(uri, suite string) bool {
+	if host := hostOf(uri); isUbuntuHost(host) || strings.HasPrefix(host, "ppa.launchpad") {
+		return false
+	}
+	base := suite
+	for _, suffix := range []string{"/updates", "-security", "-updates", "-backports-sloppy", "-backports", "-proposed-updates"} {
+		if strings.HasSuffix(base, suffix) {
+			base = strings.TrimSuffix(base, suffix)
+			break
+		}
+	}
+	return debianCodenames[base]
+}
+
+func isUbuntuHost(host string) bool {
+	return host == "ubuntu.com" || strings.HasSuffix(host, ".ubuntu.com")
+}
+
+// hostOf returns the lower-case host of an apt URI ("" if none).
+func hostOf(uri string) string {
+	host := uri
+	if i := strings.Index(host, "://"); i >= 0 {
+		host = host[i+3:]
+	}
+	if i := strings.IndexAny(host, "/: "); i >= 0 {
+		host = host[:i]
+	}
+	return strings.ToLower(host)
 }
 
 // parseDeb822Sources parses the deb822 format (sources.list(5), "DEB822-STYLE

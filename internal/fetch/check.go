@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
@@ -41,7 +40,7 @@ func (f *Fetcher) checkSource(ctx context.Context, spec catalog.KernelSpec, src 
 	case src.Debian != nil:
 		base, _ := f.mirrorFor(src.Debian.Suite)
 		if base == "" {
-			return "", errNoMirror(src.Debian.Suite)
+			return "", f.errNoMirror(src.Debian.Suite)
 		}
 		arch := spec.Arch.DebianArch()
 		index, err := f.debianIndex(ctx, base, src.Debian.Suite, arch)
@@ -68,21 +67,13 @@ func (f *Fetcher) checkSource(ctx context.Context, spec catalog.KernelSpec, src 
 		}
 		return desc, nil
 	case src.OCI != nil:
-		if f.opts.OCIRegistry == "" {
-			return "", errNoRegistry
-		}
-		ref, err := ociReference(f.opts.OCIRegistry, src.OCI)
+		ref, err := ociReference(f.ociRegistry, src.OCI)
 		if err != nil {
 			return "", err
 		}
-		tr := f.client.Transport
-		if tr == nil {
-			tr = http.DefaultTransport
-		}
-		desc, err := remote.Get(ref, remote.WithContext(ctx), remote.WithTransport(tr),
-			remote.WithPlatform(v1.Platform{OS: "linux", Architecture: spec.Arch.GOARCH()}))
+		desc, err := remote.Get(ref, f.remoteOptions(ctx, spec)...)
 		if err != nil {
-			return "", ociErr(err)
+			return "", f.ociErr(err)
 		}
 		return "oci " + ref.String() + "@" + desc.Digest.String(), nil
 	case src.File != nil:

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/ulikunitz/xz"
 	"pault.ag/go/debian/control"
@@ -50,14 +51,79 @@ func (f *Fetcher) debianIndex(ctx context.Context, base, suite, arch string) ([]
 		return nil, err
 	}
 	inrel, err := f.getBytes(ctx, base+"/dists/"+suite+"/InRelease", 64<<20)
+	if errors.Is(err, errNotServed) {
+		// Every Debian archive has dists/<suite>/InRelease for its suites:
+		// a mirror without it is another distribution's (Ubuntu's has no
+		// Debian suites) or a partial one.
+		return nil, &configError{fmt.Sprintf("mirror %s has no Debian suite %s (%v), so it is not a Debian archive or not a complete one: set %s",
+			base, suite, err, mirrorSetting(suite))}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("fetch InRelease: %w", err)
 	}
 	rel, err := verifyInRelease(inrel, kr, suite, f.now())
 	if err != nil {
-		return nil, err
+		return nil, f.explainForeignRelease(err, inrel, base, suite)
 	}
 	return f.fetchIndex(ctx, base, suite, rel, "main/binary-"+arch+"/Packages.xz")
+}
+
+// ubuntuKeyring is where Ubuntu's ubuntu-keyring package installs the
+// archive signing keys (present on Ubuntu hosts such as GitHub's runners).
+var ubuntuKeyring = "/usr/share/keyrings/ubuntu-archive-keyring.gpg"
+
+// explainForeignRelease looks at an InRelease that failed verification and
+// says so when it is another distribution's: its (unverified) Origin is not
+// Debian's. Verified by that distribution's keyring (Ubuntu's, when the
+// host has it), it is a configuration error: the mirror is Ubuntu's
+// archive. Otherwise it stays an integrity failure (a tampered InRelease
+// can say anything), with the Origin it claims as a hint.
+func (f *Fetcher) explainForeignRelease(err error, inrel []byte, base, suite string) error {
+	origin, rsuite := releaseOrigin(inrel)
+	if origin == "" || strings.HasPrefix(origin, "Debian") {
+		return err
+	}
+	if block, _ := clearsign.Decode(inrel); block != nil {
+		if kr, kerr := loadKeyring(ubuntuKeyring); kerr == nil && verifyAllSignatures(block, kr, f.now()) == nil {
+			return &configError{fmt.Sprintf("mirror %s serves %s's archive, not Debian's (dists/%s/InRelease is signed by %s and says Origin: %s, Suite: %s): set %s",
+				base, origin, suite, ubuntuKeyring, origin, rsuite, mirrorSetting(suite))}
+		}
+	}
+	var ie *IntegrityError
+	if errors.As(err, &ie) {
+		ie.Err = fmt.Errorf("%w (unverified, it says Origin: %s, Suite: %s: if %s is not a Debian archive, set %s)", ie.Err, origin, rsuite, base, mirrorSetting(suite))
+	}
+	return err
+}
+
+// mirrorSetting names the setting that chooses suite's mirror.
+func mirrorSetting(suite string) string {
+	if strings.HasSuffix(suite, "-security") {
+		return "BPFMATRIX_DEBIAN_SECURITY_MIRROR or --security-mirror to a Debian security mirror"
+	}
+	return "BPFMATRIX_DEBIAN_MIRROR or --mirror to a Debian mirror"
+}
+
+// releaseOrigin returns the Origin and Suite fields of a clearsigned
+// InRelease, unverified ("" when it is not one).
+func releaseOrigin(inrel []byte) (origin, suite string) {
+	block, _ := clearsign.Decode(inrel)
+	if block == nil {
+		return "", ""
+	}
+	for _, line := range strings.Split(string(block.Plaintext), "\n") {
+		if line == "" || line[0] == ' ' {
+			continue
+		}
+		k, v, _ := strings.Cut(line, ":")
+		switch k {
+		case "Origin":
+			origin = strings.TrimSpace(v)
+		case "Suite":
+			suite = strings.TrimSpace(v)
+		}
+	}
+	return origin, suite
 }
 
 // fetchIndex downloads one index file listed in rel and checks it against
@@ -171,7 +237,7 @@ func companionBase(p debPackage) (string, bool) {
 func (f *Fetcher) fetchDebian(ctx context.Context, spec catalog.KernelSpec, src *catalog.DebianSource) (*kernelFiles, string, string, error) {
 	base, _ := f.mirrorFor(src.Suite)
 	if base == "" {
-		return nil, "", "", errNoMirror(src.Suite)
+		return nil, "", "", f.errNoMirror(src.Suite)
 	}
 	re, err := regexp.Compile(src.Package)
 	if err != nil {

@@ -20,14 +20,27 @@
 //     files are stubs pointing at the -dbg package, so Kernel.SystemMap is
 //     "" for Debian kernels. Valid-Until is not enforced (mirrors serve
 //     expired sid indexes); the suite name inside the signed file is.
+//     Mirrors come from Options, else from the first apt entry whose suite
+//     is Debian's and whose host is not Ubuntu's: on a GitHub-hosted runner
+//     (archive.ubuntu.com, ports.ubuntu.com) there is none, and a debian
+//     source fails with ErrNotConfigured, one line naming
+//     BPFMATRIX_DEBIAN_MIRROR. So does a configured mirror that answers 404
+//     for a suite's InRelease, or serves an InRelease that Ubuntu's keyring
+//     verifies (without that keyring it remains an *IntegrityError, with
+//     the Origin it claims as a hint).
 //   - oci: an image pulled with go-containerregistry (no daemon) from
-//     Options.OCIRegistry; cilium/ci-kernels (/boot/vmlinuz) and
-//     little-vm-helper (/data/kernels/<v>/boot/vmlinuz-<release>) layouts.
+//     Options.OCIRegistry (default DefaultOCIRegistry, ghcr.io);
+//     cilium/ci-kernels (/boot/vmlinuz) and little-vm-helper
+//     (/data/kernels/<v>/boot/vmlinuz-<release>) layouts. A registry that
+//     cannot be connected to (unknown host, refused, 10 s dial timeout) is
+//     one "registry ... not reachable" line, without retries.
 //   - file: a local image and optional config, digested into the cache.
 //
 // Errors: Fetch wraps ErrNotObtainable, naming every source tried and why,
-// when no source could be reached or resolved here (no mirror, no registry,
-// package missing, network down). An integrity failure (bad signature, hash
+// when no source could be reached or resolved here (package missing,
+// network down). When every source failed for want of configuration it
+// also wraps ErrNotConfigured, and the message is one line naming the
+// setting (Configured answers the same offline, before anything boots). An integrity failure (bad signature, hash
 // or size mismatch, truncated download, tar entry escaping its directory) is
 // an *IntegrityError: it stops the fetch at once instead of silently falling
 // back, and nothing enters the cache. An image that is not a kernel QEMU

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -26,6 +27,69 @@ const DefaultAptDir = "/etc/apt"
 // reached or resolved here; the message names every source tried and why.
 var ErrNotObtainable = errors.New("not obtainable here")
 
+// ErrNotConfigured is wrapped (together with ErrNotObtainable) when no
+// source of a kernel can work with this configuration: no Debian mirror
+// (the apt sources name none, or name Ubuntu's archive, as on a
+// GitHub-hosted runner), or a configured mirror that is not a Debian
+// archive. The error is one line naming the setting to change; callers
+// treat it as bad input.
+var ErrNotConfigured = errors.New("not configured")
+
+// DefaultOCIRegistry serves the catalog's OCI kernels when
+// Options.OCIRegistry is empty: cilium/ci-kernels publishes its images
+// there (ghcr.io/cilium/ci-kernels:<version>).
+const DefaultOCIRegistry = "ghcr.io"
+
+// configError is a source that cannot work with this configuration.
+type configError struct{ msg string }
+
+func (e *configError) Error() string        { return e.msg }
+func (e *configError) Is(target error) bool { return target == ErrNotConfigured }
+
+// notConfiguredError is Fetch's error when every source failed with a
+// configError: their distinct messages on one line.
+type notConfiguredError struct{ msgs []string }
+
+func (e *notConfiguredError) Error() string { return strings.Join(e.msgs, "; ") }
+func (e *notConfiguredError) Is(target error) bool {
+	return target == ErrNotConfigured || target == ErrNotObtainable
+}
+
+// joinConfigErrors returns a *notConfiguredError when every error in errs
+// is a configuration error, nil otherwise. A missing security mirror is
+// left out when the main mirror is missing too: that fix comes first.
+func joinConfigErrors(errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	noMain := false
+	for _, err := range errs {
+		if !errors.Is(err, ErrNotConfigured) {
+			return nil
+		}
+		noMain = noMain || errors.Is(err, errNoMainMirror)
+	}
+	var msgs []string
+	for _, err := range errs {
+		if noMain && errors.Is(err, errNoSecurityMirror) {
+			continue
+		}
+		var msg string
+		var he *hintedConfigError
+		var ce *configError
+		switch {
+		case errors.As(err, &he):
+			msg = he.Error()
+		case errors.As(err, &ce):
+			msg = ce.Error()
+		}
+		if !contains(msgs, msg) {
+			msgs = append(msgs, msg)
+		}
+	}
+	return &notConfiguredError{msgs: msgs}
+}
+
 // IntegrityError is a download that failed verification: a bad signature, a
 // hash or size mismatch, a truncated download, or an archive entry escaping
 // its directory. Fetch stops at the first one instead of trying the next
@@ -44,7 +108,7 @@ type Options struct {
 	CacheDir             string // required
 	DebianMirror         string // e.g. the URI of the machine's main Debian apt source
 	DebianSecurityMirror string // the URI of the apt source whose suites end in -security
-	OCIRegistry          string // host[:port] serving the catalog's OCI repositories
+	OCIRegistry          string // host[:port] serving the catalog's OCI repositories (default DefaultOCIRegistry)
 	// ToolSuites are the Debian suites Tools and DebianPackages' callers
 	// take guest userland from, newest version across them winning (default:
 	// the apt sources' security and archive suites, e.g. bookworm-security
@@ -67,7 +131,10 @@ type Fetcher struct {
 	mirror, mirrorOrigin string
 	securityMirror       string
 	securityMirrorOrigin string
+	ociRegistry          string
 	toolSuites           []string
+	// aptForeign is the apt entry skipped as not Debian, for the hint.
+	aptForeign string
 
 	keyringOnce sync.Once
 	keyring     openpgp.EntityList
@@ -116,12 +183,21 @@ func New(opts Options) (*Fetcher, error) {
 	f := &Fetcher{opts: opts, client: opts.HTTPClient}
 	if f.client == nil {
 		f.client = &http.Client{Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
+			Proxy: http.ProxyFromEnvironment,
+			// A host that drops packets (a registry behind a firewall)
+			// fails in seconds instead of the kernel's TCP connect
+			// timeout of about two minutes.
+			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 			ResponseHeaderTimeout: 60 * time.Second,
 			TLSHandshakeTimeout:   30 * time.Second,
 		}}
 	}
 	apt := readAptSources(opts.AptDir)
+	f.aptForeign = apt.Foreign
+	f.ociRegistry = opts.OCIRegistry
+	if f.ociRegistry == "" {
+		f.ociRegistry = DefaultOCIRegistry
+	}
 	f.mirror, f.mirrorOrigin = pick(opts.DebianMirror, apt.Archive)
 	f.securityMirror, f.securityMirrorOrigin = pick(opts.DebianSecurityMirror, apt.Security)
 	f.toolSuites = opts.ToolSuites
@@ -159,14 +235,38 @@ func (f *Fetcher) loadKeyring() (openpgp.EntityList, error) {
 	return f.keyring, f.keyringErr
 }
 
-func errNoMirror(suite string) error {
+var (
+	errNoMainMirror     = &configError{"no Debian mirror configured: set BPFMATRIX_DEBIAN_MIRROR or --mirror to a Debian mirror"}
+	errNoSecurityMirror = &configError{"no Debian security mirror configured: set BPFMATRIX_DEBIAN_SECURITY_MIRROR or --security-mirror to a Debian security mirror"}
+)
+
+// errNoMirror is the configError for a suite whose mirror is not
+// configured. It names the apt entry that was passed over as not Debian's,
+// if there was one.
+func (f *Fetcher) errNoMirror(suite string) error {
+	err := errNoMainMirror
 	if strings.HasSuffix(suite, "-security") {
-		return errors.New("no Debian security mirror configured (apt sources have no -security entry; --security-mirror or BPFMATRIX_DEBIAN_SECURITY_MIRROR)")
+		err = errNoSecurityMirror
 	}
-	return errors.New("no Debian mirror configured (apt sources have none; --mirror or BPFMATRIX_DEBIAN_MIRROR)")
+	if f.aptForeign == "" {
+		return err
+	}
+	// Keep err itself (joinConfigErrors compares the pointers) unless
+	// there is something to add.
+	return &hintedConfigError{configError: err, hint: "the apt sources name " + f.aptForeign + ", not a Debian archive"}
 }
 
-var errNoRegistry = errors.New("no OCI registry configured (--oci-registry or BPFMATRIX_OCI_REGISTRY)")
+// hintedConfigError is a configError with the reason it applies here.
+type hintedConfigError struct {
+	*configError
+	hint string
+}
+
+func (e *hintedConfigError) Error() string {
+	head, tail, _ := strings.Cut(e.msg, ": ")
+	return head + " (" + e.hint + "): " + tail
+}
+func (e *hintedConfigError) Unwrap() error { return e.configError }
 
 // Fetch returns spec's kernel, from the cache if it is there and verified
 // (Cached; no network access at all), otherwise from the first source that
@@ -210,6 +310,7 @@ func (f *Fetcher) Fetch(ctx context.Context, spec catalog.KernelSpec) (*Kernel, 
 // obtained.
 func (f *Fetcher) fetchSources(ctx context.Context, spec catalog.KernelSpec) (*Kernel, []*CorruptBlobError, error) {
 	var tried []string
+	var errs []error
 	for _, src := range spec.Sources {
 		kf, desc, pkgVersion, err := f.fetchSource(ctx, spec, src)
 		if err == nil {
@@ -221,6 +322,7 @@ func (f *Fetcher) fetchSources(ctx context.Context, spec catalog.KernelSpec) (*K
 				return nil, nil, fmt.Errorf("%s: %w", src, err)
 			}
 			tried = append(tried, fmt.Sprintf("%s: %v", src, err))
+			errs = append(errs, err)
 			continue
 		}
 		if kf.Release == "" {
@@ -235,6 +337,9 @@ func (f *Fetcher) fetchSources(ctx context.Context, spec catalog.KernelSpec) (*K
 			return nil, nil, err
 		}
 		return k, replaced, nil
+	}
+	if err := joinConfigErrors(errs); err != nil {
+		return nil, nil, err
 	}
 	return nil, nil, fmt.Errorf("%w: %s", ErrNotObtainable, strings.Join(tried, "; "))
 }
@@ -303,6 +408,28 @@ func copyToTemp(dir, p string) (*tempBlob, error) {
 	return writeTemp(dir, in)
 }
 
+// Configured returns nil when spec is cached or at least one of its sources
+// can be tried with this configuration; otherwise (every source is a
+// Debian suite without a configured mirror) an error wrapping
+// ErrNotConfigured and ErrNotObtainable, one line naming the setting. It
+// does no network access, so callers check every kernel before booting any.
+func (f *Fetcher) Configured(spec catalog.KernelSpec) error {
+	if _, ok := f.Cached(spec); ok {
+		return nil
+	}
+	var errs []error
+	for _, src := range spec.Sources {
+		if src.Debian == nil {
+			return nil
+		}
+		if base, _ := f.mirrorFor(src.Debian.Suite); base != "" {
+			return nil
+		}
+		errs = append(errs, f.errNoMirror(src.Debian.Suite))
+	}
+	return joinConfigErrors(errs)
+}
+
 // Obtainable says, without network access, whether spec can be fetched here
 // and from which source, or why not. A cached kernel is always obtainable.
 func (f *Fetcher) Obtainable(spec catalog.KernelSpec) (bool, string) {
@@ -317,12 +444,9 @@ func (f *Fetcher) Obtainable(spec catalog.KernelSpec) (bool, string) {
 			if base != "" {
 				return true, fmt.Sprintf("yes (debian %s, mirror %s)", src.Debian.Suite, origin)
 			}
-			why = append(why, "debian "+src.Debian.Suite+": "+errNoMirror(src.Debian.Suite).Error())
+			why = append(why, "debian "+src.Debian.Suite+": "+f.errNoMirror(src.Debian.Suite).Error())
 		case src.OCI != nil:
-			if f.opts.OCIRegistry != "" {
-				return true, "yes (oci " + f.opts.OCIRegistry + "/" + src.OCI.Repository + ":" + src.OCI.Tag + ")"
-			}
-			why = append(why, "oci: no OCI registry configured (--oci-registry or BPFMATRIX_OCI_REGISTRY)")
+			return true, "yes (oci " + f.ociRegistry + "/" + src.OCI.Repository + ":" + src.OCI.Tag + ")"
 		case src.File != nil:
 			if _, err := os.Stat(src.File.Image); err == nil {
 				return true, "yes (file)"

@@ -34,28 +34,17 @@ func ociReference(registry string, src *catalog.OCISource) (name.Reference, erro
 // fetchOCI pulls the image for spec's architecture and extracts the kernel
 // from its flattened filesystem (whiteouts applied).
 func (f *Fetcher) fetchOCI(ctx context.Context, spec catalog.KernelSpec, src *catalog.OCISource) (*kernelFiles, string, string, error) {
-	if f.opts.OCIRegistry == "" {
-		return nil, "", "", errNoRegistry
-	}
-	ref, err := ociReference(f.opts.OCIRegistry, src)
+	ref, err := ociReference(f.ociRegistry, src)
 	if err != nil {
 		return nil, "", "", fmt.Errorf("parse image reference: %w", err)
 	}
-	tr := f.client.Transport
-	if tr == nil {
-		tr = http.DefaultTransport
-	}
-	img, err := remote.Image(ref,
-		remote.WithContext(ctx),
-		remote.WithTransport(tr),
-		remote.WithPlatform(v1.Platform{OS: "linux", Architecture: spec.Arch.GOARCH()}),
-	)
+	img, err := remote.Image(ref, f.remoteOptions(ctx, spec)...)
 	if err != nil {
-		return nil, "", "", fmt.Errorf("pull %s: %w", ref, ociErr(err))
+		return nil, "", "", fmt.Errorf("pull %s: %w", ref, f.ociErr(err))
 	}
 	digest, err := img.Digest()
 	if err != nil {
-		return nil, "", "", fmt.Errorf("pull %s: %w", ref, ociErr(err))
+		return nil, "", "", fmt.Errorf("pull %s: %w", ref, f.ociErr(err))
 	}
 	rc := mutate.Extract(img)
 	defer rc.Close()
@@ -79,11 +68,45 @@ func (f *Fetcher) fetchOCI(ctx context.Context, spec catalog.KernelSpec, src *ca
 	return kf, "oci " + ref.String() + "@" + digest.String(), digest.String(), nil
 }
 
-// ociErr turns "no such manifest/repository" into errNotServed.
-func ociErr(err error) error {
+// remoteOptions are go-containerregistry's options for one pull or
+// manifest check: our transport (its dial timeout), ctx, spec's platform,
+// and no retries on a registry that cannot be reached (go-containerregistry
+// retries temporary network errors with backoff; a refused connection or
+// an unknown host stays so for the seconds that would add).
+func (f *Fetcher) remoteOptions(ctx context.Context, spec catalog.KernelSpec) []remote.Option {
+	tr := f.client.Transport
+	if tr == nil {
+		tr = http.DefaultTransport
+	}
+	return []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithTransport(tr),
+		remote.WithPlatform(v1.Platform{OS: "linux", Architecture: spec.Arch.GOARCH()}),
+		remote.WithRetryBackoff(remote.Backoff{Steps: 1}),
+	}
+}
+
+// errRegistryUnreachable marks a registry that could not be connected to
+// (unknown host, refused, dial timeout).
+var errRegistryUnreachable = errors.New("not reachable")
+
+// ociErr turns "no such manifest/repository" into errNotServed and a
+// connection failure into one short "registry ... not reachable" line.
+func (f *Fetcher) ociErr(err error) error {
 	var te *transport.Error
 	if errors.As(err, &te) && (te.StatusCode == http.StatusNotFound || te.StatusCode == http.StatusUnauthorized) {
 		return fmt.Errorf("%v: %w", err, errNotServed)
+	}
+	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	if errors.As(err, &dnsErr) || (errors.As(err, &opErr) && opErr.Op == "dial") {
+		cause := err
+		if dnsErr != nil {
+			cause = dnsErr
+		} else {
+			cause = opErr
+		}
+		return fmt.Errorf("registry %s %w (%v; set BPFMATRIX_OCI_REGISTRY or --oci-registry to a registry serving cilium/ci-kernels)", f.ociRegistry, errRegistryUnreachable, cause)
 	}
 	return err
 }

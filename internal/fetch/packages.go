@@ -255,7 +255,7 @@ func (f *Fetcher) fetchPackageSet(ctx context.Context, suites []string, arch str
 	for _, s := range suites {
 		base, _ := f.mirrorFor(s)
 		if base == "" {
-			return nil, nil, errNoMirror(s)
+			return nil, nil, f.errNoMirror(s)
 		}
 		idx, err := f.debianIndex(ctx, base, s, arch)
 		if err != nil {
