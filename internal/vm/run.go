@@ -324,13 +324,17 @@ func boot(ctx context.Context, opts Options, cmd Command, stdin io.Reader) (*Res
 
 	var console consoleBuffer
 	consoleDone := make(chan struct{})
+	// A job that halts the machine leaves QEMU running with stopped CPUs
+	// (and x86_64 with acpi=off cannot power off, so the kernel halts
+	// instead): the console line is the only sign, so watch for it.
+	haltCh := make(chan error, 1)
 	go func() {
 		defer close(consoleDone)
 		w := io.Writer(&console)
 		if opts.Console != nil {
 			w = io.MultiWriter(&console, opts.Console)
 		}
-		_, _ = io.Copy(w, conR)
+		_, _ = io.Copy(io.MultiWriter(w, &haltWatch{ch: haltCh}), conR)
 	}()
 
 	helloCh := make(chan wire.Hello, 1)
@@ -387,6 +391,28 @@ func boot(ctx context.Context, opts Options, cmd Command, stdin io.Reader) (*Res
 			// Nothing is lost: the guest has no disk, only its initramfs.
 			kill()
 			return complete(e, finish())
+		case kind := <-haltCh:
+			// The CPUs are stopped and will never run the agent again.
+			// The agent never halts, so the job did (even one that did
+			// so before the hello went out): Booted, as a retry would
+			// only do the same.
+			kill()
+			derr := finish()
+			// Everything the guest sent has been read: a job that
+			// exited before the halt (a background process halting
+			// after it) still has its exit status.
+			select {
+			case e := <-exitCh:
+				res.RunTime = time.Since(hello)
+				return complete(e, derr)
+			default:
+			}
+			select {
+			case h := <-helloCh:
+				res.Release = h.Release
+			default:
+			}
+			return fail(&Error{Kind: kind, Booted: true, Detail: shutdownDetail(kind)})
 		case qerr := <-waitCh:
 			waitCh <- qerr
 			derr := finish()
@@ -405,9 +431,16 @@ func boot(ctx context.Context, opts Options, cmd Command, stdin io.Reader) (*Res
 				res.Release = h.Release
 			default:
 			}
-			kind := ErrQEMUExit
-			if panicked(res.Console) {
+			var kind error = ErrQEMUExit
+			switch shut := consoleShutdown(res.Console); {
+			case panicked(res.Console):
 				kind = ErrPanic
+			case shut != nil && booted && !bytes.Contains(res.Console, []byte(initFailure)):
+				// The job's reboot(2): with -no-reboot QEMU exits at a
+				// restart, and at a power-off where the machine can
+				// (arm64's PSCI). The agent's own restart comes after
+				// the exit frame, or after it printed why on the console.
+				return fail(&Error{Kind: shut, Booted: true, Detail: shutdownDetail(shut)})
 			}
 			detail := fmt.Sprintf("before the job's exit status (%s)", c.ProcessState)
 			if s := bytes.TrimSpace(qemuErr.Bytes()); len(s) > 0 {
@@ -431,6 +464,42 @@ func boot(ctx context.Context, opts Options, cmd Command, stdin io.Reader) (*Res
 			return res, ctx.Err()
 		}
 	}
+}
+
+// initFailure starts the console line guest.Init prints before it restarts
+// the machine over an error of its own.
+const initFailure = "bpfmatrix init:"
+
+func shutdownDetail(kind error) string {
+	if kind == ErrHalted {
+		return "reboot(2) with LINUX_REBOOT_CMD_HALT, or POWER_OFF where the machine cannot power off, before the job's exit status"
+	}
+	return "reboot(2) before the job's exit status"
+}
+
+// haltWatch scans the console line by line and sends ErrHalted or
+// ErrPoweredOff on ch (once) when the kernel says it stopped the machine.
+type haltWatch struct {
+	ch   chan<- error
+	line []byte
+	sent bool
+}
+
+func (w *haltWatch) Write(p []byte) (int, error) {
+	for _, b := range p {
+		if b != '\n' {
+			if len(w.line) < 4096 {
+				w.line = append(w.line, b)
+			}
+			continue
+		}
+		if kind := shutdownKind(w.line); !w.sent && (kind == ErrHalted || kind == ErrPoweredOff) {
+			w.sent = true
+			w.ch <- kind
+		}
+		w.line = w.line[:0]
+	}
+	return len(p), nil
 }
 
 // readFrames reads the data port until EOF, passing output on as it comes.
