@@ -66,8 +66,10 @@ type Options struct {
 	// Accel overrides DetectAccel.
 	Accel Accel
 	// TempDir is where the run directory (initramfs) is created (default
-	// os.TempDir()). KeepFiles keeps it, so that the reproduction command
-	// still works after Run returns.
+	// DefaultRunParent(), $TMPDIR/bpfmatrix-<uid>): a RunDir, locked while
+	// the run lives and removed by the next run if this process is killed.
+	// KeepFiles keeps it instead (named kept-*, never swept), so that the
+	// reproduction command still works after Run returns.
 	TempDir   string
 	KeepFiles bool
 	// ExtraCmdline is appended to the kernel command line.
@@ -104,8 +106,10 @@ const (
 // Run boots opts.Kernel with the agent as /init, runs job and returns its
 // exit status. A non-zero exit status is a Result, not an error. VM failures
 // are *Error values (errors.Is with ErrBootTimeout, ErrRunTimeout, ErrPanic,
-// ErrQEMUExit); a boot that broke before the agent said hello is retried
-// once. A cancelled ctx kills QEMU and returns ctx's error.
+// ErrQEMUExit, ErrShutdown); a boot that broke before the agent said hello
+// is retried once. A cancelled ctx kills QEMU and returns ctx's error; so
+// does an error writing to Stdout or Stderr (EPIPE when `bpfmatrix exec` is
+// piped into head), returned as is.
 func Run(ctx context.Context, opts Options, job Job) (*Result, error) {
 	if opts.Kernel == "" {
 		return nil, errors.New("run vm: no kernel image")
@@ -138,6 +142,12 @@ func Run(ctx context.Context, opts Options, job Job) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("run vm: %w", err)
 	}
+	if err := CheckProgram(job.Program, opts.Arch); err != nil {
+		return nil, fmt.Errorf("run vm: %w", err)
+	}
+	if err := CheckMemory(opts.Memory); err != nil {
+		return nil, fmt.Errorf("run vm: %w", err)
+	}
 	initPath := opts.Agent
 	if initPath == "" || !sameFile(job.Program, initPath) {
 		if initPath = opts.Init; initPath == "" {
@@ -147,12 +157,25 @@ func Run(ctx context.Context, opts Options, job Job) (*Result, error) {
 		}
 	}
 
-	dir, err := os.MkdirTemp(opts.TempDir, "bpfmatrix-vm-")
-	if err != nil {
-		return nil, fmt.Errorf("run vm: %w", err)
-	}
-	if !opts.KeepFiles {
-		defer os.RemoveAll(dir)
+	var dir string
+	if opts.KeepFiles {
+		// Kept for the user: a name no sweep matches, and no lock.
+		parent := opts.TempDir
+		if parent == "" {
+			if parent, err = DefaultRunParent(); err != nil {
+				return nil, fmt.Errorf("run vm: %w", err)
+			}
+		}
+		if dir, err = os.MkdirTemp(parent, "kept-"); err != nil {
+			return nil, fmt.Errorf("run vm: %w", err)
+		}
+	} else {
+		rd, err := NewRunDir(opts.TempDir, RunDirPrefix)
+		if err != nil {
+			return nil, fmt.Errorf("run vm: %w", err)
+		}
+		defer rd.Close()
+		dir = rd.Path()
 	}
 	initrd := filepath.Join(dir, "initramfs.cpio")
 	if err := writeInitramfs(initrd, initPath, job, cmd.Machine.DataPort, cmd.MemoryMB); err != nil {
@@ -340,7 +363,8 @@ func boot(ctx context.Context, opts Options, cmd Command, stdin io.Reader) (*Res
 	helloCh := make(chan wire.Hello, 1)
 	exitCh := make(chan wire.Exit, 1)
 	dataDone := make(chan error, 1)
-	go func() { dataDone <- readFrames(dataR, opts, helloCh, exitCh) }()
+	outErrCh := make(chan error, 1)
+	go func() { dataDone <- readFrames(dataR, opts, helloCh, exitCh, outErrCh) }()
 
 	waitCh := make(chan error, 1)
 	go func() { waitCh <- c.Wait() }()
@@ -391,6 +415,12 @@ func boot(ctx context.Context, opts Options, cmd Command, stdin io.Reader) (*Res
 			// Nothing is lost: the guest has no disk, only its initramfs.
 			kill()
 			return complete(e, finish())
+		case werr := <-outErrCh:
+			// Nobody takes the job's output any more (`exec | head`):
+			// stop now rather than run the job into a full pipe.
+			kill()
+			finish()
+			return res, werr
 		case kind := <-haltCh:
 			// The CPUs are stopped and will never run the agent again.
 			// The agent never halts, so the job did (even one that did
@@ -504,9 +534,16 @@ func (w *haltWatch) Write(p []byte) (int, error) {
 
 // readFrames reads the data port until EOF, passing output on as it comes.
 // It returns nil only for a well-formed stream that ended after the exit
-// frame was read, or that ended cleanly before it (the caller decides).
-func readFrames(r io.Reader, opts Options, helloCh chan<- wire.Hello, exitCh chan<- wire.Exit) error {
+// frame was read, or that ended cleanly before it (the caller decides). An
+// error writing the output goes to outErrCh at once, and the rest of the
+// stream is read and dropped so that QEMU never blocks on the pipe.
+func readFrames(r io.Reader, opts Options, helloCh chan<- wire.Hello, exitCh chan<- wire.Exit, outErrCh chan<- error) error {
 	fr := wire.NewReader(r, wire.Flate, zstdcodec.New())
+	outErr := func(err error) error {
+		outErrCh <- err
+		_, _ = io.Copy(io.Discard, r)
+		return err
+	}
 	for {
 		f, err := fr.Next()
 		if errors.Is(err, io.EOF) {
@@ -525,11 +562,11 @@ func readFrames(r io.Reader, opts Options, helloCh chan<- wire.Hello, exitCh cha
 			helloCh <- h
 		case wire.TypeStdout:
 			if _, err := opts.Stdout.Write(f.Payload); err != nil {
-				return fmt.Errorf("write stdout: %w", err)
+				return outErr(fmt.Errorf("write job stdout: %w", err))
 			}
 		case wire.TypeStderr:
 			if _, err := opts.Stderr.Write(f.Payload); err != nil {
-				return fmt.Errorf("write stderr: %w", err)
+				return outErr(fmt.Errorf("write job stderr: %w", err))
 			}
 		case wire.TypeExit:
 			var e wire.Exit
