@@ -5,15 +5,13 @@ package main
 import (
 	"context"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/cli"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := cli.Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	ctx, stop := cli.NotifyContext(context.Background())
+	err := cli.Interrupted(ctx, cli.Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	stop()
 	os.Exit(cli.ExitCode(err, os.Stderr))
 }

@@ -3,8 +3,13 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/spf13/cobra"
 
@@ -27,9 +32,18 @@ func newExecCmd(g *globals) *cobra.Command {
 		Use:   "exec --kernel NAME [flags] [--] PROGRAM [ARGS...]",
 		Short: "Run a program inside a catalog kernel and exit with its status",
 		Long: `Boot the kernel under QEMU with the bpfmatrix agent as /init, run PROGRAM in it
-with ARGS, print its stdout and stderr, and exit with its status. A dynamically
-linked PROGRAM brings its ELF interpreter and libraries from the host. The working directory's contents (--dir, default ".") are copied to the
+with ARGS, print its stdout and stderr, and exit with its status. PROGRAM reads
+exec's standard input (go test gives /dev/null: an immediate end of file).
+PROGRAM must be an ELF executable for the kernel's architecture; a dynamically
+linked one brings its ELF interpreter and libraries from the host. Scripts,
+directories and other files are refused (exit status 2) before anything boots.
+The working directory's contents (--dir, default ".") are copied to the
 program's working directory in the guest.
+
+Exit status: PROGRAM's; 128+N when signal N killed it or stopped exec
+(130 for SIGINT, 143 for SIGTERM, 141 when stdout is closed early);
+1 for a VM failure (including PROGRAM halting or powering off the machine);
+2 for bad input.
 
 Use it as a go test wrapper:
 
@@ -52,6 +66,24 @@ Use it as a go test wrapper:
 	return cmd
 }
 
+// execStdin is the job's stdin: exec's own. `go test -exec` gives the test
+// binary /dev/null, which the job reads as an immediate end of file. From
+// a terminal, the job reads what is typed (^D ends it); a job that never
+// reads it costs nothing, and exec still ends with the job. In the
+// background, reading the terminal would stop exec with SIGTTIN; ignored,
+// the read fails instead and the job gets end of file.
+func execStdin(r io.Reader) io.Reader {
+	if r == nil {
+		return nil
+	}
+	if f, ok := r.(*os.File); ok {
+		if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
+			signal.Ignore(syscall.SIGTTIN)
+		}
+	}
+	return r
+}
+
 func runExec(cmd *cobra.Command, g *globals, f execFlags, args []string) error {
 	ctx := cmd.Context()
 	spec, err := catalog.Default().Lookup(f.kernel)
@@ -67,6 +99,9 @@ func runExec(cmd *cobra.Command, g *globals, f execFlags, args []string) error {
 	env, err := execEnv(os.Environ(), f.env, spec.Name)
 	if err != nil {
 		return err
+	}
+	if err := vm.CheckProgram(args[0], spec.Arch); err != nil {
+		return usageError("%v", err)
 	}
 	k, err := g.fetchKernel(ctx, spec)
 	if err != nil {
@@ -97,8 +132,16 @@ func runExec(cmd *cobra.Command, g *globals, f execFlags, args []string) error {
 		fmt.Fprintln(g.stdout, vm.Repro(c.Argv()))
 		return nil
 	}
-	job := vm.Job{Program: args[0], Args: args[1:], Dir: f.dir, Env: env}
+	job := vm.Job{Program: args[0], Args: args[1:], Dir: f.dir, Env: env, Stdin: execStdin(g.stdin)}
+	// A closed stdout (`exec | head`) must not kill us with SIGPIPE before
+	// QEMU is stopped and the run directory removed: with SIGPIPE caught,
+	// the write fails with EPIPE and vm.Run ends the run.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	res, err := vm.Run(ctx, opts, job)
+	if errors.Is(err, syscall.EPIPE) {
+		// What a shell reports for a writer that SIGPIPE ended, silently.
+		return &ExitError{Code: 128 + int(syscall.SIGPIPE)}
+	}
 	if err != nil {
 		var ve *vm.Error
 		if errors.As(err, &ve) {

@@ -140,16 +140,16 @@ func runRepro(ctx context.Context, g *globals, f reproFlags, args []string) erro
 		return usageError("--out %s: already exists", out)
 	}
 	// Everything is written into a staging directory next to out and renamed
-	// into place at the end: an interrupted repro leaves no half artifact.
+	// into place at the end: an interrupted repro leaves no half artifact,
+	// and a killed one's stage is removed by the next repro there (a
+	// vm.RunDir: locked while this one lives).
 	parent := filepath.Dir(filepath.Clean(out))
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return fmt.Errorf("create artifact directory: %w", err)
-	}
-	stage, err := os.MkdirTemp(parent, "."+filepath.Base(out)+".tmp-")
+	rd, err := vm.NewRunDir(parent, reproStagePrefix)
 	if err != nil {
 		return fmt.Errorf("create artifact directory: %w", err)
 	}
-	defer os.RemoveAll(stage)
+	defer rd.Close()
+	stage := rd.Path()
 	if err := os.Chmod(stage, 0o755); err != nil {
 		return fmt.Errorf("create artifact directory: %w", err)
 	}
@@ -261,7 +261,7 @@ func runRepro(ctx context.Context, g *globals, f reproFlags, args []string) erro
 	if art.err != nil {
 		return fmt.Errorf("write artifacts: %w", art.err)
 	}
-	if err := os.Rename(stage, out); err != nil {
+	if err := rd.Commit(out); err != nil {
 		return fmt.Errorf("write artifacts: %w", err)
 	}
 	fmt.Fprintf(&stdout, "artifacts: %s\n", out)
@@ -273,6 +273,9 @@ func runRepro(ctx context.Context, g *globals, f reproFlags, args []string) erro
 	}
 	return nil
 }
+
+// reproStagePrefix names repro's staging directories (see vm.RunDir).
+const reproStagePrefix = ".bpfmatrix-repro-"
 
 // artifact writes files into dir, keeping the first error.
 type artifact struct {

@@ -31,7 +31,10 @@
 //
 // err == nil means the job ran and res.ExitCode is its status (non-zero is
 // not an error). Otherwise err is a *Error whose Kind is one of
-// ErrBootTimeout, ErrRunTimeout, ErrPanic or ErrQEMUExit (use errors.Is),
+// ErrBootTimeout, ErrRunTimeout, ErrPanic, ErrQEMUExit or, when the job
+// itself halted, powered off or restarted the machine (reboot(2)) before
+// its exit status, ErrHalted, ErrPoweredOff or ErrRestarted, which all
+// match ErrShutdown (use errors.Is),
 // carrying the console tail and a reproduction command, or ctx's error when
 // ctx was cancelled (QEMU is killed and temporary files removed in every
 // case). A boot that broke before the agent said hello is retried once.

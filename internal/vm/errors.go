@@ -19,7 +19,56 @@ var (
 	// status, without a kernel panic on the console (bad arguments, a
 	// triple fault, the agent dying, a truncated result).
 	ErrQEMUExit = errors.New("qemu exited early")
+	// ErrShutdown: the job halted, powered off or restarted the machine
+	// (reboot(2)) before its exit status was reported. The Error's Kind is
+	// one of ErrHalted, ErrPoweredOff and ErrRestarted, which all match
+	// ErrShutdown with errors.Is.
+	ErrShutdown = errors.New("the job shut the machine down")
+
+	ErrHalted     error = shutdownError("the job halted the machine")
+	ErrPoweredOff error = shutdownError("the job powered the machine off")
+	ErrRestarted  error = shutdownError("the job restarted the machine")
 )
+
+// shutdownError is one way a job can end the machine under the agent.
+type shutdownError string
+
+func (e shutdownError) Error() string        { return string(e) }
+func (e shutdownError) Is(target error) bool { return target == ErrShutdown }
+
+// shutdownMarkers are the kernel's own words for reboot(2)'s commands
+// (kernel/reboot.c, all pr_emerg, so "quiet" keeps them), each with the
+// error it means. A POWER_OFF on a machine that cannot power off (x86_64
+// with acpi=off) is turned into a HALT by the kernel and says so.
+var shutdownMarkers = []struct {
+	line string
+	kind error
+}{
+	{"reboot: System halted", ErrHalted},
+	{"reboot: Power down", ErrPoweredOff},
+	{"reboot: Restarting system", ErrRestarted},
+}
+
+// shutdownKind returns the shutdown the console line reports, if any.
+func shutdownKind(line []byte) error {
+	for _, m := range shutdownMarkers {
+		if bytes.Contains(line, []byte(m.line)) {
+			return m.kind
+		}
+	}
+	return nil
+}
+
+// consoleShutdown returns the last shutdown the console reports, if any.
+func consoleShutdown(console []byte) error {
+	var kind error
+	for _, l := range bytes.Split(console, []byte("\n")) {
+		if k := shutdownKind(l); k != nil {
+			kind = k
+		}
+	}
+	return kind
+}
 
 // Error is a failed VM run. Kind is one of the sentinels above.
 type Error struct {

@@ -87,5 +87,6 @@ func TestInitramfsTooBig(t *testing.T) {
 	err = writeInitramfs(out, prog, Job{Program: prog, Dir: work}, "/dev/ttyS1", 256)
 	require.ErrorContains(t, err, "initramfs of 70 MB does not fit a 256 MB guest (at most 64 MB)")
 	assert.NoFileExists(t, out, "nothing is written")
-	assert.Equal(t, 192, maxInitramfsMB(512), "the default guest takes 192 MB")
+	assert.Equal(t, 149, maxInitramfsMB(512), "the default guest takes 149 MB")
+	assert.Equal(t, 10, maxInitramfsMB(MinMemoryMB), "the smallest guest still takes the init, a job and a small working directory")
 }

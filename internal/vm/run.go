@@ -66,8 +66,10 @@ type Options struct {
 	// Accel overrides DetectAccel.
 	Accel Accel
 	// TempDir is where the run directory (initramfs) is created (default
-	// os.TempDir()). KeepFiles keeps it, so that the reproduction command
-	// still works after Run returns.
+	// DefaultRunParent(), $TMPDIR/bpfmatrix-<uid>): a RunDir, locked while
+	// the run lives and removed by the next run if this process is killed.
+	// KeepFiles keeps it instead (named kept-*, never swept), so that the
+	// reproduction command still works after Run returns.
 	TempDir   string
 	KeepFiles bool
 	// ExtraCmdline is appended to the kernel command line.
@@ -104,8 +106,10 @@ const (
 // Run boots opts.Kernel with the agent as /init, runs job and returns its
 // exit status. A non-zero exit status is a Result, not an error. VM failures
 // are *Error values (errors.Is with ErrBootTimeout, ErrRunTimeout, ErrPanic,
-// ErrQEMUExit); a boot that broke before the agent said hello is retried
-// once. A cancelled ctx kills QEMU and returns ctx's error.
+// ErrQEMUExit, ErrShutdown); a boot that broke before the agent said hello
+// is retried once. A cancelled ctx kills QEMU and returns ctx's error; so
+// does an error writing to Stdout or Stderr (EPIPE when `bpfmatrix exec` is
+// piped into head), returned as is.
 func Run(ctx context.Context, opts Options, job Job) (*Result, error) {
 	if opts.Kernel == "" {
 		return nil, errors.New("run vm: no kernel image")
@@ -138,6 +142,12 @@ func Run(ctx context.Context, opts Options, job Job) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("run vm: %w", err)
 	}
+	if err := CheckProgram(job.Program, opts.Arch); err != nil {
+		return nil, fmt.Errorf("run vm: %w", err)
+	}
+	if err := CheckMemory(opts.Memory); err != nil {
+		return nil, fmt.Errorf("run vm: %w", err)
+	}
 	initPath := opts.Agent
 	if initPath == "" || !sameFile(job.Program, initPath) {
 		if initPath = opts.Init; initPath == "" {
@@ -147,12 +157,25 @@ func Run(ctx context.Context, opts Options, job Job) (*Result, error) {
 		}
 	}
 
-	dir, err := os.MkdirTemp(opts.TempDir, "bpfmatrix-vm-")
-	if err != nil {
-		return nil, fmt.Errorf("run vm: %w", err)
-	}
-	if !opts.KeepFiles {
-		defer os.RemoveAll(dir)
+	var dir string
+	if opts.KeepFiles {
+		// Kept for the user: a name no sweep matches, and no lock.
+		parent := opts.TempDir
+		if parent == "" {
+			if parent, err = DefaultRunParent(); err != nil {
+				return nil, fmt.Errorf("run vm: %w", err)
+			}
+		}
+		if dir, err = os.MkdirTemp(parent, "kept-"); err != nil {
+			return nil, fmt.Errorf("run vm: %w", err)
+		}
+	} else {
+		rd, err := NewRunDir(opts.TempDir, RunDirPrefix)
+		if err != nil {
+			return nil, fmt.Errorf("run vm: %w", err)
+		}
+		defer rd.Close()
+		dir = rd.Path()
 	}
 	initrd := filepath.Join(dir, "initramfs.cpio")
 	if err := writeInitramfs(initrd, initPath, job, cmd.Machine.DataPort, cmd.MemoryMB); err != nil {
@@ -324,19 +347,24 @@ func boot(ctx context.Context, opts Options, cmd Command, stdin io.Reader) (*Res
 
 	var console consoleBuffer
 	consoleDone := make(chan struct{})
+	// A job that halts the machine leaves QEMU running with stopped CPUs
+	// (and x86_64 with acpi=off cannot power off, so the kernel halts
+	// instead): the console line is the only sign, so watch for it.
+	haltCh := make(chan error, 1)
 	go func() {
 		defer close(consoleDone)
 		w := io.Writer(&console)
 		if opts.Console != nil {
 			w = io.MultiWriter(&console, opts.Console)
 		}
-		_, _ = io.Copy(w, conR)
+		_, _ = io.Copy(io.MultiWriter(w, &haltWatch{ch: haltCh}), conR)
 	}()
 
 	helloCh := make(chan wire.Hello, 1)
 	exitCh := make(chan wire.Exit, 1)
 	dataDone := make(chan error, 1)
-	go func() { dataDone <- readFrames(dataR, opts, helloCh, exitCh) }()
+	outErrCh := make(chan error, 1)
+	go func() { dataDone <- readFrames(dataR, opts, helloCh, exitCh, outErrCh) }()
 
 	waitCh := make(chan error, 1)
 	go func() { waitCh <- c.Wait() }()
@@ -387,6 +415,34 @@ func boot(ctx context.Context, opts Options, cmd Command, stdin io.Reader) (*Res
 			// Nothing is lost: the guest has no disk, only its initramfs.
 			kill()
 			return complete(e, finish())
+		case werr := <-outErrCh:
+			// Nobody takes the job's output any more (`exec | head`):
+			// stop now rather than run the job into a full pipe.
+			kill()
+			finish()
+			return res, werr
+		case kind := <-haltCh:
+			// The CPUs are stopped and will never run the agent again.
+			// The agent never halts, so the job did (even one that did
+			// so before the hello went out): Booted, as a retry would
+			// only do the same.
+			kill()
+			derr := finish()
+			// Everything the guest sent has been read: a job that
+			// exited before the halt (a background process halting
+			// after it) still has its exit status.
+			select {
+			case e := <-exitCh:
+				res.RunTime = time.Since(hello)
+				return complete(e, derr)
+			default:
+			}
+			select {
+			case h := <-helloCh:
+				res.Release = h.Release
+			default:
+			}
+			return fail(&Error{Kind: kind, Booted: true, Detail: shutdownDetail(kind)})
 		case qerr := <-waitCh:
 			waitCh <- qerr
 			derr := finish()
@@ -405,9 +461,16 @@ func boot(ctx context.Context, opts Options, cmd Command, stdin io.Reader) (*Res
 				res.Release = h.Release
 			default:
 			}
-			kind := ErrQEMUExit
-			if panicked(res.Console) {
+			var kind error = ErrQEMUExit
+			switch shut := consoleShutdown(res.Console); {
+			case panicked(res.Console):
 				kind = ErrPanic
+			case shut != nil && booted && !bytes.Contains(res.Console, []byte(initFailure)):
+				// The job's reboot(2): with -no-reboot QEMU exits at a
+				// restart, and at a power-off where the machine can
+				// (arm64's PSCI). The agent's own restart comes after
+				// the exit frame, or after it printed why on the console.
+				return fail(&Error{Kind: shut, Booted: true, Detail: shutdownDetail(shut)})
 			}
 			detail := fmt.Sprintf("before the job's exit status (%s)", c.ProcessState)
 			if s := bytes.TrimSpace(qemuErr.Bytes()); len(s) > 0 {
@@ -433,11 +496,54 @@ func boot(ctx context.Context, opts Options, cmd Command, stdin io.Reader) (*Res
 	}
 }
 
+// initFailure starts the console line guest.Init prints before it restarts
+// the machine over an error of its own.
+const initFailure = "bpfmatrix init:"
+
+func shutdownDetail(kind error) string {
+	if kind == ErrHalted {
+		return "reboot(2) with LINUX_REBOOT_CMD_HALT, or POWER_OFF where the machine cannot power off, before the job's exit status"
+	}
+	return "reboot(2) before the job's exit status"
+}
+
+// haltWatch scans the console line by line and sends ErrHalted or
+// ErrPoweredOff on ch (once) when the kernel says it stopped the machine.
+type haltWatch struct {
+	ch   chan<- error
+	line []byte
+	sent bool
+}
+
+func (w *haltWatch) Write(p []byte) (int, error) {
+	for _, b := range p {
+		if b != '\n' {
+			if len(w.line) < 4096 {
+				w.line = append(w.line, b)
+			}
+			continue
+		}
+		if kind := shutdownKind(w.line); !w.sent && (kind == ErrHalted || kind == ErrPoweredOff) {
+			w.sent = true
+			w.ch <- kind
+		}
+		w.line = w.line[:0]
+	}
+	return len(p), nil
+}
+
 // readFrames reads the data port until EOF, passing output on as it comes.
 // It returns nil only for a well-formed stream that ended after the exit
-// frame was read, or that ended cleanly before it (the caller decides).
-func readFrames(r io.Reader, opts Options, helloCh chan<- wire.Hello, exitCh chan<- wire.Exit) error {
+// frame was read, or that ended cleanly before it (the caller decides). An
+// error writing the output goes to outErrCh at once, and the rest of the
+// stream is read and dropped so that QEMU never blocks on the pipe.
+func readFrames(r io.Reader, opts Options, helloCh chan<- wire.Hello, exitCh chan<- wire.Exit, outErrCh chan<- error) error {
 	fr := wire.NewReader(r, wire.Flate, zstdcodec.New())
+	outErr := func(err error) error {
+		outErrCh <- err
+		_, _ = io.Copy(io.Discard, r)
+		return err
+	}
 	for {
 		f, err := fr.Next()
 		if errors.Is(err, io.EOF) {
@@ -456,11 +562,11 @@ func readFrames(r io.Reader, opts Options, helloCh chan<- wire.Hello, exitCh cha
 			helloCh <- h
 		case wire.TypeStdout:
 			if _, err := opts.Stdout.Write(f.Payload); err != nil {
-				return fmt.Errorf("write stdout: %w", err)
+				return outErr(fmt.Errorf("write job stdout: %w", err))
 			}
 		case wire.TypeStderr:
 			if _, err := opts.Stderr.Write(f.Payload); err != nil {
-				return fmt.Errorf("write stderr: %w", err)
+				return outErr(fmt.Errorf("write job stderr: %w", err))
 			}
 		case wire.TypeExit:
 			var e wire.Exit

@@ -4,6 +4,7 @@ package main
 import (
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"math/rand"
 	"os"
 	"strconv"
@@ -53,6 +54,10 @@ func main() {
 	case "panic":
 		os.WriteFile("/proc/sysrq-trigger", []byte("c"), 0)
 		time.Sleep(time.Minute)
+	case "cat":
+		// stdin to stdout, then how many bytes on stderr.
+		n, err := io.Copy(os.Stdout, os.Stdin)
+		fmt.Fprintf(os.Stderr, "read %d bytes, %v\n", n, err)
 	case "true":
 	}
 	if len(os.Args) > 2 {
