@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -43,8 +44,9 @@ func goEnvValue(t *testing.T, name string) string {
 // newModuleProxy zips the checkout as `go mod download` expects a module
 // zip: every file git would commit (tracked, or untracked and not ignored,
 // so that uncommitted work is what gets tested), under
-// "<module>@<version>/". The module has no nested go.mod and no vendor
-// directory, the two things the go command leaves out of a zip. The
+// "<module>@<version>/", leaving out what the go command leaves out of a
+// module zip: directories holding another module (a nested go.mod, such
+// as the test modules under testdata) and vendor directories. The
 // version is unique per run (a module cache entry is immutable) and removed
 // from the module cache afterwards.
 func newModuleProxy(t *testing.T) *moduleProxy {
@@ -60,10 +62,28 @@ func newModuleProxy(t *testing.T) *moduleProxy {
 	ls.Dir = root
 	list, err := ls.Output()
 	require.NoError(t, err)
+	names := strings.Split(strings.TrimRight(string(list), "\x00"), "\x00")
+	var nested []string // directories of other modules, with a trailing slash
+	for _, name := range names {
+		if path.Base(name) == "go.mod" && name != "go.mod" {
+			nested = append(nested, path.Dir(name)+"/")
+		}
+	}
+	inNested := func(name string) bool {
+		for _, d := range nested {
+			if strings.HasPrefix(name, d) {
+				return true
+			}
+		}
+		return strings.HasPrefix(name, "vendor/") || strings.Contains(name, "/vendor/")
+	}
 	var zbuf bytes.Buffer
 	zw := zip.NewWriter(&zbuf)
 	n := 0
-	for _, name := range strings.Split(strings.TrimRight(string(list), "\x00"), "\x00") {
+	for _, name := range names {
+		if inNested(name) {
+			continue
+		}
 		fi, err := os.Lstat(filepath.Join(root, name))
 		if err != nil || !fi.Mode().IsRegular() {
 			continue // deleted in the work tree, or a symlink (not allowed in module zips)
@@ -274,8 +294,9 @@ func TestGoInstall(t *testing.T) {
 }
 
 // vendoredTest is the test of a user module that imports vmtest and
-// vendors its dependencies: it runs its own body inside debian-6.1 and
-// proves it from there (PID 1 is bpfmatrix-init, not the host's init).
+// vendors its dependencies: its closure runs inside debian-6.1 (through the
+// installed bpfmatrix CLI) and proves it from there (PID 1 is
+// bpfmatrix-init, not the host's init).
 const vendoredTest = `package vendored
 
 import (
@@ -286,19 +307,20 @@ import (
 	"github.com/bpfmatrix/bpfmatrix/vmtest"
 )
 
+func TestMain(m *testing.M) { vmtest.Main(m, vmtest.Options{}) }
+
 func TestInGuest(t *testing.T) {
-	if vmtest.InVM(t, vmtest.Options{Kernel: "debian-6.1"}) {
-		return
-	}
-	comm, err := os.ReadFile("/proc/1/comm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	release, err := os.ReadFile("/proc/sys/kernel/osrelease")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("GUEST pid1=%s release=%s", strings.TrimSpace(string(comm)), strings.TrimSpace(string(release)))
+	vmtest.Run(t, []string{"debian-6.1"}, func(t *testing.T) {
+		comm, err := os.ReadFile("/proc/1/comm")
+		if err != nil {
+			t.Fatal(err)
+		}
+		release, err := os.ReadFile("/proc/sys/kernel/osrelease")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("GUEST pid1=%s release=%s", strings.TrimSpace(string(comm)), strings.TrimSpace(string(release)))
+	})
 }
 `
 
@@ -342,7 +364,14 @@ func TestVendoredVmtest(t *testing.T) {
 			os.RemoveAll(o)
 		}
 	})
-	env := cleanEnv(append(p.env, "BPFMATRIX_CACHE="+kernels, "GOSUMDB=off")...)
+	// vmtest drives the installed CLI: install it the way a user would.
+	gobin := t.TempDir()
+	install := exec.Command("go", "install", modulePath+"/cmd/bpfmatrix@"+p.version)
+	install.Dir = gobin
+	install.Env = cleanEnv(append(p.env, "GOBIN="+gobin, "HOME="+os.Getenv("HOME"))...)
+	out, err := install.CombinedOutput()
+	require.NoError(t, err, "go install: %s", out)
+	env := cleanEnv(append(p.env, "BPFMATRIX_CACHE="+kernels, "GOSUMDB=off", "BPFMATRIX_BIN="+filepath.Join(gobin, "bpfmatrix"))...)
 	goCmd := func(args ...string) string {
 		t.Helper()
 		cmd := exec.Command("go", args...)
@@ -365,8 +394,8 @@ func TestVendoredVmtest(t *testing.T) {
 	modules, err := os.ReadFile(filepath.Join(mod, "vendor", "modules.txt"))
 	require.NoError(t, err)
 	assert.Contains(t, string(modules), "# "+modulePath+" "+p.version+"\n")
-	out := goCmd("test", "-count=1", "-v", "./...")
-	assert.Regexp(t, `GUEST pid1=init release=6\.1\.`, out)
+	out = []byte(goCmd("test", "-count=1", "-v", "./..."))
+	assert.Regexp(t, `GUEST pid1=init release=6\.1\.`, string(out))
 	built, _ := filepath.Glob(filepath.Join(kernels, "agent", p.version+"-*", "bpfmatrix-init-amd64"))
 	assert.Len(t, built, 1, "bpfmatrix-init built from the module cache, keyed by the version")
 }
