@@ -153,7 +153,10 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", o.Path, p.Program, res, p.Insns, sum)
 		}
 		for _, m := range o.Maps {
-			if !m.Created {
+			switch {
+			case m.NeedsValue != "":
+				fmt.Fprintf(tw, "%s\tmap %s (%s)\tneeds value\t-\t%s\n", o.Path, m.Name, m.Type, m.NeedsValue)
+			case !m.Created:
 				fmt.Fprintf(tw, "%s\tmap %s (%s)\trejected\t-\t%s\n", o.Path, m.Name, m.Type, m.Error)
 			}
 		}

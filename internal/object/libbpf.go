@@ -27,7 +27,8 @@ const libbpfTimeout = 5 * time.Minute
 // loadLibbpf loads the object at path with libbpf, through bpftool: one
 // "bpftool -d prog loadall" per program, on a copy of the object in which
 // every other program's section is marked not executable, so that libbpf
-// skips those programs (and their relocations) and one rejection hides
+// skips those programs (and their relocations), and another program of the
+// same section has its symbol made untyped, so that one rejection hides
 // nothing, as with cilium/ebpf. -d makes bpftool load at log level 1+2+4
 // and print libbpf's debug output, which carries each program's verifier
 // log between "-- BEGIN PROG LOAD LOG --" and "-- END PROG LOAD LOG --",
@@ -54,10 +55,12 @@ func loadLibbpf(path string, opts LoadOptions, notes []string) ObjectReport {
 	}
 	progs, maps := elfNames(ef)
 	progSec := map[string]int{} // program -> section index
+	progSym := map[string]int{} // program -> symbol index
 	syms, _ := ef.Symbols()
-	for _, s := range syms {
+	for i, s := range syms {
 		if slices.Contains(progs, s.Name) && elf.ST_TYPE(s.Info) == elf.STT_FUNC {
 			progSec[s.Name] = int(s.Section)
+			progSym[s.Name] = i + 1 // Symbols leaves out the null symbol
 		}
 	}
 	want := progs
@@ -75,9 +78,15 @@ func loadLibbpf(path string, opts LoadOptions, notes []string) ObjectReport {
 	loadedMaps := false
 	for i, name := range want {
 		img := slices.Clone(raw)
-		for _, sec := range progSec {
-			if sec != progSec[name] {
+		for other, sec := range progSec {
+			switch {
+			case sec != progSec[name]:
 				clearExec(img, ef, sec)
+			case other != name:
+				// Same section (two SEC("xdp") functions): libbpf finds
+				// programs by their function symbols, and skips the
+				// relocations and BTF records of code no symbol claims.
+				hideSymbol(img, ef, progSym[other])
 			}
 		}
 		obj := filepath.Join(dir, strconv.Itoa(i)+"-"+filepath.Base(path))
@@ -118,6 +127,20 @@ func loadLibbpf(path string, opts LoadOptions, notes []string) ObjectReport {
 		rep.Maps = append(rep.Maps, mo)
 	}
 	return rep
+}
+
+// hideSymbol makes symbol sym of img (a copy of the object ef was read
+// from) STT_NOTYPE, so that libbpf sees no program there.
+func hideSymbol(img []byte, ef *elf.File, sym int) {
+	symtab := ef.SectionByType(elf.SHT_SYMTAB)
+	if symtab == nil || sym <= 0 {
+		return
+	}
+	off := symtab.Offset + uint64(sym)*uint64(elf.Sym64Size) + 4 // st_info
+	if off >= uint64(len(img)) {
+		return
+	}
+	img[off] = img[off]&0xf0 | byte(elf.STT_NOTYPE)
 }
 
 // clearExec clears SHF_EXECINSTR in section sec's header of img (a copy of

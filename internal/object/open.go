@@ -192,12 +192,10 @@ func LibbpfOnly(err error) bool {
 // through a typedef (libbpf-tools' "extern __u32 LINUX_KERNEL_VERSION
 // __kconfig"; cilium/ebpf wants the plain integer), in cilium/ebpf's words.
 func CiliumCannotLoad(spec *ebpf.CollectionSpec) string {
-	ms := spec.Maps[".kconfig"]
-	if ms == nil {
-		return ""
-	}
-	ds, ok := ms.Value.(*btf.Datasec)
-	if !ok {
+	// cilium/ebpf keeps .kconfig out of spec.Maps (it makes the map at
+	// load time from the BTF Datasec).
+	var ds *btf.Datasec
+	if spec.Types == nil || spec.Types.TypeByName(".kconfig", &ds) != nil {
 		return ""
 	}
 	for _, vsi := range ds.Vars {
