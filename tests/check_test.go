@@ -343,3 +343,77 @@ func TestCheckIsolation(t *testing.T) {
 	assert.Contains(t, string(log), "bpfmatrix: no level-2 log: the verifier stopped at a complexity limit after 1000001 instructions")
 	t.Logf("debian-6.1 complexity.o too_large:\n%s", log)
 }
+
+// TestCheckObjectKinds: the objects people ship, one boot per kernel for
+// all of them: __kconfig externs resolved against each kernel's own config,
+// fentry/fexit/freplace targets in the same object, values user space sets
+// before load (needs_value, not rejected), and objects only libbpf reads
+// (loaded with bpftool, loader=libbpf). Then the values given with --set
+// and --attach-target: one more boot.
+func TestCheckObjectKinds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots kernels")
+	}
+	fetchKernel(t, "debian-5.10")
+	fetchKernel(t, "debian-6.1")
+	objs := []string{obj("kconfig.o"), obj("kconfig_typedef.o"), obj("same_object.o"), obj("user_values.o"), obj("usdt.o")}
+	stdout, stderr, code := bpfmatrix(t, nil, append([]string{"check", "--kernels", "debian-5.10,debian-6.1", "--json"}, objs...)...)
+	require.Equal(t, 1, code, "version_unchecked is rejected; stderr: %s", stderr)
+	var rep check.Report
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep), stdout)
+	require.Len(t, rep.Kernels, 2)
+	for _, k := range rep.Kernels {
+		require.Empty(t, k.Error)
+	}
+	cells := map[string]map[string]check.Cell{}
+	for _, r := range rep.Rows {
+		cells[filepath.Base(r.Object)+" "+r.Kind+" "+r.Name] = r.Cells
+	}
+	type want struct{ status, summary, loader string }
+	acc := want{check.CellAccepted, "processed ", "cilium"}
+	accLibbpf := want{check.CellAccepted, "processed ", "libbpf"}
+	needs := func(what string) want {
+		return want{check.CellNeedsValue, "needs a value from user space: " + what, "cilium"}
+	}
+	for key, w := range map[string]want{
+		"kconfig.o program kconfig_gate":              acc, // CONFIG_* from /boot/config-$(uname -r)
+		"kconfig_typedef.o program version_gate":      accLibbpf,
+		"kconfig_typedef.o program version_unchecked": {check.CellRejected, "R1 offset is outside of the packet", "libbpf"},
+		"usdt.o program on_request":                   accLibbpf,
+		"same_object.o program xdp_main":              acc,
+		"same_object.o program trace_handle_packet":   acc, // fentry on a global function of xdp_main
+		"same_object.o program trace_xdp_main":        acc, // fexit on xdp_main
+		"same_object.o program replace_handle_packet": acc,
+		"user_values.o program count_unlink":          needs("map counts has max_entries 0"),
+		"user_values.o program file_open_fentry":      needs("attach target dummy_file_open is not a function in this kernel's BTF"),
+		"user_values.o map counts":                    {check.CellNeedsValue, "--set map.counts.max_entries=N", ""},
+	} {
+		got, ok := cells[key]
+		if !assert.True(t, ok, "no row %q", key) {
+			continue
+		}
+		for _, k := range []string{"debian-5.10", "debian-6.1"} {
+			c := got[k]
+			assert.Equal(t, w.status, c.Status, "%s on %s: %+v", key, k, c)
+			assert.Contains(t, c.Summary, w.summary, "%s on %s", key, k)
+			if w.loader != "" {
+				assert.Equal(t, w.loader, c.Loader, "%s on %s: loader", key, k)
+			}
+		}
+	}
+	assert.Equal(t, 2, rep.Rejected, "version_unchecked on both kernels")
+	assert.Equal(t, 6, rep.NeedsValue, "needs_value is not counted as rejected")
+	assert.Contains(t, strings.Join(rep.Notes, "\n"), "usdt.o: loaded with libbpf: cilium/ebpf cannot read it")
+
+	t.Run("values given", func(t *testing.T) {
+		stdout, stderr, code := bpfmatrix(t, nil, "check", "--kernels", "debian-6.1",
+			"--set", "map.counts.max_entries=1024", "--set", "rodata.targ_pid=1", "--set", "rodata.targ_comm=bash",
+			"--attach-target", "file_open_fentry=security_file_open", obj("user_values.o"))
+		require.Equal(t, 0, code, "stdout: %s\nstderr: %s", stdout, stderr)
+		assert.Regexp(t, `(?m)^testdata/objects/user_values\.o\s+count_unlink\s+accepted \(\d+ insns\)$`, stdout)
+		assert.Regexp(t, `(?m)^testdata/objects/user_values\.o\s+file_open_fentry\s+accepted \(\d+ insns\)$`, stdout)
+		assert.Regexp(t, `(?m)^testdata/objects/user_values\.o\s+map counts\s+created$`, stdout)
+		assert.Contains(t, stdout, "note: testdata/objects/user_values.o: variable targ_pid set from user space")
+		assert.Contains(t, stdout, "note: testdata/objects/user_values.o: program file_open_fentry: attach target set to security_file_open")
+	})
+}

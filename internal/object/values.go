@@ -137,7 +137,10 @@ func (v *Values) ReadFile(path string) error {
 	dec.KnownFields(true)
 	var f valuesFile
 	if err := dec.Decode(&f); err != nil {
-		return valueErrorf("--values %s: %s", path, oneLine(strings.TrimPrefix(err.Error(), "yaml: ")))
+		msg := strings.TrimPrefix(oneLine(err.Error()), "yaml: ")
+		msg = strings.TrimPrefix(msg, "unmarshal errors: ")
+		msg = strings.ReplaceAll(msg, " in type object.valuesFile", "")
+		return valueErrorf("--values %s: %s (want set: {KEY: VALUE} and attach_target: {PROGRAM: FUNCTION})", path, msg)
 	}
 	pairs := func(n *yaml.Node, what string) ([][2]string, error) {
 		if n.Kind == 0 {
@@ -381,7 +384,7 @@ func encodeVariable(vs *ebpf.VariableSpec, s string, bo binary.ByteOrder) ([]byt
 			}
 			return buf, nil
 		}
-		return putInt(buf, s, t.Encoding == btf.Signed, vs.Name, t.Name, bo)
+		return putInt(buf, s, t.Encoding == btf.Signed, vs.Name, declaredName(vs.Type.Type), bo)
 	case *btf.Enum:
 		for _, v := range t.Values {
 			if v.Name == s {
@@ -441,6 +444,26 @@ func putInt(buf []byte, s string, signed bool, name, typ string, bo binary.ByteO
 		return nil, fmt.Errorf("%s is %s of %d bytes: not an integer size", name, typ, len(buf))
 	}
 	return buf, nil
+}
+
+// declaredName is a variable type's name as declared (__u32, not unsigned
+// int), without const and volatile.
+func declaredName(t btf.Type) string {
+	for {
+		switch q := t.(type) {
+		case *btf.Const:
+			t = q.Type
+		case *btf.Volatile:
+			t = q.Type
+		case *btf.Restrict:
+			t = q.Type
+		default:
+			if n := t.TypeName(); n != "" {
+				return n
+			}
+			return fmt.Sprint(t)
+		}
+	}
 }
 
 // Apply sets ov in spec (the agent, before loading).
