@@ -6,6 +6,7 @@ import (
 	"maps"
 	"runtime/debug"
 	"slices"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -136,7 +137,8 @@ func Load(path string, opts LoadOptions) (rep ObjectReport) {
 	spec, err := ebpf.LoadCollectionSpec(path)
 	if err != nil {
 		if LibbpfOnly(err) && opts.Bpftool != "" {
-			return loadLibbpf(path, opts, []string{"loaded with libbpf: cilium/ebpf cannot read it: " + oneLine(err.Error())})
+			why := strings.TrimPrefix(oneLine(err.Error()), "file "+path+": ")
+			return loadLibbpf(path, opts, []string{"loaded with libbpf: cilium/ebpf cannot read it: " + why})
 		}
 		rep.Error = fmt.Sprintf("parse %s: %v", path, err)
 		return rep
