@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bpfmatrix/bpfmatrix/internal/check"
 	"github.com/bpfmatrix/bpfmatrix/internal/cli"
 	"github.com/bpfmatrix/bpfmatrix/internal/guest/wire"
 	"github.com/bpfmatrix/bpfmatrix/internal/guest/wire/zstdcodec"
@@ -53,7 +54,7 @@ func TestCheckJSON(t *testing.T) {
 	stdout, stderr, code := bpfmatrix(t, nil, "check", "--kernels", "debian-5.10,debian-6.1", "--json",
 		obj("loop.o"), obj("never.o"), obj("libbpf_style.o"))
 	require.Equal(t, 1, code, "rejections => exit 1; stderr: %s", stderr)
-	var rep cli.CheckReport
+	var rep check.Report
 	require.NoError(t, json.Unmarshal([]byte(stdout), &rep), stdout)
 	require.Len(t, rep.Kernels, 2)
 	for _, k := range rep.Kernels {
@@ -63,27 +64,27 @@ func TestCheckJSON(t *testing.T) {
 	assert.Regexp(t, `^5\.10\.`, rep.Kernels[0].Release)
 	assert.Regexp(t, `^6\.1\.`, rep.Kernels[1].Release)
 
-	cells := map[string][2]cli.CheckCell{}
+	cells := map[string][2]check.Cell{}
 	for _, r := range rep.Rows {
 		key := filepath.Base(r.Object) + " " + r.Kind + " " + r.Name
-		cells[key] = [2]cli.CheckCell{r.Cells["debian-5.10"], r.Cells["debian-6.1"]}
+		cells[key] = [2]check.Cell{r.Cells["debian-5.10"], r.Cells["debian-6.1"]}
 	}
 	type want struct{ status, summary string }
-	acc := want{cli.CellAccepted, "processed "}
-	created := want{cli.CellAccepted, "created"}
+	acc := want{check.CellAccepted, "processed "}
+	created := want{check.CellAccepted, "created"}
 	for key, w := range map[string][2]want{
-		"loop.o program match_comm":                {{cli.CellRejected, "invalid func unknown#182"}, acc},
-		"loop.o program sum_loop":                  {{cli.CellRejected, "number of funcs in func_info doesn't match number of subprogs"}, acc},
+		"loop.o program match_comm":                {{check.CellRejected, "invalid func unknown#182"}, acc},
+		"loop.o program sum_loop":                  {{check.CellRejected, "number of funcs in func_info doesn't match number of subprogs"}, acc},
 		"loop.o map .bss":                          {created, created},
 		"loop.o map .rodata":                       {created, created},
-		"never.o program count_unchecked":          {{cli.CellRejected, "R0 invalid mem access 'map_value_or_null'"}, {cli.CellRejected, "R0 invalid mem access 'map_value_or_null'"}},
+		"never.o program count_unchecked":          {{check.CellRejected, "R0 invalid mem access 'map_value_or_null'"}, {check.CellRejected, "R0 invalid mem access 'map_value_or_null'"}},
 		"never.o program count_checked":            {acc, acc},
 		"never.o map hits":                         {created, created},
 		"libbpf_style.o program kprobe_unlink":     {acc, acc}, // CO-RE against each kernel's BTF
 		"libbpf_style.o program fentry_unlink":     {acc, acc}, // target from the kernel's BTF
 		"libbpf_style.o program xdp_entry":         {acc, acc},
 		"libbpf_style.o program classify_drop":     {acc, acc}, // freplace against xdp_entry
-		"libbpf_style.o program replace_elsewhere": {{cli.CellNotLoaded, "needs a loaded target program with global function handle_packet"}, {cli.CellNotLoaded, "handle_packet"}},
+		"libbpf_style.o program replace_elsewhere": {{check.CellNotLoaded, "needs a loaded target program with global function handle_packet"}, {check.CellNotLoaded, "handle_packet"}},
 		"libbpf_style.o map unlinks":               {created, created}, // pinned by name
 		"libbpf_style.o map .rodata":               {created, created},
 		"libbpf_style.o map .bss":                  {created, created},
@@ -95,7 +96,7 @@ func TestCheckJSON(t *testing.T) {
 		for i, k := range []string{"debian-5.10", "debian-6.1"} {
 			assert.Equal(t, w[i].status, got[i].Status, "%s on %s: %+v", key, k, got[i])
 			assert.Contains(t, got[i].Summary, w[i].summary, "%s on %s", key, k)
-			if got[i].Status == cli.CellAccepted && !strings.Contains(key, " map ") {
+			if got[i].Status == check.CellAccepted && !strings.Contains(key, " map ") {
 				assert.Positive(t, got[i].Insns, "%s on %s: instructions processed", key, k)
 			}
 		}
@@ -177,7 +178,7 @@ func TestRepro(t *testing.T) {
 	assert.True(t, strings.HasPrefix(raw, "func#0 @0\n"), raw)
 	assert.Contains(t, raw, "9: (85) call unknown#182\ninvalid func unknown#182\n")
 	assert.Contains(t, read("match_comm.annotated.log"), ">>> 9: (85) call unknown#182  // ./loop.c:42:")
-	var kinfo cli.CheckKernel
+	var kinfo check.Kernel
 	require.NoError(t, json.Unmarshal([]byte(read("kernel.json")), &kinfo))
 	assert.Equal(t, "debian-5.10", kinfo.Name)
 	assert.Regexp(t, `^5\.10\.`, kinfo.Release)
@@ -296,28 +297,28 @@ func TestCheckIsolation(t *testing.T) {
 	logs := t.TempDir()
 	stdout, stderr, code := bpfmatrix(t, nil, append([]string{"check", "--kernels", "debian-6.1", "--json", "--logs", logs}, args...)...)
 	require.Equal(t, 1, code, "an unreadable object among readable ones is a row, exit 1; stderr: %s", stderr)
-	var rep cli.CheckReport
+	var rep check.Report
 	require.NoError(t, json.Unmarshal([]byte(stdout), &rep), stdout)
 	require.Len(t, rep.Kernels, 1)
 	require.Empty(t, rep.Kernels[0].Error, "the agent survived every object")
 
-	cells := map[string]cli.CheckCell{}
+	cells := map[string]check.Cell{}
 	for _, r := range rep.Rows {
 		cells[filepath.Base(r.Object)+" "+r.Kind+" "+r.Name] = r.Cells["debian-6.1"]
 	}
-	for key, want := range map[string]cli.CheckCell{
-		"README object ":                       {Status: cli.CellError, Summary: "README: not an ELF file"},
-		"custom_section.o program custom_prog": {Status: cli.CellError, Summary: `program custom_prog: section "my_custom_section" names no program type`},
-		"custom_section.o program xdp_pass":    {Status: cli.CellAccepted, Summary: "processed "},
-		"complexity.o program too_large":       {Status: cli.CellRejected, Summary: "BPF program is too large. Processed 1000001 insn"},
+	for key, want := range map[string]check.Cell{
+		"README object ":                       {Status: check.CellError, Summary: "README: not an ELF file"},
+		"custom_section.o program custom_prog": {Status: check.CellError, Summary: `program custom_prog: section "my_custom_section" names no program type`},
+		"custom_section.o program xdp_pass":    {Status: check.CellAccepted, Summary: "processed "},
+		"complexity.o program too_large":       {Status: check.CellRejected, Summary: "BPF program is too large. Processed 1000001 insn"},
 		// 5.10 to 6.1 end a branch past BPF_COMPLEXITY_LIMIT_JMP_SEQ with
 		// EFAULT, and cilium/ebpf hands back no log with EFAULT.
-		"complexity.o program too_many_jumps": {Status: cli.CellRejected, Errno: "EFAULT", Summary: "bad address (EFAULT) and no verifier log"},
-		"maps_only.o map counters":            {Status: cli.CellAccepted, Summary: "created"},
-		"maps_only.o map arena":               {Status: cli.CellRejected, Summary: "invalid argument"}, // arenas are 6.9+
-		"never.o program count_checked":       {Status: cli.CellAccepted, Summary: "processed "},
-		"never.o program count_unchecked":     {Status: cli.CellRejected, Summary: "R0 invalid mem access 'map_value_or_null'"},
-		"never.o map hits":                    {Status: cli.CellAccepted, Summary: "created"},
+		"complexity.o program too_many_jumps": {Status: check.CellRejected, Errno: "EFAULT", Summary: "bad address (EFAULT) and no verifier log"},
+		"maps_only.o map counters":            {Status: check.CellAccepted, Summary: "created"},
+		"maps_only.o map arena":               {Status: check.CellRejected, Summary: "invalid argument"}, // arenas are 6.9+
+		"never.o program count_checked":       {Status: check.CellAccepted, Summary: "processed "},
+		"never.o program count_unchecked":     {Status: check.CellRejected, Summary: "R0 invalid mem access 'map_value_or_null'"},
+		"never.o map hits":                    {Status: check.CellAccepted, Summary: "created"},
 	} {
 		got, ok := cells[key]
 		if !assert.True(t, ok, "no row %q in %v", key, cells) {
@@ -341,4 +342,78 @@ func TestCheckIsolation(t *testing.T) {
 	assert.Regexp(t, `(?m)^verification time \d+ usec$`, string(log))
 	assert.Contains(t, string(log), "bpfmatrix: no level-2 log: the verifier stopped at a complexity limit after 1000001 instructions")
 	t.Logf("debian-6.1 complexity.o too_large:\n%s", log)
+}
+
+// TestCheckObjectKinds: the objects people ship, one boot per kernel for
+// all of them: __kconfig externs resolved against each kernel's own config,
+// fentry/fexit/freplace targets in the same object, values user space sets
+// before load (needs_value, not rejected), and objects only libbpf reads
+// (loaded with bpftool, loader=libbpf). Then the values given with --set
+// and --attach-target: one more boot.
+func TestCheckObjectKinds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots kernels")
+	}
+	fetchKernel(t, "debian-5.10")
+	fetchKernel(t, "debian-6.1")
+	objs := []string{obj("kconfig.o"), obj("kconfig_typedef.o"), obj("same_object.o"), obj("user_values.o"), obj("usdt.o")}
+	stdout, stderr, code := bpfmatrix(t, nil, append([]string{"check", "--kernels", "debian-5.10,debian-6.1", "--json"}, objs...)...)
+	require.Equal(t, 1, code, "version_unchecked is rejected; stderr: %s", stderr)
+	var rep check.Report
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep), stdout)
+	require.Len(t, rep.Kernels, 2)
+	for _, k := range rep.Kernels {
+		require.Empty(t, k.Error)
+	}
+	cells := map[string]map[string]check.Cell{}
+	for _, r := range rep.Rows {
+		cells[filepath.Base(r.Object)+" "+r.Kind+" "+r.Name] = r.Cells
+	}
+	type want struct{ status, summary, loader string }
+	acc := want{check.CellAccepted, "processed ", "cilium"}
+	accLibbpf := want{check.CellAccepted, "processed ", "libbpf"}
+	needs := func(what string) want {
+		return want{check.CellNeedsValue, "needs a value from user space: " + what, "cilium"}
+	}
+	for key, w := range map[string]want{
+		"kconfig.o program kconfig_gate":              acc, // CONFIG_* from /boot/config-$(uname -r)
+		"kconfig_typedef.o program version_gate":      accLibbpf,
+		"kconfig_typedef.o program version_unchecked": {check.CellRejected, "R1 offset is outside of the packet", "libbpf"},
+		"usdt.o program on_request":                   accLibbpf,
+		"same_object.o program xdp_main":              acc,
+		"same_object.o program trace_handle_packet":   acc, // fentry on a global function of xdp_main
+		"same_object.o program trace_xdp_main":        acc, // fexit on xdp_main
+		"same_object.o program replace_handle_packet": acc,
+		"user_values.o program count_unlink":          needs("map counts has max_entries 0"),
+		"user_values.o program file_open_fentry":      needs("attach target dummy_file_open is not a function in this kernel's BTF"),
+		"user_values.o map counts":                    {check.CellNeedsValue, "--set map.counts.max_entries=N", ""},
+	} {
+		got, ok := cells[key]
+		if !assert.True(t, ok, "no row %q", key) {
+			continue
+		}
+		for _, k := range []string{"debian-5.10", "debian-6.1"} {
+			c := got[k]
+			assert.Equal(t, w.status, c.Status, "%s on %s: %+v", key, k, c)
+			assert.Contains(t, c.Summary, w.summary, "%s on %s", key, k)
+			if w.loader != "" {
+				assert.Equal(t, w.loader, c.Loader, "%s on %s: loader", key, k)
+			}
+		}
+	}
+	assert.Equal(t, 2, rep.Rejected, "version_unchecked on both kernels")
+	assert.Equal(t, 6, rep.NeedsValue, "needs_value is not counted as rejected")
+	assert.Contains(t, strings.Join(rep.Notes, "\n"), "usdt.o: loaded with libbpf: cilium/ebpf cannot read it")
+
+	t.Run("values given", func(t *testing.T) {
+		stdout, stderr, code := bpfmatrix(t, nil, "check", "--kernels", "debian-6.1",
+			"--set", "map.counts.max_entries=1024", "--set", "rodata.targ_pid=1", "--set", "rodata.targ_comm=bash",
+			"--attach-target", "file_open_fentry=security_file_open", obj("user_values.o"))
+		require.Equal(t, 0, code, "stdout: %s\nstderr: %s", stdout, stderr)
+		assert.Regexp(t, `(?m)^testdata/objects/user_values\.o\s+count_unlink\s+accepted \(\d+ insns\)$`, stdout)
+		assert.Regexp(t, `(?m)^testdata/objects/user_values\.o\s+file_open_fentry\s+accepted \(\d+ insns\)$`, stdout)
+		assert.Regexp(t, `(?m)^testdata/objects/user_values\.o\s+map counts\s+created$`, stdout)
+		assert.Contains(t, stdout, "note: testdata/objects/user_values.o: variable targ_pid set from user space")
+		assert.Contains(t, stdout, "note: testdata/objects/user_values.o: program file_open_fentry: attach target set to security_file_open")
+	})
 }

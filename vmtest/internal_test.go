@@ -13,7 +13,7 @@ import (
 func TestGuestKernel(t *testing.T) {
 	for _, tc := range []struct {
 		name, cmdline, want string
-		ok                 bool
+		ok                  bool
 	}{
 		// Captured: /proc/cmdline of a `bpfmatrix exec --kernel debian-6.1` guest.
 		{"guest", "console=ttyS0 panic=-1 quiet lpj=4000000 no_timer_check pci=off acpi=off i8042.noaux i8042.nokbd i8042.nopnp reboot=t random.trust_cpu=on bpfmatrix.kernel=debian-6.1\n", "debian-6.1", true},

@@ -26,8 +26,13 @@ func init() { subcommands["load"] = runLoad }
 // runLoad loads users' objects into the running kernel: the guest half of
 // `bpfmatrix check` and `repro`.
 //
-//	bpfmatrix-agent load [--json] [--full-log] [--program NAME,...] OBJECT...
+//	bpfmatrix-agent load [--json] [--full-log] [--program NAME,...]
+//	    [--loader cilium|libbpf] [--bpftool PATH] [--values JSON] OBJECT...
 //
+// --loader libbpf loads every object with libbpf through bpftool (--bpftool);
+// by default cilium/ebpf loads them, and libbpf only those cilium/ebpf cannot
+// read, when --bpftool is given. --values is a JSON list of
+// object.ObjectValues, one per object, resolved on the host.
 // --json writes one compact object.LoadReport with every rejected program's
 // whole level-2 log in its Log field (the guest's files vanish at power-off).
 // --full-log keeps the level-2 log of accepted programs too. Without --json
@@ -47,6 +52,9 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	asJSON := fl.Bool("json", false, "write a compact JSON LoadReport to stdout")
 	fullLog := fl.Bool("full-log", false, "keep the level-2 verifier log of accepted programs too")
 	programs := fl.String("program", "", "comma-separated program `NAMES` (default all)")
+	loader := fl.String("loader", "", "cilium or libbpf (default: cilium, libbpf for objects cilium/ebpf cannot read)")
+	bpftool := fl.String("bpftool", "", "bpftool `PATH` for the libbpf loader")
+	valuesJSON := fl.String("values", "", "JSON list of per-object values (object.ObjectValues)")
 	worker := fl.Bool("worker", false, "internal: load the objects and write one ObjectReport per line")
 	if err := fl.Parse(args); err != nil {
 		return 2
@@ -59,6 +67,22 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "Error:", err)
 		return 1
 	}
+	var values []object.ObjectValues
+	if *valuesJSON != "" {
+		if err := json.Unmarshal([]byte(*valuesJSON), &values); err != nil || len(values) != fl.NArg() {
+			fmt.Fprintf(stderr, "Error: --values: want a JSON list of %d object values (%v)\n", fl.NArg(), err)
+			return 2
+		}
+	}
+	var ld object.Loader
+	if *loader != "" {
+		l, err := object.ParseLoader(*loader)
+		if err != nil {
+			fmt.Fprintln(stderr, "Error:", err)
+			return 2
+		}
+		ld = l
+	}
 	var names []string
 	if *programs != "" {
 		names = strings.Split(*programs, ",")
@@ -69,12 +93,16 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *worker {
 		cache := btf.NewCache()
 		enc := json.NewEncoder(stdout)
-		for _, path := range fl.Args() {
+		for i, path := range fl.Args() {
 			if ctx.Err() != nil {
 				fmt.Fprintln(stderr, "Error:", ctx.Err())
 				return 1
 			}
-			if err := enc.Encode(object.Load(path, object.LoadOptions{Programs: names, FullLog: *fullLog, Cache: cache})); err != nil {
+			lo := object.LoadOptions{Programs: names, FullLog: *fullLog, Cache: cache, Loader: ld, Bpftool: *bpftool}
+			if values != nil {
+				lo.Values = values[i]
+			}
+			if err := enc.Encode(object.Load(path, lo)); err != nil {
 				fmt.Fprintln(stderr, "Error: write report:", err)
 				return 1
 			}
@@ -88,7 +116,13 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *programs != "" {
 		workerArgs = append(workerArgs, "--program", *programs)
 	}
-	objs, err := superviseLoad(ctx, workerArgs, fl.Args())
+	if *loader != "" {
+		workerArgs = append(workerArgs, "--loader", *loader)
+	}
+	if *bpftool != "" {
+		workerArgs = append(workerArgs, "--bpftool", *bpftool)
+	}
+	objs, err := superviseLoad(ctx, workerArgs, values, fl.Args())
 	if err != nil {
 		fmt.Fprintln(stderr, "Error:", err)
 		return 1
@@ -109,6 +143,8 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			switch {
 			case p.Error != "":
 				res, sum = "error", p.Error
+			case p.NeedsValue != "":
+				res, sum = "needs value", p.NeedsValue
 			case p.Inconclusive != "":
 				res, sum = "not loaded", p.Inconclusive
 			case p.Accepted:
@@ -117,7 +153,10 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", o.Path, p.Program, res, p.Insns, sum)
 		}
 		for _, m := range o.Maps {
-			if !m.Created {
+			switch {
+			case m.NeedsValue != "":
+				fmt.Fprintf(tw, "%s\tmap %s (%s)\tneeds value\t-\t%s\n", o.Path, m.Name, m.Type, m.NeedsValue)
+			case !m.Created:
 				fmt.Fprintf(tw, "%s\tmap %s (%s)\trejected\t-\t%s\n", o.Path, m.Name, m.Type, m.Error)
 			}
 		}
@@ -137,7 +176,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // superviseLoad runs `load --worker` on paths, starting a new worker after
 // the object a worker died on, and returns one report per path.
-func superviseLoad(ctx context.Context, workerArgs, paths []string) ([]object.ObjectReport, error) {
+func superviseLoad(ctx context.Context, workerArgs []string, values []object.ObjectValues, paths []string) ([]object.ObjectReport, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find the agent binary: %w", err)
@@ -148,7 +187,12 @@ func superviseLoad(ctx context.Context, workerArgs, paths []string) ([]object.Ob
 			return nil, err
 		}
 		rest := paths[len(reps):]
-		cmd := exec.CommandContext(ctx, self, append(append([]string{"load", "--worker"}, workerArgs...), rest...)...)
+		args := append([]string{"load", "--worker"}, workerArgs...)
+		if values != nil {
+			b, _ := json.Marshal(values[len(reps):])
+			args = append(args, "--values", string(b))
+		}
+		cmd := exec.CommandContext(ctx, self, append(args, rest...)...)
 		var errTail tailBuffer
 		cmd.Stderr = &errTail
 		out, err := cmd.StdoutPipe()

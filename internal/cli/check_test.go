@@ -51,6 +51,13 @@ func TestCheckReproBadInput(t *testing.T) {
 		{"check: no objects", []string{"check", "--kernels", "debian-6.1"}, "check: no objects given"},
 		// One unreadable object among readable ones is its own row (tests/check_test.go).
 		{"check: no object readable", []string{"check", "--kernels", "debian-6.1", "/bin/true", notELF}, "/bin/true: ELF for X86_64 (EM_X86_64), not BPF (EM_BPF); " + notELF + ": not an ELF file"},
+		{"check: unknown loader", []string{"check", "--kernels", "debian-6.1", "--loader", "bcc", loop}, `--loader "bcc": want cilium`},
+		{"check: --set without =", []string{"check", "--kernels", "debian-6.1", "--set", "rodata.x", loop}, "--set rodata.x: want KEY=VALUE"},
+		{"check: --set no such variable", []string{"check", "--kernels", "debian-6.1", "--set", "rodata.targ_pid=1", loop}, "--set rodata.targ_pid=1: no object has a variable targ_pid in .rodata (its variables: target_comm)"},
+		{"check: --set value too big", []string{"check", "--kernels", "debian-6.1", "--set", "rodata.targ_pid=-1", filepath.Join(objects, "user_values.o")}, "targ_pid is __u32 (4 bytes, unsigned): -1 does not fit"},
+		{"check: --attach-target of a kprobe", []string{"check", "--kernels", "debian-6.1", "--attach-target", "count_unlink=vfs_open", filepath.Join(objects, "user_values.o")}, "is Kprobe, which takes no attach target"},
+		{"check: --values missing", []string{"check", "--kernels", "debian-6.1", "--values", filepath.Join(tmp, "values.yaml"), loop}, "--values " + filepath.Join(tmp, "values.yaml") + ": no such file or directory"},
+		{"repro: --set no such map", []string{"repro", "--kernel", "debian-6.1", "--set", "map.events.max_entries=8", loop}, "no object has a map events"},
 		{"repro: program not there", []string{"repro", "--kernel", "debian-6.1", "--program", "nope", loop}, loop + `: no program "nope" (programs: match_comm, sum_loop)`},
 		{"repro: not an ELF", []string{"repro", "--kernel", "debian-6.1", notELF}, "not an ELF file"},
 		{"repro: ELF but not BPF", []string{"repro", "--kernel", "debian-6.1", "/bin/true"}, "not BPF (EM_BPF)"},

@@ -1,22 +1,18 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"debug/elf"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
+	"github.com/bpfmatrix/bpfmatrix/internal/check"
 	"github.com/bpfmatrix/bpfmatrix/internal/object"
 	"github.com/bpfmatrix/bpfmatrix/internal/vm"
 )
@@ -32,6 +28,7 @@ type reproFlags struct {
 	// to kernels of another architecture.
 	busyboxSet, bpftoolSet bool
 	vm                     vmFlags
+	values                 valueFlags
 }
 
 // Guest paths of `repro --shell`.
@@ -84,6 +81,7 @@ and cached like kernels, unless --busybox or --bpftool are given.`,
 	fl.BoolVar(&f.shell, "shell", false, "open an interactive shell in the kernel instead")
 	fl.StringVar(&f.busybox, "busybox", "/bin/busybox", "static busybox for --shell (Debian's busybox-static; a kernel of another arch gets Debian's for its arch unless this is set)")
 	fl.StringVar(&f.bpftool, "bpftool", "/usr/sbin/bpftool", "bpftool for --shell, copied with its shared libraries (\"\" for none; a kernel of another arch gets Debian's for its arch unless this is set)")
+	f.values.register(fl)
 	f.vm.register(fl, 2, 0, "time the load may take (default 10m; --shell: how long the shell may stay open, default 24h)")
 	return cmd
 }
@@ -131,195 +129,48 @@ func runRepro(ctx context.Context, g *globals, f reproFlags, args []string) erro
 	if err := obj.Select(f.program); err != nil {
 		return usageError("%v", err)
 	}
+	loader, values, err := f.values.parse(objs)
+	if err != nil {
+		return err
+	}
 	out := f.out
 	if out == "" {
-		base := strings.TrimSuffix(filepath.Base(obj.Path), filepath.Ext(obj.Path))
-		out = fmt.Sprintf("repro-%s-%s-%s", base, spec.Name, time.Now().Format("20060102-150405"))
+		out = check.ReproDir(obj, spec, time.Now())
 	}
 	if _, err := os.Stat(out); err == nil {
 		return usageError("--out %s: already exists", out)
 	}
-	// Everything is written into a staging directory next to out and renamed
-	// into place at the end: an interrupted repro leaves no half artifact,
-	// and a killed one's stage is removed by the next repro there (a
-	// vm.RunDir: locked while this one lives).
-	parent := filepath.Dir(filepath.Clean(out))
-	rd, err := vm.NewRunDir(parent, reproStagePrefix)
-	if err != nil {
-		return fmt.Errorf("create artifact directory: %w", err)
-	}
-	defer rd.Close()
-	stage := rd.Path()
-	if err := os.Chmod(stage, 0o755); err != nil {
-		return fmt.Errorf("create artifact directory: %w", err)
-	}
-
 	fetcher, err := g.fetcher(nil)
 	if err != nil {
 		return err
 	}
-	agentArgs := []string{"--full-log"}
-	if f.program != "" {
-		agentArgs = append(agentArgs, "--program", f.program)
+	opts := check.Options{
+		Fetcher: fetcher,
+		CPUs:    f.vm.cpus, Memory: f.vm.memory, BootTimeout: f.vm.bootTimeout, RunTimeout: f.vm.timeout,
+		Logger: g.logger(), Console: g.consoleWriter(),
+		Loader: loader, Values: values,
 	}
-	loads := loadInKernels(ctx, g, fetcher, []catalog.KernelSpec{spec}, objs, loadOptions{
-		parallel: 1, vm: f.vm,
-		agentArgs: agentArgs, tempDir: stage, keep: true,
-	})
-	if err := ctx.Err(); err != nil {
+	if f.program != "" {
+		opts.Programs = []string{f.program}
+	}
+	res, err := check.Repro(ctx, spec, obj, out, opts)
+	if err != nil {
+		if res != nil {
+			for _, o := range res.Load.Report.Objects {
+				if o.Stack != "" {
+					fmt.Fprintln(g.stderr, o.Stack) // a loader crash: the bug report
+				}
+			}
+		}
 		return err
 	}
-	kl := loads[0]
-	if kl.err != nil {
-		return kl.err
-	}
-	or := kl.report.Objects[0]
-	if or.Error != "" {
-		if or.Stack != "" {
-			fmt.Fprintln(g.stderr, or.Stack) // a loader crash: the bug report
-		}
-		return fmt.Errorf("repro on %s: %s", spec.Name, or.Error)
-	}
-
-	art := artifact{dir: stage}
-	// Keep the initramfs the VM booted with, so that the QEMU line reruns
-	// exactly this boot.
-	qemuLine := ""
-	if kl.res != nil {
-		initrd, err := moveInitramfs(stage, kl.res.Cmdline)
-		if err != nil {
-			return err
-		}
-		final := filepath.Join(out, "initramfs.cpio")
-		if abs, err := filepath.Abs(final); err == nil {
-			final = abs
-		}
-		qemuLine = strings.ReplaceAll(kl.res.Repro, initrd, final)
-		art.write("console.log", kl.res.Console)
-	}
-	objCopy := filepath.Base(obj.Path)
-	if err := copyFile(obj.Path, filepath.Join(stage, objCopy)); err != nil {
-		return fmt.Errorf("copy object: %w", err)
-	}
-	col := kernelColumn(kl)
-	kinfo, _ := json.MarshalIndent(col, "", "  ")
-	art.write("kernel.json", append(kinfo, '\n'))
-	rep, _ := json.MarshalIndent(kl.report, "", "  ")
-	art.write("result.json", append(rep, '\n'))
-
-	var rerun bytes.Buffer
-	fmt.Fprintf(&rerun, "#!/bin/sh\n# Reproduce: %s on %s (%s, kernel image %s).\n", obj.Path, spec.Name, col.Release, col.Digest)
-	fmt.Fprintf(&rerun, "# Run from this directory. The bpfmatrix way (fetches the kernel if needed):\n")
-	cmdArgs := []string{"bpfmatrix", "repro", "--kernel", spec.Name}
-	if f.program != "" {
-		cmdArgs = append(cmdArgs, "--program", f.program)
-	}
-	cmdArgs = append(cmdArgs, objCopy)
-	fmt.Fprintf(&rerun, "%s\n", vm.ShellQuote(cmdArgs))
-	fmt.Fprintf(&rerun, "# The same boot with QEMU alone (console on stdout, agent frames in bpfmatrix-data.bin):\n# %s\n", qemuLine)
-	art.write("rerun.sh", rerun.Bytes())
-
-	var stdout bytes.Buffer
-	rejected := 0
-	for _, m := range or.Maps {
-		if !m.Created {
-			fmt.Fprintf(&stdout, "=== %s map %s (%s) on %s (%s): NOT CREATED: %s\n", filepath.Base(obj.Path), m.Name, m.Type, spec.Name, col.Release, m.Error)
-			rejected++
-		} else if len(or.Programs) == 0 {
-			fmt.Fprintf(&stdout, "=== %s map %s (%s) on %s (%s): CREATED\n", filepath.Base(obj.Path), m.Name, m.Type, spec.Name, col.Release)
-		}
-	}
-	for _, p := range or.Programs {
-		verdict := "ACCEPTED"
-		summary := ""
-		switch {
-		case p.Error != "":
-			// Not judged: the reason, and for a loader crash its stack (Log).
-			verdict = "ERROR: " + p.Error
-			rejected++
-		case p.Inconclusive != "":
-			verdict = "NOT LOADED: " + p.Inconclusive
-		case !p.Accepted:
-			verdict, summary = "REJECTED", p.Summary
-			rejected++
-		}
-		fmt.Fprintf(&stdout, "=== %s %s on %s (%s): %s\n", filepath.Base(obj.Path), p.Program, spec.Name, col.Release, verdict)
-		if p.Log == "" {
-			fmt.Fprintln(&stdout, "(no verifier log)")
-			continue
-		}
-		src, _ := obj.Sources(p.Program)
-		var ann bytes.Buffer
-		if err := object.Annotate(&ann, p.Log, summary, src); err != nil {
-			return err
-		}
-		art.write(p.Program+".log", []byte(strings.TrimRight(p.Log, "\n")+"\n"))
-		art.write(p.Program+".annotated.log", ann.Bytes())
-		stdout.Write(ann.Bytes())
-		fmt.Fprintln(&stdout)
-	}
-	if art.err != nil {
-		return fmt.Errorf("write artifacts: %w", art.err)
-	}
-	if err := rd.Commit(out); err != nil {
-		return fmt.Errorf("write artifacts: %w", err)
-	}
-	fmt.Fprintf(&stdout, "artifacts: %s\n", out)
-	if _, err := g.stdout.Write(stdout.Bytes()); err != nil {
+	if _, err := g.stdout.Write(res.Text); err != nil {
 		return err
 	}
-	if rejected > 0 {
+	if res.Failed > 0 {
 		return &ExitError{Code: 1}
 	}
 	return nil
-}
-
-// reproStagePrefix names repro's staging directories (see vm.RunDir).
-const reproStagePrefix = ".bpfmatrix-repro-"
-
-// artifact writes files into dir, keeping the first error.
-type artifact struct {
-	dir string
-	err error
-}
-
-func (a *artifact) write(name string, b []byte) {
-	if a.err == nil {
-		a.err = os.WriteFile(filepath.Join(a.dir, name), b, 0o644)
-	}
-}
-
-// moveInitramfs moves the initramfs named in the QEMU argv to
-// stage/initramfs.cpio and returns its old path.
-func moveInitramfs(stage string, argv []string) (string, error) {
-	for i, a := range argv {
-		if a == "-initrd" && i+1 < len(argv) {
-			old := argv[i+1]
-			if err := os.Rename(old, filepath.Join(stage, "initramfs.cpio")); err != nil {
-				return "", fmt.Errorf("keep initramfs: %w", err)
-			}
-			os.Remove(filepath.Dir(old)) // the now empty run directory
-			return old, nil
-		}
-	}
-	return "", errors.New("keep initramfs: no -initrd in the QEMU command")
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // shellScript prepares the guest for people: busybox applets on PATH, a
@@ -400,6 +251,10 @@ func runReproShell(ctx context.Context, g *globals, f reproFlags, args []string)
 			job.Files[gp] = hp
 		}
 		job.Files[shellBpftool] = files[bpftool]
+	}
+	if k.Config != "" {
+		// __kconfig externs resolve from /boot/config-$(uname -r) (internal/guest).
+		job.Files[check.GuestConfig] = k.Config
 	}
 	for _, o := range objs {
 		job.Files[filepath.Join(shellObjectDir, filepath.Base(o.Path))] = o.Path

@@ -10,6 +10,11 @@
 // host runs QEMU with -no-reboot, so that ends QEMU on every kernel and
 // architecture, with or without ACPI.
 //
+// When the job brings the kernel's config at /boot/config, Init links
+// /boot/config-$(uname -r) to it: that is where libbpf and cilium/ebpf look
+// for the values of __kconfig externs (Debian's kernels have no
+// /proc/config.gz).
+//
 // Only proc, sys and dev are required. A mount the kernel cannot do (cgroup2
 // on 4.4, say) becomes a warning in the hello frame, not a failure.
 //

@@ -95,6 +95,9 @@ func initErr(codec wire.Codec) error {
 		CPUs:     runtime.NumCPU(),
 		Warnings: warnings,
 	}
+	if err := linkKernelConfig(hello.Release); err != nil {
+		hello.Warnings = append(hello.Warnings, err.Error())
+	}
 	helloSent := false
 	sayHello := func() error {
 		if helloSent {
@@ -342,4 +345,24 @@ func feedStdin(port *os.File) (*os.File, error) {
 		}
 	}()
 	return r, nil
+}
+
+// KernelConfig is where the host puts the kernel's config in the
+// initramfs (the job's files).
+const KernelConfig = "/boot/config"
+
+// linkKernelConfig makes the kernel's config visible where BPF loaders
+// look for it, /boot/config-$(uname -r): libbpf and cilium/ebpf resolve
+// __kconfig externs (CONFIG_*, LINUX_KERNEL_VERSION) from there or from
+// /proc/config.gz, which Debian's kernels do not build (no IKCONFIG_PROC).
+// The release is known only in the guest, hence a link made by PID 1.
+func linkKernelConfig(release string) error {
+	if _, err := os.Stat(KernelConfig); err != nil || release == "" {
+		return nil // no config in this job
+	}
+	link := KernelConfig + "-" + release
+	if err := os.Symlink("config", link); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("link %s: %w", link, err)
+	}
+	return nil
 }

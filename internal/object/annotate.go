@@ -32,6 +32,9 @@ func (s SourceLine) String() string {
 // loading rewrites instructions in place (CO-RE, map FDs) without adding or
 // removing any.
 func (o *Object) Sources(program string) (src map[int]SourceLine, ok bool) {
+	if o.Spec == nil {
+		return nil, false
+	}
 	ps := o.Spec.Programs[program]
 	if ps == nil {
 		return nil, false

@@ -1,9 +1,12 @@
 package object
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"runtime/debug"
 	"slices"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -37,8 +40,32 @@ type ObjectReport struct {
 	Programs []ProgramOutcome `json:"programs,omitempty"`
 	// Maps holds one outcome per map, sorted by name.
 	Maps []MapOutcome `json:"maps,omitempty"`
-	// Notes say what was changed to load the object (pins stripped).
+	// Notes say what was changed to load the object (pins stripped,
+	// values set, the loader chosen).
 	Notes []string `json:"notes,omitempty"`
+	// Loader is the loader that produced the verdicts: "cilium" or "libbpf".
+	Loader string `json:"loader,omitempty"`
+}
+
+// Loader names a BPF loader.
+type Loader string
+
+const (
+	// LoaderCilium is cilium/ebpf, in the agent: every program on its own.
+	LoaderCilium Loader = "cilium"
+	// LoaderLibbpf is libbpf, through bpftool in the guest ("bpftool -d
+	// prog loadall"): for objects built for libbpf that cilium/ebpf cannot
+	// read.
+	LoaderLibbpf Loader = "libbpf"
+)
+
+// ParseLoader checks a --loader value.
+func ParseLoader(s string) (Loader, error) {
+	switch Loader(s) {
+	case LoaderCilium, LoaderLibbpf:
+		return Loader(s), nil
+	}
+	return "", fmt.Errorf("--loader %q: want cilium (the default: libbpf only for objects cilium/ebpf cannot read) or libbpf", s)
 }
 
 // ProgramOutcome is the verdict on one program, or why there is none.
@@ -49,6 +76,12 @@ type ProgramOutcome struct {
 	// (a bpfmatrix or cilium/ebpf bug), whose whole panic and stack are then
 	// in Log. It is neither accepted nor rejected.
 	Error string `json:"error,omitempty"`
+	// NeedsValue says what user space must set before this program can be
+	// loaded as it runs (a map's max_entries, an attach target): the
+	// program was not loaded, and that is no verdict of the kernel's.
+	NeedsValue string `json:"needs_value,omitempty"`
+	// Loader is "cilium" or "libbpf".
+	Loader string `json:"loader,omitempty"`
 }
 
 // MapOutcome says whether the kernel created one map.
@@ -57,6 +90,8 @@ type MapOutcome struct {
 	Type    string `json:"type"`
 	Created bool   `json:"created"`
 	Error   string `json:"error,omitempty"`
+	// NeedsValue: not created because user space sets its max_entries.
+	NeedsValue string `json:"needs_value,omitempty"`
 	// Stack is the loader's stack trace when Error is a crash.
 	Stack string `json:"stack,omitempty"`
 }
@@ -72,6 +107,13 @@ type LoadOptions struct {
 	Cache *btf.Cache
 	// KernelTypes replaces the running kernel's BTF (tests on the host).
 	KernelTypes *btf.Spec
+	// Loader forces a loader; "" is cilium/ebpf, with libbpf for an object
+	// cilium/ebpf cannot read (when Bpftool is set).
+	Loader Loader
+	// Bpftool is the path of bpftool, for the libbpf loader.
+	Bpftool string
+	// Values are set in the object before it is loaded.
+	Values ObjectValues
 }
 
 // Load loads the object at path into the running kernel. The caller must
@@ -89,15 +131,31 @@ func Load(path string, opts LoadOptions) (rep ObjectReport) {
 			rep = ObjectReport{Path: path, Error: fmt.Sprintf("load %s: %s", path, msg), Stack: stack, Programs: rep.Programs, Maps: rep.Maps, Notes: rep.Notes}
 		}
 	}()
+	if opts.Loader == LoaderLibbpf {
+		return loadLibbpf(path, opts, nil)
+	}
 	spec, err := ebpf.LoadCollectionSpec(path)
 	if err != nil {
+		if LibbpfOnly(err) && opts.Bpftool != "" {
+			why := strings.TrimPrefix(oneLine(err.Error()), "file "+path+": ")
+			return loadLibbpf(path, opts, []string{"loaded with libbpf: cilium/ebpf cannot read it: " + why})
+		}
 		rep.Error = fmt.Sprintf("parse %s: %v", path, err)
 		return rep
 	}
+	if why := CiliumCannotLoad(spec); why != "" && opts.Bpftool != "" {
+		return loadLibbpf(path, opts, []string{"loaded with libbpf: " + why})
+	}
+	rep.Loader = string(LoaderCilium)
 	if opts.Cache == nil {
 		opts.Cache = btf.NewCache()
 	}
-	rep.Notes = stripPinning(spec)
+	if err := opts.Values.Apply(spec); err != nil {
+		rep.Error = fmt.Sprintf("load %s: %v", path, err)
+		return rep
+	}
+	rep.Notes = append(rep.Notes, opts.Values.notes()...)
+	rep.Notes = append(rep.Notes, stripPinning(spec)...)
 	vopts := verifier.Options{Cache: opts.Cache, KernelTypes: opts.KernelTypes, FullLog: opts.FullLog}
 
 	names := make([]string, 0, len(spec.Maps))
@@ -127,14 +185,20 @@ func loadProgram(spec *ebpf.CollectionSpec, path, name string, opts verifier.Opt
 	defer func() {
 		if v := recover(); v != nil {
 			msg, stack := crash(v)
-			out = ProgramOutcome{Error: fmt.Sprintf("load program %s of %s: %s", name, path, msg)}
+			out = ProgramOutcome{Error: fmt.Sprintf("load program %s of %s: %s", name, path, msg), Loader: string(LoaderCilium)}
 			out.Object, out.Program = path, name
 			out.Log = out.Error + "\n\n" + stack
 		}
 	}()
+	out.Loader = string(LoaderCilium)
 	if ps := spec.Programs[name]; ps != nil && ps.Type == ebpf.UnspecifiedProgram {
 		out.Object, out.Program = path, name
 		out.Error = verifier.UnspecifiedTypeError(ps).Error()
+		return out
+	}
+	if why := needsValue(spec, name, opts); why != "" {
+		out.Object, out.Program = path, name
+		out.NeedsValue = why
 		return out
 	}
 	out.VerifierOutcome = verifier.LoadProgram(spec, name, opts)
@@ -176,6 +240,10 @@ func createMap(spec *ebpf.CollectionSpec, name string, opts verifier.Options) (o
 			out.Created, out.Error, out.Stack = false, fmt.Sprintf("create map %s: %s", name, msg), stack
 		}
 	}()
+	if needsMaxEntries(ms) {
+		out.NeedsValue = maxEntriesMissing(name)
+		return out
+	}
 	sub := &ebpf.CollectionSpec{
 		Maps:      map[string]*ebpf.MapSpec{name: ms},
 		Programs:  map[string]*ebpf.ProgramSpec{},
@@ -200,4 +268,71 @@ func createMap(spec *ebpf.CollectionSpec, name string, opts verifier.Options) (o
 	coll.Close()
 	out.Created = true
 	return out
+}
+
+// maxEntriesMissing is the needs-value reason of a map whose max_entries
+// user space sets: the kernel refuses max_entries 0 ("map create: invalid
+// argument (MaxEntries may be incorrectly set to zero)").
+func maxEntriesMissing(m string) string {
+	return fmt.Sprintf("needs a value from user space: map %s has max_entries 0, which user space sets before load (give it: --set map.%s.max_entries=N)", m, m)
+}
+
+// needsValue says what user space must set before program name can be
+// loaded ("" when nothing is missing): a map it uses without max_entries,
+// or an fentry/fexit/fmod_ret target that is neither in the object nor a
+// function of the kernel's BTF (libbpf-tools' placeholders, such as
+// SEC("fentry/dummy_file_open"), replaced with bpf_program__set_attach_target).
+func needsValue(spec *ebpf.CollectionSpec, name string, opts verifier.Options) string {
+	ps := spec.Programs[name]
+	if ps == nil {
+		return ""
+	}
+	var missing []string
+	for _, ins := range ps.Instructions {
+		if ms := spec.Maps[ins.Reference()]; ms != nil && needsMaxEntries(ms) && !slices.Contains(missing, ins.Reference()) {
+			missing = append(missing, ins.Reference())
+		}
+	}
+	if len(missing) > 0 {
+		return maxEntriesMissing(missing[0])
+	}
+	if ps.Type != ebpf.Tracing || ps.AttachTarget != nil || ps.AttachTo == "" {
+		return ""
+	}
+	switch ps.AttachType {
+	case ebpf.AttachTraceFEntry, ebpf.AttachTraceFExit, ebpf.AttachModifyReturn:
+	default:
+		return ""
+	}
+	if verifier.TargetInObject(spec, name) != "" {
+		return ""
+	}
+	kernel := opts.KernelTypes
+	if kernel == nil {
+		k, err := opts.Cache.Kernel()
+		if err != nil {
+			return "" // no kernel BTF: the load says what the kernel says
+		}
+		kernel = k
+	}
+	var fn *btf.Func
+	if err := kernel.TypeByName(ps.AttachTo, &fn); errors.Is(err, btf.ErrNotFound) {
+		return fmt.Sprintf("needs a value from user space: attach target %s is not a function in this kernel's BTF (a placeholder user space replaces before load? give the real one: --attach-target %s=FUNC)", ps.AttachTo, name)
+	}
+	return ""
+}
+
+// notes say which values were set, for the report.
+func (ov ObjectValues) notes() []string {
+	var notes []string
+	for _, n := range slices.Sorted(maps.Keys(ov.Variables)) {
+		notes = append(notes, fmt.Sprintf("variable %s set from user space", n))
+	}
+	for _, n := range slices.Sorted(maps.Keys(ov.MaxEntries)) {
+		notes = append(notes, fmt.Sprintf("map %s: max_entries set to %d", n, ov.MaxEntries[n]))
+	}
+	for _, n := range slices.Sorted(maps.Keys(ov.AttachTargets)) {
+		notes = append(notes, fmt.Sprintf("program %s: attach target set to %s", n, ov.AttachTargets[n]))
+	}
+	return notes
 }

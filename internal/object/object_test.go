@@ -179,6 +179,6 @@ func TestLoadIsolation(t *testing.T) {
 		assert.Contains(t, out.Error, "nil pointer dereference")
 		assert.NotContains(t, out.Error, "\n")
 		assert.Contains(t, out.Log, "goroutine ", "the whole stack goes to the log")
-		assert.Contains(t, out.Log, "verifier.loadExtensionTarget")
+		assert.Contains(t, out.Log, "verifier.loadObjectTarget")
 	})
 }

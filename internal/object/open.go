@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 )
 
 // ErrInvalid is wrapped by every error about input that is not a loadable
@@ -31,7 +32,13 @@ func invalidf(format string, args ...any) error {
 // Object is a parsed BPF ELF object.
 type Object struct {
 	Path string
+	// Spec is nil when cilium/ebpf cannot read the object (CiliumUnreadable).
 	Spec *ebpf.CollectionSpec
+	// CiliumUnreadable, when set, says why cilium/ebpf cannot load this
+	// object though libbpf can (a libbpf-only feature: weak symbols of
+	// usdt.bpf.h, a typedef'd LINUX_KERNEL_VERSION): it is loaded with
+	// libbpf. Programs and Maps then come from the ELF symbols.
+	CiliumUnreadable string
 	// Programs are the object's program names, sorted.
 	Programs []string
 	// Maps are the object's map names (.data, .rodata, .bss included), sorted.
@@ -92,12 +99,20 @@ func Open(path string) (o *Object, err error) {
 	}
 	spec, err := ebpf.LoadCollectionSpecFromReader(f)
 	if err != nil {
-		return nil, invalidf("%s: parse BPF object: %v", path, err)
+		if !LibbpfOnly(err) {
+			return nil, invalidf("%s: parse BPF object: %v", path, err)
+		}
+		o = &Object{Path: path, CiliumUnreadable: "cilium/ebpf: " + oneLine(err.Error())}
+		o.Programs, o.Maps = elfNames(ef)
+		if len(o.Programs) == 0 && len(o.Maps) == 0 {
+			return nil, invalidf("%s: no BPF programs or maps in the object (are they in SEC(\"...\") sections?)", path)
+		}
+		return o, nil
 	}
 	if len(spec.Programs) == 0 && len(spec.Maps) == 0 {
 		return nil, invalidf("%s: no BPF programs or maps in the object (are they in SEC(\"...\") sections?)", path)
 	}
-	o = &Object{Path: path, Spec: spec}
+	o = &Object{Path: path, Spec: spec, CiliumUnreadable: CiliumCannotLoad(spec)}
 	for name := range spec.Programs {
 		o.Programs = append(o.Programs, name)
 	}
@@ -157,9 +172,72 @@ func (o *Object) Select(names ...string) error {
 		if n == "" {
 			continue
 		}
-		if _, ok := o.Spec.Programs[n]; !ok {
+		if !slices.Contains(o.Programs, n) {
 			return invalidf("%s: no program %q (programs: %s)", o.Path, n, strings.Join(o.Programs, ", "))
 		}
 	}
 	return nil
+}
+
+// LibbpfOnly says whether err, cilium/ebpf's answer to parsing an object,
+// names a feature only libbpf has (the object is then loaded with libbpf):
+// weak symbols, which usdt.bpf.h declares (bpf_usdt_* helpers and the
+// __bpf_usdt_* maps: "unsupported binding: STB_WEAK").
+func LibbpfOnly(err error) bool {
+	return strings.Contains(err.Error(), "unsupported binding")
+}
+
+// CiliumCannotLoad says why cilium/ebpf would refuse to load spec though
+// libbpf loads it ("" when it would not): LINUX_KERNEL_VERSION declared
+// through a typedef (libbpf-tools' "extern __u32 LINUX_KERNEL_VERSION
+// __kconfig"; cilium/ebpf wants the plain integer), in cilium/ebpf's words.
+func CiliumCannotLoad(spec *ebpf.CollectionSpec) string {
+	// cilium/ebpf keeps .kconfig out of spec.Maps (it makes the map at
+	// load time from the BTF Datasec).
+	var ds *btf.Datasec
+	if spec.Types == nil || spec.Types.TypeByName(".kconfig", &ds) != nil {
+		return ""
+	}
+	for _, vsi := range ds.Vars {
+		v, ok := vsi.Type.(*btf.Var)
+		if !ok || v.Name != "LINUX_KERNEL_VERSION" {
+			continue
+		}
+		if i, ok := v.Type.(*btf.Int); !ok || i.Size != 4 {
+			return fmt.Sprintf("cilium/ebpf: variable LINUX_KERNEL_VERSION must be a 32 bits integer, got %s", v.Type)
+		}
+	}
+	return ""
+}
+
+// elfNames lists the programs and maps of an object cilium/ebpf cannot
+// parse, the way libbpf names them: a program is a function symbol in an
+// executable section other than .text; a map is an object symbol in .maps,
+// or a data section (.rodata, .data, .bss, .kconfig and their suffixed
+// forms) named as cilium/ebpf names it.
+func elfNames(ef *elf.File) (progs, maps []string) {
+	syms, _ := ef.Symbols()
+	for _, s := range syms {
+		i := int(s.Section)
+		if i <= 0 || i >= len(ef.Sections) {
+			continue
+		}
+		sec := ef.Sections[i]
+		switch {
+		case elf.ST_TYPE(s.Info) == elf.STT_FUNC && sec.Flags&elf.SHF_EXECINSTR != 0 && sec.Name != ".text":
+			progs = append(progs, s.Name)
+		case elf.ST_TYPE(s.Info) == elf.STT_OBJECT && sec.Name == ".maps":
+			maps = append(maps, s.Name)
+		}
+	}
+	for _, sec := range ef.Sections {
+		for _, p := range []string{".rodata", ".data", ".bss", ".kconfig"} {
+			if sec.Name == p || strings.HasPrefix(sec.Name, p+".") {
+				maps = append(maps, sec.Name)
+			}
+		}
+	}
+	slices.Sort(progs)
+	slices.Sort(maps)
+	return slices.Compact(progs), slices.Compact(maps)
 }

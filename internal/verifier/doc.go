@@ -33,6 +33,11 @@
 // A program of unspecified type (a section name no loader knows) is
 // Inconclusive here; internal/object reports it as an error.
 //
+// An freplace program, and an fentry/fexit program whose target function
+// is in its own object ([TargetInObject]), is loaded against that target
+// program, loaded first: cilium/ebpf would otherwise look for the function
+// in the kernel's BTF ("fentry handle_packet not supported").
+//
 // Outcomes: Accepted=false with a Summary means the kernel (verifier, map
 // creation, attach-target lookup) said no. Inconclusive means the question
 // could not be asked (no privilege, an freplace program without a target

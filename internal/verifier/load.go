@@ -89,8 +89,13 @@ func loadProgram(spec *ebpf.CollectionSpec, name string, opts Options, likelyRej
 		return out
 	}
 
-	if ps.Type == ebpf.Extension && ps.AttachTarget == nil {
-		target, err := loadExtensionTarget(spec, name, opts)
+	// An freplace program always, and an fentry/fexit program whose
+	// target function is in its own object, attach to a program of that
+	// object: load the target first (libbpf's user space sets it with
+	// bpf_program__set_attach_target; cilium/ebpf would look for an fentry
+	// target in the kernel's BTF and answer "fentry X not supported").
+	if ps.AttachTarget == nil && (ps.Type == ebpf.Extension || TargetInObject(spec, name) != "") {
+		target, err := loadObjectTarget(spec, name, opts)
 		if err != nil {
 			out.Inconclusive = err.Error()
 			return out
@@ -305,33 +310,60 @@ func programOnly(spec *ebpf.CollectionSpec, ps *ebpf.ProgramSpec) *ebpf.Collecti
 	return sub
 }
 
-// loadExtensionTarget loads the program of spec that contains the global
-// function an freplace program replaces: an extension can only be verified
-// against a loaded target.
-func loadExtensionTarget(spec *ebpf.CollectionSpec, ext string, opts Options) (*ebpf.Program, error) {
-	fn := spec.Programs[ext].AttachTo
+// TargetInObject returns the program of spec holding the function that
+// program name (fentry, fexit or freplace) attaches to, "" when none does:
+// the program of that name, or the first by name whose instructions hold a
+// function of that name (a global subprogram).
+func TargetInObject(spec *ebpf.CollectionSpec, name string) string {
+	ps := spec.Programs[name]
+	if ps == nil || ps.AttachTo == "" {
+		return ""
+	}
+	switch {
+	case ps.Type == ebpf.Extension:
+	case ps.Type == ebpf.Tracing && (ps.AttachType == ebpf.AttachTraceFEntry || ps.AttachType == ebpf.AttachTraceFExit):
+	default:
+		return ""
+	}
+	fn := ps.AttachTo
+	if t := spec.Programs[fn]; t != nil && fn != name && t.Type != ebpf.Extension && t.Type != ebpf.UnspecifiedProgram {
+		return fn
+	}
 	var names []string
-	for name, ps := range spec.Programs {
-		if name == ext || ps.Type == ebpf.Extension {
+	for n, t := range spec.Programs {
+		if n == name || t.Type == ebpf.Extension || t.Type == ebpf.UnspecifiedProgram {
 			continue
 		}
-		if slices.ContainsFunc(ps.Instructions, func(ins asm.Instruction) bool { return ins.Symbol() == fn }) {
-			names = append(names, name)
+		if slices.ContainsFunc(t.Instructions, func(ins asm.Instruction) bool { return ins.Symbol() == fn }) {
+			names = append(names, n)
 		}
 	}
 	if len(names) == 0 {
-		return nil, fmt.Errorf("freplace/%s can't be loaded on its own: it needs a loaded target program with global function %s, and no program in this object has one", fn, fn)
+		return ""
 	}
 	slices.Sort(names)
-	sub := programOnly(spec, spec.Programs[names[0]])
+	return names[0]
+}
+
+// loadObjectTarget loads the program of spec that holds the function
+// program ext attaches to: an extension, or a tracing program aimed at a
+// BPF program, can only be verified against a loaded target.
+func loadObjectTarget(spec *ebpf.CollectionSpec, ext string, opts Options) (*ebpf.Program, error) {
+	ps := spec.Programs[ext]
+	fn := ps.AttachTo
+	target := TargetInObject(spec, ext)
+	if target == "" {
+		return nil, fmt.Errorf("%s can't be loaded on its own: it needs a loaded target program with global function %s, and no program in this object has one", ps.SectionName, fn)
+	}
+	sub := programOnly(spec, spec.Programs[target])
 	coll, err := ebpf.NewCollectionWithOptions(sub, ebpf.CollectionOptions{
 		Programs: ebpf.ProgramOptions{KernelTypes: opts.KernelTypes},
 		Cache:    opts.Cache,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("load freplace target %s: %w", names[0], err)
+		return nil, fmt.Errorf("load attach target %s (program %s of this object): %w", fn, target, err)
 	}
-	prog := coll.DetachProgram(names[0])
+	prog := coll.DetachProgram(target)
 	coll.Close()
 	return prog, nil
 }
