@@ -102,25 +102,33 @@ func TestRunRepeatUsesCache(t *testing.T) {
 	assert.FileExists(t, filepath.Join(out, matrix.FileHTML))
 }
 
-// TestRunConfigChangeRunsAgain: a kernel whose config file changes on disk
-// after its result was cached is run again (its old result would judge the
-// features against the wrong config), and restoring the config finds the
-// original result without a boot.
+// TestRunConfigChangeRunsAgain: the same kernel image under the same name
+// with a different config (a catalog entry edited to name another config
+// file) is run again: its old result would judge the features against the
+// wrong config. Going back to the first config finds the original result
+// without a boot. (A config edited inside the kernel cache no longer gets
+// this far: fetch verifies every blob and repairs it, see internal/fetch.)
 func TestRunConfigChangeRunsAgain(t *testing.T) {
 	real := fetchKernel(t, "debian-6.1")
 	require.NotEmpty(t, real.Config)
-	spec := catalog.KernelSpec{Name: "debian-6.1-file", Version: catalog.Version{Major: 6, Minor: 1}, Arch: catalog.AMD64,
-		Sources: []catalog.Source{{File: &catalog.FileSource{Image: real.Image, Config: real.Config}}}}
+	orig, err := os.ReadFile(real.Config)
+	require.NoError(t, err)
+	edited := strings.Replace(string(orig), "CONFIG_BPF_LSM=y", "CONFIG_BPF_LSM=n", 1)
+	require.NotEqual(t, string(orig), edited, "the captured config has CONFIG_BPF_LSM=y")
+	editedPath := filepath.Join(t.TempDir(), "config-edited")
+	require.NoError(t, os.WriteFile(editedPath, []byte(edited), 0o644))
+	specWith := func(config string) catalog.KernelSpec {
+		return catalog.KernelSpec{Name: "debian-6.1-file", Version: catalog.Version{Major: 6, Minor: 1}, Arch: catalog.AMD64,
+			Sources: []catalog.Source{{File: &catalog.FileSource{Image: real.Image, Config: config}}}}
+	}
 	cache := t.TempDir()
 	f, err := fetch.New(fetch.Options{CacheDir: cache})
-	require.NoError(t, err)
-	k, err := f.Fetch(context.Background(), spec)
 	require.NoError(t, err)
 	// This checkout's agent, built for this test: the one vm.AgentBinary
 	// builds into the shared cache is rebuilt by other checkouts' tests.
 	agent := buildStatic(t, "../cmd/bpfmatrix-agent", "bpfmatrix-agent")
 	opts := run.Options{Fetcher: f, CacheDir: cache, CPUs: 1, BootTimeout: time.Minute, Agent: agent}
-	runOnce := func() result.KernelResult {
+	runOnce := func(spec catalog.KernelSpec) result.KernelResult {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
@@ -130,23 +138,16 @@ func TestRunConfigChangeRunsAgain(t *testing.T) {
 		require.Empty(t, m.Kernels[0].Error)
 		return m.Kernels[0]
 	}
-	first := runOnce()
+	first := runOnce(specWith(real.Config))
 	require.False(t, first.Cached)
-	assert.True(t, runOnce().Cached, "nothing changed: cached")
+	assert.True(t, runOnce(specWith(real.Config)).Cached, "nothing changed: cached")
 
-	// The config in the kernel cache (a blob named by its digest, trusted
-	// by size) is edited in place, same size: BPF LSM turned off.
-	orig, err := os.ReadFile(k.Config)
-	require.NoError(t, err)
-	edited := strings.Replace(string(orig), "CONFIG_BPF_LSM=y", "CONFIG_BPF_LSM=n", 1)
-	require.NotEqual(t, string(orig), edited, "the captured config has CONFIG_BPF_LSM=y")
-	require.NoError(t, os.WriteFile(k.Config, []byte(edited), 0o644))
-	changed := runOnce()
+	changed := runOnce(specWith(editedPath))
 	assert.False(t, changed.Cached, "a changed config must boot the kernel again")
+	assert.Equal(t, first.Kernel.Digest, changed.Kernel.Digest, "same image")
 
-	require.NoError(t, os.WriteFile(k.Config, orig, 0o644))
-	restored := runOnce()
-	assert.True(t, restored.Cached, "the restored config finds the original result")
+	restored := runOnce(specWith(real.Config))
+	assert.True(t, restored.Cached, "the first config finds the original result")
 	assert.Equal(t, first.Features, restored.Features)
 }
 
