@@ -1,6 +1,7 @@
 package needs
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -70,13 +71,16 @@ type Program struct {
 	Requirements []Requirement `json:"requirements"`
 }
 
+// errCrashed wraps a reader crash that Extract recovered from: a bug.
+var errCrashed = errors.New("the requirement reader crashed on the object (a bug in bpfmatrix or cilium/ebpf)")
+
 // Extract works out what every program of spec needs, from the object
 // alone. Programs come back sorted by name. It never panics: a crash of the
 // reader on a malformed instruction stream is an error.
 func Extract(spec *ebpf.CollectionSpec) (progs []Program, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			progs, err = nil, fmt.Errorf("extract requirements: the reader crashed on the object: %v", v)
+			progs, err = nil, fmt.Errorf("extract requirements: %w: %v", errCrashed, v)
 		}
 	}()
 	names := make([]string, 0, len(spec.Programs))

@@ -1,0 +1,195 @@
+package needs
+
+import (
+	"compress/gzip"
+	"os"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bpfmatrix/bpfmatrix/internal/matrix"
+	"github.com/bpfmatrix/bpfmatrix/internal/result"
+)
+
+func extract(t testing.TB, path string) map[string]Program {
+	t.Helper()
+	spec, err := ebpf.LoadCollectionSpec(path)
+	require.NoError(t, err)
+	progs, err := Extract(spec)
+	require.NoError(t, err)
+	out := map[string]Program{}
+	for _, p := range progs {
+		out[p.Name] = p
+	}
+	return out
+}
+
+func find(p Program, kind result.Kind, name string) (Requirement, bool) {
+	for _, r := range p.Requirements {
+		if r.Kind == kind && r.Name == name {
+			return r, true
+		}
+	}
+	return Requirement{}, false
+}
+
+// TestExtract: what the committed objects' C sources say they use (see the
+// comments there), found from the objects alone, with source lines.
+func TestExtract(t *testing.T) {
+	const dir = "../../tests/testdata/objects/"
+	type want struct {
+		kind     result.Kind
+		name     string
+		version  string
+		line     string // file:line of the first use; "" for none
+		advisory bool
+	}
+	tests := []struct {
+		object, program, typ, minimum string
+		want                          []want
+		absent                        []string
+	}{
+		{"loop.o", "sum_loop", "xdp", "5.17", []want{
+			{result.KindProgramType, "xdp", "4.8", "", false},
+			{result.KindHelper, "bpf_loop", "5.17", "loop.c:30", false},
+			{result.KindMisc, "callbacks", "5.13", "loop.c:30", false},
+			{result.KindMisc, "global_data", "5.2", "loop.c:31", false},
+			{result.KindMapType, "array", "3.19", "loop.c:31", false},
+			{result.KindAttachType, "xdp", "5.9", "", true},
+		}, []string{"bpf_strncmp"}},
+		{"loop.o", "match_comm", "xdp", "5.17", []want{
+			{result.KindHelper, "bpf_strncmp", "5.17", "loop.c:42", false},
+			{result.KindMisc, "map_flag_rdonly_prog", "5.2", "loop.c:42", false},
+		}, []string{"bpf_loop", "callbacks"}},
+		{"libbpf_style.o", "kprobe_unlink", "kprobe", "5.5", []want{
+			{result.KindHelper, "bpf_get_current_task", "4.8", "libbpf_style.c:36", false},
+			{KindCORE, "byte_off", "", "libbpf_style.c:36", true},
+			{result.KindMisc, "kernel_btf", "5.4", "libbpf_style.c:36", false},
+			{result.KindMapType, "hash", "3.19", "libbpf_style.c:44", false},
+		}, nil},
+		{"libbpf_style.o", "fentry_unlink", "tracing", "5.5", []want{
+			{result.KindAttachType, "trace_fentry", "5.5", "", false},
+			{result.KindMisc, "trampolines", "5.5", "", false},
+		}, nil},
+		{"libbpf_style.o", "xdp_entry", "xdp", "5.6", []want{
+			{result.KindMisc, "bpf_to_bpf_calls", "4.16", "libbpf_style.c:69", false},
+			{result.KindMisc, "global_functions", "5.6", "libbpf_style.c:59", false},
+		}, nil},
+		{"complexity.o", "too_large", "xdp", "5.3", []want{
+			{result.KindMisc, "bounded_loops", "5.3", "complexity.c:25", false},
+		}, nil},
+		{"never.o", "count_unchecked", "xdp", "4.8", []want{
+			{result.KindHelper, "bpf_map_lookup_elem", "3.19", "never.c:22", false},
+		}, []string{"bounded_loops"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.object+"/"+tc.program, func(t *testing.T) {
+			p, ok := extract(t, dir+tc.object)[tc.program]
+			require.True(t, ok)
+			assert.Equal(t, tc.typ, p.Type)
+			assert.Equal(t, tc.minimum, p.Minimum)
+			for _, w := range tc.want {
+				r, ok := find(p, w.kind, w.name)
+				if !assert.True(t, ok, "%s/%s missing: %+v", w.kind, w.name, p.Requirements) {
+					continue
+				}
+				assert.Equal(t, w.version, r.Version, w.name)
+				assert.Equal(t, w.advisory, r.Advisory, w.name)
+				if w.line == "" {
+					assert.Nil(t, r.Source, w.name)
+				} else if assert.NotNil(t, r.Source, w.name) {
+					assert.Equal(t, w.line, r.Source.String(), w.name)
+				}
+			}
+			for _, name := range tc.absent {
+				for _, r := range p.Requirements {
+					assert.NotEqual(t, name, r.Name)
+				}
+			}
+		})
+	}
+}
+
+func TestExtractUnloadable(t *testing.T) {
+	p := extract(t, "../../tests/testdata/objects/custom_section.o")["custom_prog"]
+	m, ok := Explain(p, Kernel{Name: "debian-6.12"})
+	require.True(t, ok)
+	assert.Equal(t, BasisObject, m.Basis)
+	assert.Contains(t, m.String(), `section "my_custom_section" names no program type`)
+}
+
+func TestExtractManyPrograms(t *testing.T) {
+	progs := extract(t, "testdata/many.o")
+	require.Len(t, progs, 100)
+	p := progs["prog_8"]
+	for _, name := range []string{"atomics", "callbacks", "bounded_loops", "global_data", "map_flag_no_prealloc", "v3_isa_extension"} {
+		_, ok := find(p, result.KindMisc, name)
+		assert.True(t, ok, name)
+	}
+	_, ok := find(p, result.KindMapType, "ringbuf")
+	assert.True(t, ok)
+	_, ok = find(progs["prog_1"], result.KindHelper, "bpf_loop")
+	assert.False(t, ok, "prog_1 does not call bpf_loop")
+}
+
+// publishedKernels reads the matrix captured from `bpfmatrix run --kernels
+// debian-5.10,debian-6.1,debian-6.12` (tests/testdata).
+func publishedKernels(t *testing.T) []Kernel {
+	t.Helper()
+	f, err := os.Open("../../tests/testdata/needs-matrix.json.gz")
+	require.NoError(t, err)
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	require.NoError(t, err)
+	m, err := matrix.Decode(zr)
+	require.NoError(t, err)
+	ks, err := MatrixKernels(m)
+	require.NoError(t, err)
+	return ks
+}
+
+// TestExplain: explanations from a real matrix, by probe result where the
+// matrix has one and by version where it has none.
+func TestExplain(t *testing.T) {
+	ks := publishedKernels(t)
+	require.Len(t, ks, 3)
+	loop := extract(t, "../../tests/testdata/objects/loop.o")
+	tests := []struct {
+		program, kernel string
+		want            string
+		basis           Basis
+	}{
+		{"sum_loop", "debian-5.10", "calls bpf_loop (5.17, e6f2dd0f8067) at loop.c:30; debian-5.10 lacks it", BasisProbed},
+		{"match_comm", "debian-5.10", "calls bpf_strncmp (5.17, c5fb19937455) at loop.c:42; debian-5.10 lacks it", BasisProbed},
+		{"sum_loop", "debian-6.1", "", ""},
+		{"match_comm", "debian-6.12", "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.program+"/"+tc.kernel, func(t *testing.T) {
+			var k Kernel
+			for _, c := range ks {
+				if c.Name == tc.kernel {
+					k = c
+				}
+			}
+			require.Equal(t, tc.kernel, k.Name)
+			m, ok := Explain(loop[tc.program], k)
+			if tc.want == "" {
+				assert.False(t, ok, "%s", m)
+				return
+			}
+			require.True(t, ok)
+			assert.Equal(t, tc.want, m.String())
+			assert.Equal(t, tc.basis, m.Basis)
+		})
+	}
+	// Without probe results the version decides, and says the same.
+	k := ks[0]
+	k.Features, k.Config = nil, nil
+	m, ok := Explain(loop["sum_loop"], k)
+	require.True(t, ok)
+	assert.Equal(t, BasisVersion, m.Basis)
+	assert.Equal(t, "bpf_loop", m.Requirement.Name)
+}
