@@ -88,9 +88,14 @@ func Extract(spec *ebpf.CollectionSpec) (progs []Program, err error) {
 		names = append(names, n)
 	}
 	slices.Sort(names)
+	// The BTF is the object's, not a program's: walk it once.
+	var objBTF []Requirement
+	if spec.Types != nil {
+		objBTF = btfRequirements(spec.Types)
+	}
 	progs = []Program{}
 	for _, n := range names {
-		progs = append(progs, extractProgram(spec, spec.Programs[n]))
+		progs = append(progs, extractProgram(spec, spec.Programs[n], objBTF))
 	}
 	return progs, nil
 }
@@ -99,6 +104,13 @@ func Extract(spec *ebpf.CollectionSpec) (progs []Program, err error) {
 type builder struct {
 	reqs  []Requirement
 	index map[string]int
+}
+
+// has reports whether the program already has the requirement, so that
+// the text of a repeated one is not built again.
+func (b *builder) has(kind result.Kind, name string) bool {
+	_, ok := b.index[string(kind)+"/"+name]
+	return ok
 }
 
 func (b *builder) add(r Requirement) {
@@ -147,7 +159,7 @@ var mapFlags = []struct {
 	{1 << 12, "map_flag_inner_map", "BPF_F_INNER_MAP"},
 }
 
-func extractProgram(spec *ebpf.CollectionSpec, ps *ebpf.ProgramSpec) Program {
+func extractProgram(spec *ebpf.CollectionSpec, ps *ebpf.ProgramSpec, objBTF []Requirement) Program {
 	p := Program{Name: ps.Name, Section: ps.SectionName}
 	b := &builder{index: map[string]int{}}
 
@@ -205,17 +217,17 @@ func extractProgram(spec *ebpf.CollectionSpec, ps *ebpf.ProgramSpec) Program {
 		op := ins.OpCode
 		switch op.Class() {
 		case asm.JumpClass, asm.Jump32Class:
-			jumpRequirements(*ins, op, at)
+			jumpRequirements(*ins, op, at, b.has)
 		case asm.ALUClass, asm.ALU64Class:
-			if v4ALU(*ins, op) {
+			if v4ALU(*ins, op) && !b.has(result.KindMisc, "v4_isa_extension") {
 				at(misc("v4_isa_extension", "uses a v4 instruction ("+fmt.Sprint(ins)+")"))
 			}
 		case asm.LdXClass:
-			if op.Mode() == asm.MemSXMode {
+			if op.Mode() == asm.MemSXMode && !b.has(result.KindMisc, "v4_isa_extension") {
 				at(misc("v4_isa_extension", "sign-extending load ("+fmt.Sprint(ins)+")"))
 			}
 		case asm.StXClass:
-			if op.Mode() == asm.AtomicMode && op.AtomicOp() != asm.AddAtomic {
+			if op.Mode() == asm.AtomicMode && op.AtomicOp() != asm.AddAtomic && !b.has(result.KindMisc, "atomics") {
 				at(misc("atomics", "atomic "+fmt.Sprint(ins)))
 			}
 		case asm.LdClass:
@@ -246,8 +258,8 @@ func extractProgram(spec *ebpf.CollectionSpec, ps *ebpf.ProgramSpec) Program {
 	if raw > 4096 {
 		b.add(misc("large_insn_limit", fmt.Sprintf("%d instructions (over 4096)", raw)))
 	}
-	if spec.Types != nil {
-		btfRequirements(spec.Types, b)
+	for _, r := range objBTF {
+		b.add(r)
 	}
 
 	p.Requirements = b.reqs
@@ -284,7 +296,7 @@ func rank(r Requirement) int {
 	return r.order
 }
 
-func jumpRequirements(ins asm.Instruction, op asm.OpCode, at func(Requirement)) {
+func jumpRequirements(ins asm.Instruction, op asm.OpCode, at func(Requirement), has func(result.Kind, string) bool) {
 	jop := op.JumpOp()
 	switch {
 	case ins.IsBuiltinCall():
@@ -311,9 +323,9 @@ func jumpRequirements(ins asm.Instruction, op asm.OpCode, at func(Requirement)) 
 		return
 	}
 	if op.Class() == asm.Jump32Class {
-		if jop == asm.Ja {
+		if jop == asm.Ja && !has(result.KindMisc, "v4_isa_extension") {
 			at(misc("v4_isa_extension", "gotol ("+fmt.Sprint(ins)+")"))
-		} else {
+		} else if jop != asm.Ja && !has(result.KindMisc, "v3_isa_extension") {
 			at(misc("v3_isa_extension", "32-bit jump ("+fmt.Sprint(ins)+")"))
 		}
 	}
@@ -389,7 +401,8 @@ func coreKind(relo *btf.CORERelocation) string {
 // btfRequirements lists the BTF the object carries. cilium/ebpf loads
 // program BTF only where the kernel has it and rewrites kinds the kernel
 // lacks, so all of these are advisory.
-func btfRequirements(spec *btf.Spec, b *builder) {
+func btfRequirements(spec *btf.Spec) []Requirement {
+	var out []Requirement
 	seen := map[string]bool{}
 	add := func(name, why string) {
 		if seen[name] {
@@ -398,7 +411,7 @@ func btfRequirements(spec *btf.Spec, b *builder) {
 		seen[name] = true
 		r := misc(name, why)
 		r.Advisory = true
-		b.add(r)
+		out = append(out, r)
 	}
 	add("btf", "the object carries BTF")
 	for t, err := range spec.All() {
@@ -432,4 +445,5 @@ func btfRequirements(spec *btf.Spec, b *builder) {
 			}
 		}
 	}
+	return out
 }

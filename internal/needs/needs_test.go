@@ -193,3 +193,23 @@ func TestExplain(t *testing.T) {
 	assert.Equal(t, BasisVersion, m.Basis)
 	assert.Equal(t, "bpf_loop", m.Requirement.Name)
 }
+
+// TestExplainForCheck is the call check and repro make for a rejected
+// program: the kernel known by name and version only.
+func TestExplainForCheck(t *testing.T) {
+	spec, err := ebpf.LoadCollectionSpec("../../tests/testdata/objects/loop.o")
+	require.NoError(t, err)
+	progs, err := Extract(spec)
+	require.NoError(t, err)
+	p, ok := Lookup(progs, "sum_loop")
+	require.True(t, ok)
+	_, ok = Lookup(progs, "nope")
+	assert.False(t, ok)
+	k, err := KernelFromInfo(result.Kernel{Name: "debian-5.10", Version: "5.10"})
+	require.NoError(t, err)
+	m, ok := Explain(p, k)
+	require.True(t, ok)
+	assert.Equal(t, "calls bpf_loop (5.17, e6f2dd0f8067) at loop.c:30; debian-5.10 lacks it", m.String())
+	_, err = KernelFromInfo(result.Kernel{Name: "x", Version: "nope"})
+	assert.Error(t, err)
+}

@@ -2,6 +2,8 @@ package needs
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
@@ -65,6 +67,25 @@ type Kernel struct {
 	Features map[string]*result.Feature
 	// Config is the kernel's config; nil when unknown.
 	Config map[string]string
+}
+
+// KernelFromInfo is a kernel known by its version alone (check and repro
+// know the kernels they booted, not their probe results).
+func KernelFromInfo(info result.Kernel) (Kernel, error) {
+	v, err := catalog.ParseVersion(info.Version)
+	if err != nil {
+		return Kernel{}, fmt.Errorf("kernel %s: version %q: %w", info.Name, info.Version, err)
+	}
+	return Kernel{Name: info.Name, Version: v.Mainline()}, nil
+}
+
+// Lookup returns the program named name of progs (as Extract returns them).
+func Lookup(progs []Program, name string) (Program, bool) {
+	i, ok := slices.BinarySearchFunc(progs, name, func(p Program, n string) int { return strings.Compare(p.Name, n) })
+	if !ok {
+		return Program{}, false
+	}
+	return progs[i], true
 }
 
 // KernelFromResult indexes a kernel's probe results for Explain.
