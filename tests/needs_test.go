@@ -81,14 +81,29 @@ func TestPredictionsMatchRealLoads(t *testing.T) {
 			}
 			lacks[progKey{filepath.Base(o.Path), p.Name}] = m
 		}
+		for _, mp := range o.Maps {
+			m := map[string]string{}
+			for _, pr := range mp.Predictions {
+				if pr.Lacks != nil {
+					m[pr.Kernel] = pr.Text
+				} else {
+					m[pr.Kernel] = ""
+				}
+			}
+			lacks[progKey{filepath.Base(o.Path), "map " + mp.Name}] = m
+		}
 	}
 
 	explained := 0
 	for _, row := range real.Rows {
-		if row.Kind != "program" {
+		key := progKey{filepath.Base(row.Object), row.Name}
+		switch row.Kind {
+		case "program":
+		case "map":
+			key.program = "map " + row.Name
+		default:
 			continue
 		}
-		key := progKey{filepath.Base(row.Object), row.Name}
 		pred, ok := lacks[key]
 		require.True(t, ok, "no prediction for %v", key)
 		acceptedSomewhere := false
@@ -111,7 +126,8 @@ func TestPredictionsMatchRealLoads(t *testing.T) {
 			}
 		}
 	}
-	assert.Equal(t, 2, explained, "loop.o's two programs on debian-5.10")
+	assert.Equal(t, 4, explained, "loop.o's two programs on debian-5.10, maps_only.o's arena on debian-5.10 and 6.1")
+	assert.Equal(t, "map arena has type arena (6.9, 317460317a02); debian-6.1 lacks it", lacks[progKey{"maps_only.o", "map arena"}]["debian-6.1"])
 	assert.Equal(t, "calls bpf_loop (5.17, e6f2dd0f8067) at loop.c:30; debian-5.10 lacks it", lacks[progKey{"loop.o", "sum_loop"}]["debian-5.10"])
 	assert.Equal(t, "calls bpf_strncmp (5.17, c5fb19937455) at loop.c:42; debian-5.10 lacks it", lacks[progKey{"loop.o", "match_comm"}]["debian-5.10"])
 }

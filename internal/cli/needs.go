@@ -67,6 +67,15 @@ type NeedsObject struct {
 	Path     string         `json:"path"`
 	Error    string         `json:"error,omitempty"`
 	Programs []NeedsProgram `json:"programs,omitempty"`
+	// Maps are every map of the object, used by a program or not: check
+	// creates them all.
+	Maps []NeedsMap `json:"maps,omitempty"`
+}
+
+// NeedsMap is one map with its predictions (with --matrix).
+type NeedsMap struct {
+	needs.Map
+	Predictions []needs.Prediction `json:"predictions,omitempty"`
 }
 
 // NeedsProgram is one program with its predictions (with --matrix).
@@ -97,7 +106,7 @@ func runNeeds(g *globals, f needsFlags, args []string) error {
 	var bad []error
 	for _, path := range args {
 		no := NeedsObject{Path: path}
-		progs, err := readNeeds(path)
+		progs, maps, err := readNeeds(path)
 		if err != nil {
 			no.Error = err.Error()
 			bad = append(bad, err)
@@ -110,6 +119,13 @@ func runNeeds(g *globals, f needsFlags, args []string) error {
 				np.Predictions = needs.Predict(p, kernels)
 			}
 			no.Programs = append(no.Programs, np)
+		}
+		for _, m := range maps {
+			nm := NeedsMap{Map: m}
+			if kernels != nil {
+				nm.Predictions = needs.PredictMap(m, kernels)
+			}
+			no.Maps = append(no.Maps, nm)
 		}
 		rep.Objects = append(rep.Objects, no)
 	}
@@ -136,16 +152,20 @@ func runNeeds(g *globals, f needsFlags, args []string) error {
 }
 
 // readNeeds reads one object on the host and extracts its requirements.
-func readNeeds(path string) ([]needs.Program, error) {
+func readNeeds(path string) ([]needs.Program, []needs.Map, error) {
 	o, err := object.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	progs, err := needs.Extract(o.Spec)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return progs, nil
+	maps, err := needs.ExtractMaps(o.Spec)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return progs, maps, nil
 }
 
 func printNeeds(w io.Writer, rep NeedsReport, advisory bool) {
@@ -156,10 +176,6 @@ func printNeeds(w io.Writer, rep NeedsReport, advisory bool) {
 		}
 		if oi > 0 {
 			fmt.Fprintln(tw)
-		}
-		if len(o.Programs) == 0 {
-			fmt.Fprintf(tw, "%s: no programs\n", o.Path)
-			continue
 		}
 		for pi, p := range o.Programs {
 			if pi > 0 {
@@ -186,6 +202,15 @@ func printNeeds(w io.Writer, rep NeedsReport, advisory bool) {
 				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", r.Kind, name, dash(r.Version), dash(r.Commit), src, r.Why)
 			}
 			for _, pr := range p.Predictions {
+				fmt.Fprintf(tw, "  %s:\t%s\n", pr.Kernel, pr.Text)
+			}
+		}
+		if len(o.Programs) > 0 && len(o.Maps) > 0 {
+			fmt.Fprintln(tw)
+		}
+		for _, m := range o.Maps {
+			fmt.Fprintf(tw, "%s map %s (%s): needs %s\n", o.Path, m.Name, m.Type, dash(m.Minimum))
+			for _, pr := range m.Predictions {
 				fmt.Fprintf(tw, "  %s:\t%s\n", pr.Kernel, pr.Text)
 			}
 		}

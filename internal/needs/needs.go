@@ -71,6 +71,43 @@ type Program struct {
 	Requirements []Requirement `json:"requirements"`
 }
 
+// Map is the requirements of creating one map of an object, program or not.
+type Map struct {
+	Name         string        `json:"name"`
+	Type         string        `json:"type"`
+	Minimum      string        `json:"minimum,omitempty"`
+	Requirements []Requirement `json:"requirements"`
+}
+
+// ExtractMaps works out what creating each map of spec needs: its type,
+// its inner map's type and its flags. Maps come back sorted by name.
+func ExtractMaps(spec *ebpf.CollectionSpec) (maps []Map, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			maps, err = nil, fmt.Errorf("extract map requirements: %w: %v", errCrashed, v)
+		}
+	}()
+	names := make([]string, 0, len(spec.Maps))
+	for n := range spec.Maps {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	maps = []Map{}
+	for _, n := range names {
+		ms := spec.Maps[n]
+		b := &builder{index: map[string]int{}}
+		mapRequirements(spec, ms, b.add)
+		m := Map{Name: n, Requirements: b.reqs, Minimum: minimum(b.reqs)}
+		if s, ok := features.ByValue(result.KindMapType, int64(ms.Type)); ok {
+			m.Type = s.Name
+		} else {
+			m.Type = strings.ToLower(ms.Type.String())
+		}
+		maps = append(maps, m)
+	}
+	return maps, nil
+}
+
 // errCrashed wraps a reader crash that Extract recovered from: a bug.
 var errCrashed = errors.New("the requirement reader crashed on the object (a bug in bpfmatrix or cilium/ebpf)")
 
@@ -266,19 +303,25 @@ func extractProgram(spec *ebpf.CollectionSpec, ps *ebpf.ProgramSpec, objBTF []Re
 	sort.SliceStable(p.Requirements, func(i, j int) bool {
 		return rank(p.Requirements[i]) < rank(p.Requirements[j])
 	})
-	var minimum catalog.Version
-	for _, r := range p.Requirements {
+	p.Minimum = minimum(p.Requirements)
+	return p
+}
+
+// minimum is the newest version among the non-advisory requirements.
+func minimum(reqs []Requirement) string {
+	var min catalog.Version
+	for _, r := range reqs {
 		if r.Advisory || r.Version == "" {
 			continue
 		}
-		if v, err := catalog.ParseVersion(r.Version); err == nil && minimum.Less(v) {
-			minimum = v
+		if v, err := catalog.ParseVersion(r.Version); err == nil && min.Less(v) {
+			min = v
 		}
 	}
-	if minimum != (catalog.Version{}) {
-		p.Minimum = minimum.String()
+	if min == (catalog.Version{}) {
+		return ""
 	}
-	return p
+	return min.String()
 }
 
 // rank orders a program's requirements: what the program is first, then
@@ -356,7 +399,7 @@ func v4ALU(ins asm.Instruction, op asm.OpCode) bool {
 
 func mapRequirements(spec *ebpf.CollectionSpec, ms *ebpf.MapSpec, at func(Requirement)) {
 	if s, ok := features.ByValue(result.KindMapType, int64(ms.Type)); ok {
-		at(table(result.KindMapType, s.Name, fmt.Sprintf("uses map %s (%s)", ms.Name, s.Name)))
+		at(table(result.KindMapType, s.Name, fmt.Sprintf("map %s has type %s", ms.Name, s.Name)))
 	}
 	for _, f := range mapFlags {
 		if ms.Flags&f.flag != 0 {

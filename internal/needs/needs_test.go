@@ -213,3 +213,27 @@ func TestExplainForCheck(t *testing.T) {
 	_, err = KernelFromInfo(result.Kernel{Name: "x", Version: "nope"})
 	assert.Error(t, err)
 }
+
+// TestExtractMaps: every map of an object, used by a program or not.
+func TestExtractMaps(t *testing.T) {
+	spec, err := ebpf.LoadCollectionSpec("../../tests/testdata/objects/maps_only.o")
+	require.NoError(t, err)
+	maps, err := ExtractMaps(spec)
+	require.NoError(t, err)
+	require.Len(t, maps, 2)
+	assert.Equal(t, "arena", maps[0].Name)
+	assert.Equal(t, "arena", maps[0].Type)
+	assert.Equal(t, "6.9", maps[0].Minimum)
+	_, ok := find(Program{Requirements: maps[0].Requirements}, result.KindMisc, "mmapable_arrays")
+	assert.True(t, ok, "BPF_F_MMAPABLE")
+	assert.Equal(t, "counters", maps[1].Name)
+	assert.Equal(t, "3.19", maps[1].Minimum)
+
+	k, err := KernelFromInfo(result.Kernel{Name: "debian-6.1", Version: "6.1"})
+	require.NoError(t, err)
+	m, ok := ExplainMap(maps[0], k)
+	require.True(t, ok)
+	assert.Equal(t, "map arena has type arena (6.9, 317460317a02); debian-6.1 lacks it", m.String())
+	_, ok = ExplainMap(maps[1], k)
+	assert.False(t, ok)
+}

@@ -113,16 +113,25 @@ func KernelFromResult(kr *result.KernelResult) (Kernel, error) {
 // missing is missing. An inconclusive or unprobed feature falls back to the
 // version and the config options of the table.
 func Explain(p Program, k Kernel) (m Missing, ok bool) {
+	return explain(p.Type, p.Requirements, k)
+}
+
+// ExplainMap is Explain for creating a map.
+func ExplainMap(mp Map, k Kernel) (m Missing, ok bool) {
+	return explain("", mp.Requirements, k)
+}
+
+func explain(progType string, reqs []Requirement, k Kernel) (m Missing, ok bool) {
 	var best *Missing
 	var bestV catalog.Version
-	for _, r := range p.Requirements {
+	for _, r := range reqs {
 		if r.Unloadable {
 			return Missing{Requirement: r, Kernel: k.Name, Basis: BasisObject}, true
 		}
 		if r.Advisory {
 			continue
 		}
-		cand, lacks := lacks(p, r, k)
+		cand, lacks := lacks(progType, r, k)
 		if !lacks {
 			continue
 		}
@@ -139,9 +148,9 @@ func Explain(p Program, k Kernel) (m Missing, ok bool) {
 }
 
 // lacks decides one requirement on one kernel.
-func lacks(p Program, r Requirement, k Kernel) (Missing, bool) {
+func lacks(progType string, r Requirement, k Kernel) (Missing, bool) {
 	m := Missing{Requirement: r, Kernel: k.Name}
-	if f := probed(p, r, k); f != nil {
+	if f := probed(progType, r, k); f != nil {
 		switch f.Status {
 		case result.Supported:
 			return m, false
@@ -172,13 +181,13 @@ func lacks(p Program, r Requirement, k Kernel) (Missing, bool) {
 
 // probed finds the kernel's probe result for a requirement; helpers were
 // probed per program type.
-func probed(p Program, r Requirement, k Kernel) *result.Feature {
+func probed(progType string, r Requirement, k Kernel) *result.Feature {
 	if k.Features == nil {
 		return nil
 	}
 	f := result.Feature{Kind: r.Kind, Name: r.Name}
 	if r.Kind == result.KindHelper {
-		f.ProgramType = p.Type
+		f.ProgramType = progType
 	}
 	return k.Features[f.Key()]
 }
@@ -210,10 +219,19 @@ type Prediction struct {
 
 // Predict says, for every kernel of m, what p lacks there.
 func Predict(p Program, kernels []Kernel) []Prediction {
+	return predict(p.Type, p.Requirements, kernels)
+}
+
+// PredictMap says, for every kernel, what creating mp lacks there.
+func PredictMap(mp Map, kernels []Kernel) []Prediction {
+	return predict("", mp.Requirements, kernels)
+}
+
+func predict(progType string, reqs []Requirement, kernels []Kernel) []Prediction {
 	out := make([]Prediction, 0, len(kernels))
 	for _, k := range kernels {
 		pr := Prediction{Kernel: k.Name, Text: "nothing missing"}
-		if m, ok := Explain(p, k); ok {
+		if m, ok := explain(progType, reqs, k); ok {
 			pr.Lacks, pr.Text = &m, m.String()
 		}
 		out = append(out, pr)
