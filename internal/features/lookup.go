@@ -33,6 +33,31 @@ var Unprobed = []Spec{
 	unprobed("btf_enum64", "6.0", ""),
 }
 
+// KindKfunc marks rows of Kfuncs: kernel functions called by BTF ID. The
+// result schema has no such kind because no probe measures them.
+const KindKfunc result.Kind = "kfunc"
+
+func kfunc(name, version, commit string) Spec {
+	return Spec{Kind: KindKfunc, Name: name, Value: -1, Version: version, Commit: commit, Config: []string{"CONFIG_DEBUG_INFO_BTF"}}
+}
+
+// Kfuncs are the kfuncs whose first release is known here: those the
+// verifier corpus calls, with the release and commit bpf/manifest.json
+// cites (bpf_task_acquire's commit is not cited there). A kfunc not listed
+// has no version: callers say so rather than guess.
+var Kfuncs = []Spec{
+	kfunc("bpf_rcu_read_lock", "6.2", "9bb00b2895cb"),
+	kfunc("bpf_rcu_read_unlock", "6.2", "9bb00b2895cb"),
+	kfunc("bpf_task_acquire", "6.2", ""),
+	kfunc("bpf_task_release", "6.2", ""),
+	kfunc("bpf_dynptr_from_skb", "6.4", "b5964b968ac6"),
+	kfunc("bpf_iter_num_new", "6.4", "6018e1f407cc"),
+	kfunc("bpf_iter_num_next", "6.4", "6018e1f407cc"),
+	kfunc("bpf_iter_num_destroy", "6.4", "6018e1f407cc"),
+	kfunc("bpf_arena_alloc_pages", "6.9", "317460317a02"),
+	kfunc("bpf_arena_free_pages", "6.9", "317460317a02"),
+}
+
 type key struct {
 	kind result.Kind
 	name string
@@ -42,7 +67,7 @@ type key struct {
 var index = func() map[key]Spec {
 	m := map[key]Spec{}
 	add := func(s Spec) { m[key{s.Kind, s.Name}] = s }
-	for _, list := range [][]Spec{ProgramTypes, MapTypes, AttachTypes, LinkTypes, MiscFeatures, SystemState, Unprobed} {
+	for _, list := range [][]Spec{ProgramTypes, MapTypes, AttachTypes, LinkTypes, MiscFeatures, SystemState, Unprobed, Kfuncs} {
 		for _, s := range list {
 			add(s)
 		}
