@@ -20,5 +20,9 @@
 // missing ones, decided by the kernel's probe results where a matrix has
 // them and by its version and config otherwise. "Nothing missing" is not a
 // promise of acceptance: a missing NULL check is no feature. A prediction
-// that a real load contradicts is a bug (TestPredictionsMatchRealLoads).
+// that a real load contradicts is a bug: TestCorpusPredictions holds them
+// to the verifier corpus's loads in a published matrix, and
+// tests/TestPredictionsMatchRealLoads to `bpfmatrix check` on the same
+// kernels. [ExtractMaps] does the same for every map of an object, and
+// [Explainer] is the one-object entry point for check and repro.
 package needs

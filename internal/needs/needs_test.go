@@ -326,3 +326,37 @@ func TestCorpusPredictions(t *testing.T) {
 	assert.Greater(t, checked, 200)
 	assert.Equal(t, 2*21, explained, "the C cases rejected on some kernels only, both ways")
 }
+
+// TestExplainer: the calls check and repro make, with the kernel as check
+// reports it.
+func TestExplainer(t *testing.T) {
+	for _, tc := range []struct {
+		object, kind, name, kernel, version, want string
+	}{
+		{"loop.o", "program", "sum_loop", "debian-5.10", "5.10", "calls bpf_loop (5.17, e6f2dd0f8067) at loop.c:30; debian-5.10 lacks it"},
+		{"loop.o", "program", "match_comm", "debian-5.10", "5.10", "calls bpf_strncmp (5.17, c5fb19937455) at loop.c:42; debian-5.10 lacks it"},
+		{"loop.o", "program", "sum_loop", "debian-6.1", "6.1", ""},
+		{"never.o", "program", "count_unchecked", "debian-6.1", "6.1", ""}, // a missing NULL check is no feature
+		{"maps_only.o", "map", "arena", "debian-6.1", "6.1", "map arena has type arena (6.9, 317460317a02); debian-6.1 lacks it"},
+		{"maps_only.o", "map", "counters", "debian-5.10", "5.10", ""},
+		{"loop.o", "program", "nope", "debian-5.10", "5.10", ""},
+		{"loop.o", "program", "sum_loop", "debian-5.10", "", ""}, // no version: no guess
+	} {
+		t.Run(tc.object+"/"+tc.name+"/"+tc.kernel, func(t *testing.T) {
+			spec, err := ebpf.LoadCollectionSpec("../../tests/testdata/objects/" + tc.object)
+			require.NoError(t, err)
+			e, err := NewExplainer(spec)
+			require.NoError(t, err)
+			k := result.Kernel{Name: tc.kernel, Version: tc.version}
+			var got string
+			var ok bool
+			if tc.kind == "map" {
+				got, ok = e.Map(tc.name, k)
+			} else {
+				got, ok = e.Program(tc.name, k)
+			}
+			assert.Equal(t, tc.want != "", ok)
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
