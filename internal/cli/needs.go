@@ -186,21 +186,7 @@ func printNeeds(w io.Writer, rep NeedsReport, advisory bool) {
 				min = "-"
 			}
 			fmt.Fprintf(tw, "%s %s (%s, section %s): needs %s\n", o.Path, p.Name, p.Type, p.Section, min)
-			fmt.Fprintln(tw, "  KIND\tNAME\tVERSION\tCOMMIT\tFIRST USE\tWHY")
-			for _, r := range p.Requirements {
-				if r.Advisory && !advisory {
-					continue
-				}
-				src := "-"
-				if r.Source != nil {
-					src = r.Source.String()
-				}
-				name := r.Name
-				if r.Advisory {
-					name += " (advisory)"
-				}
-				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", r.Kind, name, dash(r.Version), dash(r.Commit), src, r.Why)
-			}
+			printRequirements(tw, p.Requirements, advisory)
 			for _, pr := range p.Predictions {
 				fmt.Fprintf(tw, "  %s:\t%s\n", pr.Kernel, pr.Text)
 			}
@@ -208,14 +194,36 @@ func printNeeds(w io.Writer, rep NeedsReport, advisory bool) {
 		if len(o.Programs) > 0 && len(o.Maps) > 0 {
 			fmt.Fprintln(tw)
 		}
-		for _, m := range o.Maps {
+		for mi, m := range o.Maps {
+			if mi > 0 {
+				fmt.Fprintln(tw)
+			}
 			fmt.Fprintf(tw, "%s map %s (%s): needs %s\n", o.Path, m.Name, m.Type, dash(m.Minimum))
+			printRequirements(tw, m.Requirements, advisory)
 			for _, pr := range m.Predictions {
 				fmt.Fprintf(tw, "  %s:\t%s\n", pr.Kernel, pr.Text)
 			}
 		}
 	}
 	tw.Flush()
+}
+
+func printRequirements(w io.Writer, reqs []needs.Requirement, advisory bool) {
+	fmt.Fprintln(w, "  KIND\tNAME\tVERSION\tCOMMIT\tFIRST USE\tWHY")
+	for _, r := range reqs {
+		if r.Advisory && !advisory {
+			continue
+		}
+		src := "-"
+		if r.Source != nil {
+			src = r.Source.String()
+		}
+		name := r.Name
+		if r.Advisory {
+			name += " (advisory)"
+		}
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\t%s\n", r.Kind, name, dash(r.Version), dash(r.Commit), src, r.Why)
+	}
 }
 
 func dash(s string) string {
