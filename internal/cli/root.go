@@ -120,6 +120,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		newRunCmd(g),
 		newCheckCmd(g),
 		newReproCmd(g),
+		newNeedsCmd(g),
 		newDiffCmd(g),
 		newReportCmd(g),
 		newVersionCmd(g),

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
+	"github.com/bpfmatrix/bpfmatrix/internal/features"
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
 )
 
@@ -59,33 +60,9 @@ type Env struct {
 	Config KernelConfig
 }
 
-// specIndex maps kind/name to Spec for every table, helpers included.
-type specKey struct {
-	kind result.Kind
-	name string
-}
-
-var specIndex = func() map[specKey]Spec {
-	m := map[specKey]Spec{}
-	add := func(s Spec) { m[specKey{s.Kind, s.Name}] = s }
-	for _, list := range [][]Spec{ProgramTypes, MapTypes, LinkTypes, MiscFeatures, SystemState} {
-		for _, s := range list {
-			add(s)
-		}
-	}
-	for _, a := range attachTypes {
-		add(a.Spec)
-	}
-	for _, h := range helpers {
-		add(Spec{Kind: result.KindHelper, Name: h.Name, Value: int64(h.ID), Enum: "bpf_func_id", Version: h.Version, Commit: helperCommits[h.Name]})
-	}
-	return m
-}()
-
-// LookupSpec returns the table entry for a feature.
+// LookupSpec returns the table entry for a feature (features.Lookup).
 func LookupSpec(kind result.Kind, name string) (Spec, bool) {
-	s, ok := specIndex[specKey{kind, name}]
-	return s, ok
+	return features.Lookup(kind, name)
 }
 
 // Classify turns observations into result features: a pure function of the

@@ -1,9 +1,9 @@
 // Package probe finds out what the running kernel's BPF subsystem can do,
 // by loading programs and creating maps, and explains every "no".
 //
-// Features are data (tables.go, helpers_table.go): bpftool's name, the
-// mainline version and commit that introduced the feature, and the config
-// options it needs. A run has two halves:
+// Features are data in internal/features (named here in tables.go):
+// bpftool's name, the mainline version and commit that introduced the
+// feature, and the config options it needs. A run has two halves:
 //
 //   - Observe loads probes and returns raw Observations (supported, rejected,
 //     not declared in the kernel's BTF enum, helper not offered to the program

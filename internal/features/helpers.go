@@ -1,4 +1,4 @@
-package probe
+package features
 
 import "strings"
 
@@ -221,9 +221,9 @@ cgrp_storage_get 6.2
 cgrp_storage_delete 6.2
 `
 
-// helperCommits names the introducing commit for helpers where the tests
+// HelperCommits names the introducing commit for helpers where the tests
 // and documentation cite one.
-var helperCommits = map[string]string{
+var HelperCommits = map[string]string{
 	"bpf_ringbuf_output":       "457f44363a88",
 	"bpf_get_current_task_btf": "3ca1032ab7ab",
 	"bpf_sys_bpf":              "79a7f8bdb159",
@@ -243,23 +243,26 @@ var helperCommits = map[string]string{
 	"bpf_skc_to_udp6_sock":     "0d4fad3e57df",
 	"bpf_cgrp_storage_delete":  "c4bcfb38a95e",
 	"bpf_cgrp_storage_get":     "c4bcfb38a95e",
+	// Cited by tests/testdata/objects/loop.c.
+	"bpf_loop":    "e6f2dd0f8067",
+	"bpf_strncmp": "c5fb19937455",
 }
 
-// helper is one row of helperTable.
-type helper struct {
+// Helper is one row of helperTable.
+type Helper struct {
 	ID      int32
 	Name    string // bpftool spelling: bpf_ringbuf_output
 	Version string
 }
 
-func parseHelperTable() []helper {
-	var out []helper
+func parseHelperTable() []Helper {
+	var out []Helper
 	for _, line := range strings.Split(strings.TrimSpace(helperTable), "\n") {
 		name, version, _ := strings.Cut(line, " ")
-		out = append(out, helper{ID: int32(len(out) + 1), Name: "bpf_" + name, Version: version})
+		out = append(out, Helper{ID: int32(len(out) + 1), Name: "bpf_" + name, Version: version})
 	}
 	return out
 }
 
-// helpers is helperTable parsed; helpers[i].ID == i+1.
-var helpers = parseHelperTable()
+// Helpers is helperTable parsed; Helpers[i].ID == i+1.
+var Helpers = parseHelperTable()

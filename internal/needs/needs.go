@@ -1,0 +1,508 @@
+package needs
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
+
+	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
+	"github.com/bpfmatrix/bpfmatrix/internal/features"
+	"github.com/bpfmatrix/bpfmatrix/internal/result"
+)
+
+// Kinds of requirement that are not rows of a features table kind.
+const (
+	// KindKfunc: a kernel function called by BTF ID (features.Kfuncs); it
+	// needs the "kfuncs" misc feature too, also listed.
+	KindKfunc = features.KindKfunc
+	// KindCORE: a CO-RE relocation kind; resolved by the loader against the
+	// kernel's BTF, which the "kernel_btf" misc feature stands for.
+	KindCORE result.Kind = "core_relocation"
+)
+
+// Requirement is one thing a program needs from a kernel.
+type Requirement struct {
+	Kind result.Kind `json:"kind"`
+	Name string      `json:"name"`
+	// Version, Commit and Config come from the features table; Version is
+	// empty when the table has no row (KindKfunc, KindCORE).
+	Version string   `json:"version,omitempty"`
+	Commit  string   `json:"commit,omitempty"`
+	Config  []string `json:"config,omitempty"`
+	// Why says what in the object asks for it: "calls bpf_loop".
+	Why string `json:"why"`
+	// Source is the first use, from BTF line info; nil when the object has
+	// none (or the requirement is not tied to an instruction).
+	Source *Source `json:"source,omitempty"`
+	// Advisory requirements describe the object but do not decide a load:
+	// cilium/ebpf rewrites BTF kinds a kernel lacks, and a kfunc or CO-RE
+	// kind has no version of its own here.
+	Advisory bool `json:"advisory,omitempty"`
+	// Unloadable: no kernel loads it (a section that names no program type).
+	Unloadable bool `json:"unloadable,omitempty"`
+
+	order int // instruction index of the first use, for a stable order
+}
+
+// Source is a place in the program's C source.
+type Source struct {
+	File string `json:"file"`
+	Line int    `json:"line"`
+	// Insn is the raw instruction offset of the use in the program.
+	Insn int `json:"insn"`
+}
+
+func (s *Source) String() string { return fmt.Sprintf("%s:%d", s.File, s.Line) }
+
+// Program is the requirements of one program of an object.
+type Program struct {
+	Name    string `json:"name"`
+	Section string `json:"section"`
+	Type    string `json:"type"`
+	// Minimum is the highest Version among the non-advisory requirements:
+	// the oldest mainline release that can load the program.
+	Minimum      string        `json:"minimum,omitempty"`
+	Requirements []Requirement `json:"requirements"`
+}
+
+// Map is the requirements of creating one map of an object, program or not.
+type Map struct {
+	Name         string        `json:"name"`
+	Type         string        `json:"type"`
+	Minimum      string        `json:"minimum,omitempty"`
+	Requirements []Requirement `json:"requirements"`
+}
+
+// ExtractMaps works out what creating each map of spec needs: its type,
+// its inner map's type and its flags. Maps come back sorted by name.
+func ExtractMaps(spec *ebpf.CollectionSpec) (maps []Map, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			maps, err = nil, fmt.Errorf("extract map requirements: %w: %v", errCrashed, v)
+		}
+	}()
+	names := make([]string, 0, len(spec.Maps))
+	for n := range spec.Maps {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	maps = []Map{}
+	for _, n := range names {
+		ms := spec.Maps[n]
+		b := &builder{index: map[string]int{}}
+		mapRequirements(spec, ms, b.add)
+		m := Map{Name: n, Requirements: b.reqs, Minimum: minimum(b.reqs)}
+		if s, ok := features.ByValue(result.KindMapType, int64(ms.Type)); ok {
+			m.Type = s.Name
+		} else {
+			m.Type = strings.ToLower(ms.Type.String())
+		}
+		maps = append(maps, m)
+	}
+	return maps, nil
+}
+
+// errCrashed wraps a reader crash that Extract recovered from: a bug.
+var errCrashed = errors.New("the requirement reader crashed on the object (a bug in bpfmatrix or cilium/ebpf)")
+
+// Extract works out what every program of spec needs, from the object
+// alone. Programs come back sorted by name. It never panics: a crash of the
+// reader on a malformed instruction stream is an error.
+func Extract(spec *ebpf.CollectionSpec) (progs []Program, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			progs, err = nil, fmt.Errorf("extract requirements: %w: %v", errCrashed, v)
+		}
+	}()
+	names := make([]string, 0, len(spec.Programs))
+	for n := range spec.Programs {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	// The BTF is the object's, not a program's: walk it once.
+	var objBTF []Requirement
+	if spec.Types != nil {
+		objBTF = btfRequirements(spec.Types)
+	}
+	progs = []Program{}
+	for _, n := range names {
+		progs = append(progs, extractProgram(spec, spec.Programs[n], objBTF))
+	}
+	return progs, nil
+}
+
+// builder collects one program's requirements, first use of each.
+type builder struct {
+	reqs  []Requirement
+	index map[string]int
+}
+
+// has reports whether the program already has the requirement, so that
+// the text of a repeated one is not built again.
+func (b *builder) has(kind result.Kind, name string) bool {
+	_, ok := b.index[string(kind)+"/"+name]
+	return ok
+}
+
+func (b *builder) add(r Requirement) {
+	key := string(r.Kind) + "/" + r.Name
+	if i, ok := b.index[key]; ok {
+		if b.reqs[i].Source == nil && r.Source != nil {
+			b.reqs[i].Source, b.reqs[i].order = r.Source, r.order
+		}
+		return
+	}
+	b.index[key] = len(b.reqs)
+	b.reqs = append(b.reqs, r)
+}
+
+// table makes a requirement from a features table row; a feature the
+// table does not know is kept, with no version, as advisory.
+func table(kind result.Kind, name, why string) Requirement {
+	r := Requirement{Kind: kind, Name: name, Why: why}
+	if s, ok := features.Lookup(kind, name); ok {
+		r.Version, r.Commit, r.Config = s.Version, s.Commit, s.Config
+	} else {
+		r.Advisory = true
+	}
+	return r
+}
+
+func misc(name, why string) Requirement { return table(result.KindMisc, name, why) }
+
+// bpfFSleepable is BPF_F_SLEEPABLE (include/uapi/linux/bpf.h), which
+// cilium/ebpf sets for ".s" sections.
+const bpfFSleepable = 1 << 4
+
+// loadChecksAttachType are the program types whose load validates
+// expected_attach_type (bpf_prog_load_check_attach(), kernel/bpf/syscall.c).
+var loadChecksAttachType = map[string]bool{
+	"cgroup_sock": true, "cgroup_sock_addr": true, "cgroup_sockopt": true, "tracing": true,
+	"lsm": true, "sk_lookup": true, "sk_reuseport": true, "netfilter": true, "ext": true,
+}
+
+// Map flags the kernel checks at creation (include/uapi/linux/bpf.h) and
+// the misc feature that stands for each.
+var mapFlags = []struct {
+	flag uint32
+	name string
+	text string
+}{
+	{1 << 0, "map_flag_no_prealloc", "BPF_F_NO_PREALLOC"},
+	{1 << 7, "map_flag_rdonly_prog", "BPF_F_RDONLY_PROG"},
+	{1 << 10, "mmapable_arrays", "BPF_F_MMAPABLE"},
+	{1 << 12, "map_flag_inner_map", "BPF_F_INNER_MAP"},
+}
+
+func extractProgram(spec *ebpf.CollectionSpec, ps *ebpf.ProgramSpec, objBTF []Requirement) Program {
+	p := Program{Name: ps.Name, Section: ps.SectionName}
+	b := &builder{index: map[string]int{}}
+
+	if s, ok := features.ByValue(result.KindProgramType, int64(ps.Type)); ok {
+		p.Type = s.Name
+		b.add(table(result.KindProgramType, s.Name, "program type "+s.Name))
+	} else {
+		p.Type = strings.ToLower(ps.Type.String())
+		b.add(Requirement{Kind: result.KindProgramType, Name: p.Type, Unloadable: true,
+			Why: fmt.Sprintf("section %q names no program type the kernel knows", ps.SectionName)})
+	}
+	if ps.AttachType != ebpf.AttachNone {
+		if s, ok := features.ByValue(result.KindAttachType, int64(ps.AttachType)); ok {
+			r := table(result.KindAttachType, s.Name, "expected attach type "+s.Name)
+			// Other program types ignore expected_attach_type at load
+			// (the default case of bpf_prog_load_check_attach()): an xdp
+			// program loads on 4.8 although BPF_XDP is from 5.9.
+			r.Advisory = r.Advisory || !loadChecksAttachType[p.Type]
+			b.add(r)
+		}
+	}
+	if ps.Flags&bpfFSleepable != 0 {
+		b.add(misc("sleepable_programs", "sleepable (section "+ps.SectionName+")"))
+	}
+	switch ps.AttachType {
+	case ebpf.AttachTraceFEntry, ebpf.AttachTraceFExit, ebpf.AttachModifyReturn, ebpf.AttachLSMMac:
+		b.add(misc("trampolines", "attaches through a BPF trampoline"))
+	}
+
+	var cur *Source
+	seenMap := map[string]bool{}
+	raw := 0
+	iter := ps.Instructions.Iterate()
+	for iter.Next() {
+		ins := iter.Ins
+		off := int(iter.Offset)
+		raw = off + int(ins.Width())
+		if l, ok := ins.Source().(*btf.Line); ok && l != nil && l.LineNumber() > 0 {
+			cur = &Source{File: strings.TrimPrefix(l.FileName(), "./"), Line: int(l.LineNumber())}
+		}
+		at := func(r Requirement) {
+			if cur != nil {
+				s := *cur
+				s.Insn = off
+				r.Source = &s
+			}
+			r.order = off
+			b.add(r)
+		}
+		if fn := btf.FuncMetadata(ins); fn != nil && off > 0 && fn.Linkage == btf.GlobalFunc {
+			at(misc("global_functions", "global function "+fn.Name+" (verified on its own)"))
+		}
+		if relo := btf.CORERelocationMetadata(ins); relo != nil {
+			kind := coreKind(relo)
+			at(Requirement{Kind: KindCORE, Name: kind, Advisory: true, Why: "CO-RE relocation " + kind})
+			at(misc("kernel_btf", "CO-RE relocations are resolved against the kernel's BTF"))
+		}
+		op := ins.OpCode
+		switch op.Class() {
+		case asm.JumpClass, asm.Jump32Class:
+			jumpRequirements(*ins, op, at, b.has)
+		case asm.ALUClass, asm.ALU64Class:
+			if v4ALU(op) && !b.has(result.KindMisc, "v4_isa_extension") {
+				at(misc("v4_isa_extension", "uses a v4 instruction ("+fmt.Sprint(ins)+")"))
+			}
+		case asm.LdXClass:
+			if op.Mode() == asm.MemSXMode && !b.has(result.KindMisc, "v4_isa_extension") {
+				at(misc("v4_isa_extension", "sign-extending load ("+fmt.Sprint(ins)+")"))
+			}
+		case asm.StXClass:
+			if op.Mode() == asm.AtomicMode && op.AtomicOp() != asm.AddAtomic && !b.has(result.KindMisc, "atomics") {
+				at(misc("atomics", "atomic "+fmt.Sprint(ins)))
+			}
+		case asm.LdClass:
+			if !op.IsDWordLoad() {
+				break
+			}
+			switch {
+			case ins.IsLoadOfFunctionPointer():
+				at(misc("callbacks", "passes subprogram "+ins.Reference()+" as a callback"))
+			case ins.IsLoadFromMap() || (ins.Reference() != "" && spec.Maps[ins.Reference()] != nil):
+				name := ins.Reference()
+				ms := spec.Maps[name]
+				if ms == nil {
+					break
+				}
+				if ins.Src == asm.PseudoMapValue || isDataSection(name) {
+					at(misc("global_data", "reads or writes global variables in "+name))
+				}
+				if !seenMap[name] {
+					seenMap[name] = true
+					mapRequirements(spec, ms, at)
+				}
+			case ins.Reference() != "" && spec.Maps[ins.Reference()] == nil && !isKfunc(spec, *ins):
+				at(misc("ksyms", "takes the address of kernel symbol "+ins.Reference()))
+			}
+		}
+	}
+	if raw > 4096 {
+		b.add(misc("large_insn_limit", fmt.Sprintf("%d instructions (over 4096)", raw)))
+	}
+	for _, r := range objBTF {
+		b.add(r)
+	}
+
+	p.Requirements = b.reqs
+	sort.SliceStable(p.Requirements, func(i, j int) bool {
+		return rank(p.Requirements[i]) < rank(p.Requirements[j])
+	})
+	p.Minimum = minimum(p.Requirements)
+	return p
+}
+
+// minimum is the newest version among the non-advisory requirements.
+func minimum(reqs []Requirement) string {
+	var min catalog.Version
+	for _, r := range reqs {
+		if r.Advisory || r.Version == "" {
+			continue
+		}
+		if v, err := catalog.ParseVersion(r.Version); err == nil && min.Less(v) {
+			min = v
+		}
+	}
+	if min == (catalog.Version{}) {
+		return ""
+	}
+	return min.String()
+}
+
+// rank orders a program's requirements: what the program is first, then
+// by first use.
+func rank(r Requirement) int {
+	switch r.Kind {
+	case result.KindProgramType:
+		return -3
+	case result.KindAttachType:
+		return -2
+	}
+	if r.Source == nil && r.order == 0 {
+		return -1
+	}
+	return r.order
+}
+
+func jumpRequirements(ins asm.Instruction, op asm.OpCode, at func(Requirement), has func(result.Kind, string) bool) {
+	jop := op.JumpOp()
+	switch {
+	case ins.IsBuiltinCall():
+		if s, ok := features.ByValue(result.KindHelper, ins.Constant); ok {
+			at(table(result.KindHelper, s.Name, "calls "+s.Name))
+		} else {
+			at(Requirement{Kind: result.KindHelper, Name: fmt.Sprintf("helper#%d", ins.Constant), Advisory: true,
+				Why: fmt.Sprintf("calls helper %d, which the features table does not know", ins.Constant)})
+		}
+		return
+	case ins.IsKfuncCall():
+		name := ins.Reference()
+		r := table(KindKfunc, name, "calls kfunc "+name)
+		if r.Advisory {
+			r.Why += " (its first release is not in the features table)"
+		}
+		at(r)
+		at(misc("kfuncs", "calls kfunc "+name))
+		return
+	case ins.IsFunctionCall():
+		at(misc("bpf_to_bpf_calls", "calls subprogram "+ins.Reference()))
+		return
+	case jop == asm.Exit || jop == asm.Call:
+		return
+	}
+	if jop == asm.JCOND {
+		at(misc("may_goto", "may_goto"))
+		return
+	}
+	if op.Class() == asm.Jump32Class {
+		if jop == asm.Ja && !has(result.KindMisc, "gotol") {
+			// Part of the v4 ISA (6.6), but Debian's 6.1 verifier and x86
+			// JIT accept it and 5.10 does not (measured by the corpus's
+			// isa_v4_gotol): which release first took it is not known here,
+			// so it is advisory rather than a wrong prediction on 6.1.
+			at(Requirement{Kind: result.KindMisc, Name: "gotol", Advisory: true,
+				Why: "gotol (" + fmt.Sprint(ins) + "): debian-6.1 accepts it, debian-5.10 does not"})
+		} else if jop != asm.Ja && !has(result.KindMisc, "v3_isa_extension") {
+			at(misc("v3_isa_extension", "32-bit jump ("+fmt.Sprint(ins)+")"))
+		}
+	}
+	switch jop {
+	case asm.JLT, asm.JLE, asm.JSLT, asm.JSLE:
+		at(misc("v2_isa_extension", "jump "+strings.ToLower(jop.String())))
+	}
+	// A jump to an earlier instruction is a loop, which the verifier
+	// refused outright before bounded loops (2589726d12a1).
+	if ins.Offset < 0 || (op.Class() == asm.Jump32Class && jop == asm.Ja && ins.Constant < 0) {
+		at(misc("bounded_loops", "loops (a backward jump)"))
+	}
+}
+
+// v4ALU: signed division and modulo, sign-extending moves and
+// unconditional byte swaps (the v4 ISA, 6.6).
+func v4ALU(op asm.OpCode) bool {
+	// cilium/ebpf decodes the v4 variants into ALU ops of their own (the
+	// instruction's offset field becomes part of the op).
+	switch op.ALUOp() {
+	case asm.SDiv, asm.SMod, asm.MovSX8, asm.MovSX16, asm.MovSX32:
+		return true
+	case asm.Swap:
+		return op.Class() == asm.ALU64Class
+	}
+	return false
+}
+
+func mapRequirements(spec *ebpf.CollectionSpec, ms *ebpf.MapSpec, at func(Requirement)) {
+	if s, ok := features.ByValue(result.KindMapType, int64(ms.Type)); ok {
+		at(table(result.KindMapType, s.Name, fmt.Sprintf("map %s has type %s", ms.Name, s.Name)))
+	}
+	for _, f := range mapFlags {
+		if ms.Flags&f.flag != 0 {
+			at(misc(f.name, fmt.Sprintf("map %s has %s", ms.Name, f.text)))
+		}
+	}
+	if ms.InnerMap != nil {
+		if s, ok := features.ByValue(result.KindMapType, int64(ms.InnerMap.Type)); ok {
+			at(table(result.KindMapType, s.Name, fmt.Sprintf("map %s holds %s maps", ms.Name, s.Name)))
+		}
+	}
+}
+
+func isDataSection(name string) bool {
+	for _, p := range []string{".data", ".rodata", ".bss"} {
+		if name == p || strings.HasPrefix(name, p+".") {
+			return true
+		}
+	}
+	return false
+}
+
+func isKfunc(spec *ebpf.CollectionSpec, ins asm.Instruction) bool {
+	if spec.Types == nil {
+		return false
+	}
+	var fn *btf.Func
+	return spec.Types.TypeByName(ins.Reference(), &fn) == nil
+}
+
+// coreKind is the relocation kind's libbpf name ("byte_off",
+// "field_exists"); cilium/ebpf prints it but does not export it.
+func coreKind(relo *btf.CORERelocation) string {
+	s, ok := strings.CutPrefix(relo.String(), "CORERelocation(")
+	if !ok {
+		return "unknown"
+	}
+	kind, _, _ := strings.Cut(s, ",")
+	return kind
+}
+
+// btfRequirements lists the BTF the object carries. cilium/ebpf loads
+// program BTF only where the kernel has it and rewrites kinds the kernel
+// lacks, so all of these are advisory.
+func btfRequirements(spec *btf.Spec) []Requirement {
+	var out []Requirement
+	seen := map[string]bool{}
+	add := func(name, why string) {
+		if seen[name] {
+			return
+		}
+		seen[name] = true
+		r := misc(name, why)
+		r.Advisory = true
+		out = append(out, r)
+	}
+	add("btf", "the object carries BTF")
+	for t, err := range spec.All() {
+		if err != nil {
+			break
+		}
+		switch t := t.(type) {
+		case *btf.Func:
+			add("btf_func_info", "BTF function info")
+			if t.Linkage != btf.StaticFunc {
+				add("btf_func_linkage", "BTF function linkage")
+			}
+			if len(t.Tags) > 0 || len(t.ParamTags) > 0 {
+				add("btf_decl_tag", "BTF decl tags")
+			}
+		case *btf.Struct:
+			if len(t.Tags) > 0 {
+				add("btf_decl_tag", "BTF decl tags")
+			}
+		case *btf.Typedef:
+			if len(t.Tags) > 0 {
+				add("btf_decl_tag", "BTF decl tags")
+			}
+		case *btf.Datasec, *btf.Var:
+			add("btf_datasec", "BTF variables and data sections")
+		case *btf.TypeTag:
+			add("btf_type_tag", "BTF type tags")
+		case *btf.Enum:
+			if t.Size == 8 {
+				add("btf_enum64", "64-bit BTF enums")
+			}
+		}
+	}
+	return out
+}

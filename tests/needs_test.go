@@ -1,0 +1,133 @@
+package tests
+
+import (
+	"compress/gzip"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bpfmatrix/bpfmatrix/internal/cli"
+)
+
+// needsMatrix is a matrix published by `bpfmatrix run --kernels
+// debian-5.10,debian-6.1,debian-6.12` (probe results and configs; the
+// verifier corpus and bpftool cross-check left out), unpacked to a file.
+func needsMatrix(t *testing.T) string {
+	t.Helper()
+	f, err := os.Open("testdata/needs-matrix.json.gz")
+	require.NoError(t, err)
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "matrix.json")
+	out, err := os.Create(path)
+	require.NoError(t, err)
+	_, err = io.Copy(out, zr)
+	require.NoError(t, err)
+	require.NoError(t, out.Close())
+	return path
+}
+
+// TestPredictionsMatchRealLoads runs `needs --matrix` (no boot) and `check`
+// (one boot per kernel) over the committed objects on the matrix's kernels
+// and holds every prediction to the real load: a program a kernel accepted
+// lacks nothing there, and a program rejected on one kernel but accepted on
+// another (so rejected for what that kernel lacks) has a missing
+// requirement named, the one the kernel's message is about.
+func TestPredictionsMatchRealLoads(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots kernels")
+	}
+	kernels := []string{"debian-5.10", "debian-6.1", "debian-6.12"}
+	for _, k := range kernels {
+		fetchKernel(t, k)
+	}
+	// complexity.o is left out: it hits the verifier's limits on every
+	// kernel, which no feature explains.
+	objs := []string{obj("loop.o"), obj("never.o"), obj("libbpf_style.o"), obj("custom_section.o"), obj("maps_only.o")}
+
+	stdout, stderr, code := bpfmatrix(t, nil, append([]string{"needs", "--json", "--matrix", needsMatrix(t)}, objs...)...)
+	require.Equal(t, 0, code, stderr)
+	var predicted cli.NeedsReport
+	require.NoError(t, json.Unmarshal([]byte(stdout), &predicted), stdout)
+	require.Equal(t, kernels, predicted.Kernels)
+
+	stdout, stderr, code = bpfmatrix(t, nil, append([]string{"check", "--json", "--kernels", strings.Join(kernels, ",")}, objs...)...)
+	require.Equal(t, 1, code, "rejections => exit 1; stderr: %s", stderr)
+	var real cli.CheckReport
+	require.NoError(t, json.Unmarshal([]byte(stdout), &real), stdout)
+	for _, k := range real.Kernels {
+		require.Empty(t, k.Error, k.Name)
+	}
+
+	type progKey struct{ object, program string }
+	lacks := map[progKey]map[string]string{} // kernel -> explanation ("" when nothing missing)
+	for _, o := range predicted.Objects {
+		require.Empty(t, o.Error)
+		for _, p := range o.Programs {
+			m := map[string]string{}
+			for _, pr := range p.Predictions {
+				if pr.Lacks != nil {
+					m[pr.Kernel] = pr.Text
+				} else {
+					m[pr.Kernel] = ""
+				}
+			}
+			lacks[progKey{filepath.Base(o.Path), p.Name}] = m
+		}
+		for _, mp := range o.Maps {
+			m := map[string]string{}
+			for _, pr := range mp.Predictions {
+				if pr.Lacks != nil {
+					m[pr.Kernel] = pr.Text
+				} else {
+					m[pr.Kernel] = ""
+				}
+			}
+			lacks[progKey{filepath.Base(o.Path), "map " + mp.Name}] = m
+		}
+	}
+
+	explained := 0
+	for _, row := range real.Rows {
+		key := progKey{filepath.Base(row.Object), row.Name}
+		switch row.Kind {
+		case "program":
+		case "map":
+			key.program = "map " + row.Name
+		default:
+			continue
+		}
+		pred, ok := lacks[key]
+		require.True(t, ok, "no prediction for %v", key)
+		acceptedSomewhere := false
+		for _, c := range row.Cells {
+			acceptedSomewhere = acceptedSomewhere || c.Status == cli.CellAccepted
+		}
+		for _, k := range kernels {
+			cell := row.Cells[k]
+			why := pred[k]
+			switch {
+			case cell.Status == cli.CellAccepted:
+				assert.Empty(t, why, "%v on %s: accepted, but predicted: %s", key, k, why)
+			case cell.Status == cli.CellRejected && acceptedSomewhere:
+				if assert.NotEmpty(t, why, "%v on %s: rejected (%s) but accepted elsewhere, and nothing predicted missing", key, k, cell.Summary) {
+					explained++
+					t.Logf("%v on %s: kernel says %q; needs says %q", key, k, cell.Summary, why)
+				}
+			case cell.Status == cli.CellError && strings.Contains(cell.Summary, "names no program type"):
+				assert.Contains(t, why, "no kernel loads it", "%v on %s", key, k)
+			}
+		}
+	}
+	assert.Equal(t, 4, explained, "loop.o's two programs on debian-5.10, maps_only.o's arena on debian-5.10 and 6.1")
+	assert.Equal(t, "map arena has type arena (6.9, 317460317a02); debian-6.1 lacks it", lacks[progKey{"maps_only.o", "map arena"}]["debian-6.1"])
+	assert.Equal(t, "calls bpf_loop (5.17, e6f2dd0f8067) at loop.c:30; debian-5.10 lacks it", lacks[progKey{"loop.o", "sum_loop"}]["debian-5.10"])
+	assert.Equal(t, "calls bpf_strncmp (5.17, c5fb19937455) at loop.c:42; debian-5.10 lacks it", lacks[progKey{"loop.o", "match_comm"}]["debian-5.10"])
+}
