@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bpfmatrix/bpfmatrix/internal/check"
 	"github.com/bpfmatrix/bpfmatrix/internal/cli"
 )
 
@@ -60,7 +61,7 @@ func TestPredictionsMatchRealLoads(t *testing.T) {
 
 	stdout, stderr, code = bpfmatrix(t, nil, append([]string{"check", "--json", "--kernels", strings.Join(kernels, ",")}, objs...)...)
 	require.Equal(t, 1, code, "rejections => exit 1; stderr: %s", stderr)
-	var real cli.CheckReport
+	var real check.Report
 	require.NoError(t, json.Unmarshal([]byte(stdout), &real), stdout)
 	for _, k := range real.Kernels {
 		require.Empty(t, k.Error, k.Name)
@@ -108,20 +109,21 @@ func TestPredictionsMatchRealLoads(t *testing.T) {
 		require.True(t, ok, "no prediction for %v", key)
 		acceptedSomewhere := false
 		for _, c := range row.Cells {
-			acceptedSomewhere = acceptedSomewhere || c.Status == cli.CellAccepted
+			acceptedSomewhere = acceptedSomewhere || c.Status == check.CellAccepted
 		}
 		for _, k := range kernels {
 			cell := row.Cells[k]
 			why := pred[k]
 			switch {
-			case cell.Status == cli.CellAccepted:
+			case cell.Status == check.CellAccepted:
 				assert.Empty(t, why, "%v on %s: accepted, but predicted: %s", key, k, why)
-			case cell.Status == cli.CellRejected && acceptedSomewhere:
+			case cell.Status == check.CellRejected && acceptedSomewhere:
 				if assert.NotEmpty(t, why, "%v on %s: rejected (%s) but accepted elsewhere, and nothing predicted missing", key, k, cell.Summary) {
 					explained++
-					t.Logf("%v on %s: kernel says %q; needs says %q", key, k, cell.Summary, why)
+					t.Logf("%v on %s: kernel says %q; needs says %q; check says %q", key, k, cell.Summary, why, cell.Explanation)
+					assert.NotEmpty(t, cell.Explanation, "%v on %s: check explains the rejection itself", key, k)
 				}
-			case cell.Status == cli.CellError && strings.Contains(cell.Summary, "names no program type"):
+			case cell.Status == check.CellError && strings.Contains(cell.Summary, "names no program type"):
 				assert.Contains(t, why, "no kernel loads it", "%v on %s", key, k)
 			}
 		}

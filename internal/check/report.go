@@ -2,6 +2,7 @@ package check
 
 import (
 	"fmt"
+	"github.com/bpfmatrix/bpfmatrix/internal/needs"
 	"io"
 	"path/filepath"
 	"slices"
@@ -91,9 +92,10 @@ type Cell struct {
 	Loader string `json:"loader,omitempty"`
 	// LogFile is the whole log's path, with a logs directory (WriteLogs).
 	LogFile string `json:"log_file,omitempty"`
-	// Explanation is what the kernel lacks that the object needs, when
-	// something host-side can tell (left empty by this package; filled by
-	// a requirement extractor).
+	// Explanation is what the kernel lacks that the object needs, when the
+	// object alone can tell (internal/needs), e.g. "calls bpf_loop (5.17,
+	// e6f2dd0f8067) at loop.c:30; debian-5.10 lacks it". Summary keeps the
+	// kernel's own message.
 	Explanation string `json:"explanation,omitempty"`
 }
 
@@ -255,11 +257,48 @@ func BuildReport(inputs []Input, loads []KernelLoad) Report {
 				r.Cells[kl.Spec.Name] = Cell{Status: CellError, Summary: oneLine(kl.Err.Error())}
 			}
 		}
+		explain(obj, order, rep.Kernels)
 		for _, r := range order {
 			rep.Rows = append(rep.Rows, *r)
 		}
 	}
 	return rep
+}
+
+// explain sets the Explanation of each rejected cell whose cause the object
+// alone can name (internal/needs: the newest requirement the kernel's version
+// or config lacks, with its source line), next to the kernel's own summary.
+func explain(obj *object.Object, rows []*Row, kernels []Kernel) {
+	if obj.Spec == nil {
+		return
+	}
+	ex, err := needs.NewExplainer(obj.Spec)
+	if err != nil {
+		return // nothing to explain with; the kernel's message stands alone
+	}
+	byName := map[string]result.Kernel{}
+	for _, k := range kernels {
+		byName[k.Name] = k.Kernel
+	}
+	for _, r := range rows {
+		for name, c := range r.Cells {
+			if c.Status != CellRejected {
+				continue
+			}
+			var why string
+			var ok bool
+			switch r.Kind {
+			case KindProgram:
+				why, ok = ex.Program(r.Name, byName[name])
+			case KindMap:
+				why, ok = ex.Map(r.Name, byName[name])
+			}
+			if ok {
+				c.Explanation = why
+				r.Cells[name] = c
+			}
+		}
+	}
 }
 
 func programCell(p object.ProgramOutcome) Cell {
@@ -339,6 +378,9 @@ func cellText(c Cell, kernelFailed bool, footnote func(string) int) string {
 		}
 	case CellRejected:
 		s = "REJECTED: " + c.Summary
+		if c.Explanation != "" {
+			s += fmt.Sprintf(" [%d]", footnote("why: "+c.Explanation))
+		}
 	case CellNotLoaded:
 		s = fmt.Sprintf("not loaded [%d]", footnote(c.Summary))
 	case CellNeedsValue:

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/bpfmatrix/bpfmatrix/internal/needs"
 	"io"
 	"os"
 	"path/filepath"
@@ -116,6 +117,26 @@ func Repro(ctx context.Context, spec catalog.KernelSpec, obj *object.Object, out
 	fmt.Fprintf(&rerun, "# The same boot with QEMU alone (console on stdout, agent frames in bpfmatrix-data.bin):\n# %s\n", qemuLine)
 	art.write("rerun.sh", rerun.Bytes())
 
+	var ex *needs.Explainer
+	if obj.Spec != nil {
+		ex, _ = needs.NewExplainer(obj.Spec) // no explainer: the kernel's log stands alone
+	}
+	why := func(kind, name string) string {
+		if ex == nil {
+			return ""
+		}
+		var s string
+		var ok bool
+		if kind == KindMap {
+			s, ok = ex.Map(name, col.Kernel)
+		} else {
+			s, ok = ex.Program(name, col.Kernel)
+		}
+		if !ok {
+			return ""
+		}
+		return "why: " + s + "\n"
+	}
 	var text bytes.Buffer
 	loader := ""
 	if or.Loader == string(object.LoaderLibbpf) {
@@ -127,6 +148,7 @@ func Repro(ctx context.Context, spec catalog.KernelSpec, obj *object.Object, out
 			fmt.Fprintf(&text, "=== %s map %s (%s) on %s (%s)%s: NEEDS A VALUE: %s\n", filepath.Base(obj.Path), m.Name, m.Type, spec.Name, col.Release, loader, m.NeedsValue)
 		case !m.Created:
 			fmt.Fprintf(&text, "=== %s map %s (%s) on %s (%s)%s: NOT CREATED: %s\n", filepath.Base(obj.Path), m.Name, m.Type, spec.Name, col.Release, loader, m.Error)
+			text.WriteString(why(KindMap, m.Name))
 			res.Failed++
 		case len(or.Programs) == 0:
 			fmt.Fprintf(&text, "=== %s map %s (%s) on %s (%s)%s: CREATED\n", filepath.Base(obj.Path), m.Name, m.Type, spec.Name, col.Release, loader)
@@ -149,6 +171,9 @@ func Repro(ctx context.Context, spec catalog.KernelSpec, obj *object.Object, out
 			res.Failed++
 		}
 		fmt.Fprintf(&text, "=== %s %s on %s (%s)%s: %s\n", filepath.Base(obj.Path), p.Program, spec.Name, col.Release, loader, verdict)
+		if verdict == "REJECTED" {
+			text.WriteString(why(KindProgram, p.Program))
+		}
 		if p.Log == "" {
 			fmt.Fprintln(&text, "(no verifier log)")
 			continue
