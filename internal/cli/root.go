@@ -96,16 +96,26 @@ func defaultCacheDir() string {
 // Run executes the bpfmatrix command line args.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := newRootCmd(g)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err != nil && !isExitError(err) && isCobraUsage(err) {
+		return usageError("%v", err)
+	}
+	return err
+}
+
+// newRootCmd builds the command tree (flags bound to g).
+func newRootCmd(g *globals) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "bpfmatrix",
 		Short:         "Boot real kernels in QEMU and publish what their BPF subsystem can do",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetArgs(args)
-	root.SetIn(stdin)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError("%v", err) })
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.cacheDir, "cache-dir", defaultCacheDir(), "kernel and result cache (env BPFMATRIX_CACHE)")
@@ -133,11 +143,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return cmd.Help()
 	}
-	err := root.ExecuteContext(ctx)
-	if err != nil && !isExitError(err) && isCobraUsage(err) {
-		return usageError("%v", err)
-	}
-	return err
+	return root
 }
 
 func isExitError(err error) bool {
