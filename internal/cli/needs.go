@@ -157,6 +157,9 @@ func readNeeds(path string) ([]needs.Program, []needs.Map, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if o.Spec == nil {
+		return nil, nil, fmt.Errorf("%s: %w (%s)", path, needs.ErrNoSpec, o.CiliumUnreadable)
+	}
 	progs, err := needs.Extract(o.Spec)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)

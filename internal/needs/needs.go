@@ -79,9 +79,16 @@ type Map struct {
 	Requirements []Requirement `json:"requirements"`
 }
 
+// ErrNoSpec: there is no cilium/ebpf reading of the object to extract
+// from (an object only libbpf reads, internal/object's CiliumUnreadable).
+var ErrNoSpec = errors.New("extract requirements: the object has no cilium/ebpf reading (libbpf-only objects are not analysed yet)")
+
 // ExtractMaps works out what creating each map of spec needs: its type,
 // its inner map's type and its flags. Maps come back sorted by name.
 func ExtractMaps(spec *ebpf.CollectionSpec) (maps []Map, err error) {
+	if spec == nil {
+		return nil, ErrNoSpec
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			maps, err = nil, fmt.Errorf("extract map requirements: %w: %v", errCrashed, v)
@@ -115,6 +122,9 @@ var errCrashed = errors.New("the requirement reader crashed on the object (a bug
 // alone. Programs come back sorted by name. It never panics: a crash of the
 // reader on a malformed instruction stream is an error.
 func Extract(spec *ebpf.CollectionSpec) (progs []Program, err error) {
+	if spec == nil {
+		return nil, ErrNoSpec
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			progs, err = nil, fmt.Errorf("extract requirements: %w: %v", errCrashed, v)
