@@ -26,12 +26,20 @@
 // variant (fentry.s, lsm.s, uprobe.s).
 //
 // A helper is "supported" only on the verifier's word: the load succeeded,
-// or failed with EACCES/EINVAL and a complaint made after the call was
-// accepted. A load the verifier abandoned (EAGAIN when a signal was pending,
-// which the Go runtime's preemption signal causes under TCG) or answered with
-// nothing but its statistics is inconclusive; loads that take milliseconds
-// (an attach target resolved through kallsyms) are issued as ordinary
-// syscalls so that the runtime does not signal them.
+// or failed with EACCES/EINVAL after the verifier walked the call (its
+// "processed N insns" is not 0) with a complaint that is not one of its
+// messages about the helper's availability ("invalid func", "unknown func",
+// "program of this type cannot use helper", "non-sleepable"). Those messages
+// are looked for anywhere in the log, and the complaint is read from the
+// log's body, cut at the statistics block's first line: no verdict depends
+// on the first or last line of a log having a known shape (7.3 adds a
+// statistics line and a structured "Verification failed:" explanation). A
+// load the verifier abandoned (EAGAIN when a signal was pending, which the
+// Go runtime's preemption signal causes under TCG), refused before its
+// first instruction (an extension program its target rejects), or answered
+// with nothing but its statistics is inconclusive; loads that take
+// milliseconds (an attach target resolved through kallsyms) are issued as
+// ordinary syscalls so that the runtime does not signal them.
 //
 // The caller must be privileged (CheckPrivilege) and, on kernels before
 // 5.11, should raise RLIMIT_MEMLOCK first (internal/rlimit).

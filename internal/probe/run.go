@@ -420,18 +420,32 @@ var (
 	msgUnknownFunc  = []byte("unknown func ")
 	msgNotForType   = []byte("not supported for program type")
 	msgNonSleepable = []byte("non-sleepable")
+	// msgExtension starts the refusals of an extension program by its
+	// target (bpf_check_attach_target): "Extension program changes packet
+	// data, while original does not" (6.13+, also in Debian's 6.12), made
+	// before the verifier looks at a single instruction.
+	msgExtension = []byte("Extension program ")
 )
 
-// classifyHelperLoad reads the verifier's answer to helperInsns. Only the
-// verifier's own availability messages say "no"; "yes" needs a rejection
-// that the verifier made after it accepted the call: EACCES or EINVAL (or
-// ENOTSUPP) with a complaint in the log. Anything else (EAGAIN or EINTR from
-// an interrupted verification, ENOMEM, ENOSPC, a log holding nothing but the
-// statistics that print_verification_stats adds to every answer at
-// BPF_LOG_STATS) is inconclusive, never "supported".
+// classifyHelperLoad reads the verifier's answer to helperInsns from the
+// errno and the verifier's own messages about the helper, wherever they are
+// in the log: "invalid func" (no such helper), "unknown func" / "program of
+// this type cannot use helper" / "not supported for program type" (not
+// offered), "non-sleepable" (sleepable programs only). "Yes" needs the
+// verifier to have walked the call (its "processed N insns" count is not
+// 0) and then complained about something else (an argument, the
+// uninitialised R7 the program reads next), with EACCES or EINVAL (or
+// ENOTSUPP). Anything else is inconclusive, never "supported": EAGAIN or
+// EINTR from an interrupted verification, ENOMEM, ENOSPC, a refusal before
+// the first instruction (an extension its target rejects), or a log that
+// holds nothing but the statistics print_verification_stats adds to every
+// answer, whatever shape a kernel gives those.
 func classifyHelperLoad(res loadResult) (helperVerdict, string) {
 	if res.err == nil {
 		return verdictSupported, ""
+	}
+	if interrupted(res.err) {
+		return verdictError, "verification interrupted: " + res.err.Error()
 	}
 	log := res.raw
 	if log == nil && res.log != "" {
@@ -446,15 +460,17 @@ func classifyHelperLoad(res loadResult) (helperVerdict, string) {
 		return verdictNeedsSleepable, ""
 	}
 	if !errors.Is(res.err, unix.EACCES) && !errors.Is(res.err, unix.EINVAL) && !errors.Is(res.err, enoTSUPP) {
-		if errors.Is(res.err, unix.EAGAIN) || errors.Is(res.err, unix.EINTR) {
-			return verdictError, "verification interrupted: " + res.err.Error()
-		}
 		return verdictError, res.err.Error()
 	}
-	if verifierlog.Complaint(log) == nil {
+	complaint := verifierlog.Complaint(log)
+	if complaint == nil {
 		// No verifier log, or only its statistics: the load failed before
 		// or outside the helper check.
 		return verdictError, res.err.Error() + " without a verifier complaint"
+	}
+	if n, ok := verifierlog.Processed(log); (ok && n == 0) || bytes.Contains(log, msgExtension) {
+		// Refused before the verifier reached the call.
+		return verdictError, res.err.Error() + " before the helper call was checked: " + string(complaint)
 	}
 	// Any other verifier complaint (argument types, unreleased references,
 	// "not allowed in probe") comes after the availability check passed.
