@@ -215,7 +215,8 @@ func ls(v int64, name, version, progType string, config ...string) Spec {
 // (f2e10bff16a0); links of type cgroup existed since 5.7 without it.
 var LinkTypes = []Spec{
 	ls(1, "raw_tracepoint", "5.8", "raw_tracepoint"),
-	ls(2, "tracing", "5.8", "tracing"),
+	withArch(ls(2, "tracing", "5.8", "tracing"),
+		ArchMin{Arch: "arm64", Version: "6.4", Commit: "2aa6ac03516d", Why: "fentry on kernel functions needs ftrace direct calls"}),
 	ls(3, "cgroup", "5.8", "cgroup_skb", "CONFIG_CGROUP_BPF"),
 	ls(4, "iter", "5.8", "tracing"),
 	ls(5, "netns", "5.8", "flow_dissector", "CONFIG_NET"),
