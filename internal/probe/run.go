@@ -40,18 +40,22 @@ var (
 	// lsmSleepable are hooks in the kernel's sleepable set
 	// (btf_sleepable_lsm_hooks): 5.10 listed only a few (file_mprotect,
 	// bprm_committed_creds); later kernels list many more.
-	lsmSleepable    = []string{"bpf_lsm_file_mprotect", "bpf_lsm_bprm_committed_creds", "bpf_lsm_bpf"}
-	iterTargets     = []string{"bpf_iter_task"}
-	rawTpTargets    = []string{"typedef btf_trace_sched_switch", "typedef btf_trace_sys_enter"}
-	kfuncTargets    = []string{"bpf_dynptr_from_skb", "bpf_kfunc_call_test1", "bpf_rcu_read_lock"}
-	structOpsTarget = "struct tcp_congestion_ops"
+	lsmSleepable = []string{"bpf_lsm_file_mprotect", "bpf_lsm_bprm_committed_creds", "bpf_lsm_bpf"}
+	// lsmCgroupTargets: socket_post_create is in
+	// bpf_lsm_unlocked_sockopt_hooks, so its lsm_cgroup programs may call
+	// bpf_setsockopt.
+	lsmCgroupTargets = []string{"bpf_lsm_socket_post_create", "bpf_lsm_socket_bind"}
+	iterTargets      = []string{"bpf_iter_task"}
+	rawTpTargets     = []string{"typedef btf_trace_sched_switch", "typedef btf_trace_sys_enter"}
+	kfuncTargets     = []string{"bpf_dynptr_from_skb", "bpf_kfunc_call_test1", "bpf_rcu_read_lock"}
+	structOpsTarget  = "struct tcp_congestion_ops"
 )
 
 var kernelEnums = []string{"bpf_prog_type", "bpf_map_type", "bpf_attach_type", "bpf_link_type", "bpf_func_id"}
 
 func btfNames() []string {
 	var out []string
-	for _, l := range [][]string{fentryTargets, sleepableTargets, fmodRetTargets, lsmTargets, lsmSleepable, iterTargets, rawTpTargets, kfuncTargets} {
+	for _, l := range [][]string{fentryTargets, sleepableTargets, fmodRetTargets, lsmTargets, lsmSleepable, lsmCgroupTargets, iterTargets, rawTpTargets, kfuncTargets} {
 		out = append(out, l...)
 	}
 	out = append(out, structOpsTarget)
@@ -186,7 +190,20 @@ func (r *runner) progVariants(s Spec) ([]variant, error) {
 	case "cgroup_sock_addr":
 		return []variant{v(withTarget(10, 0), false, "cgroup/connect4")}, nil
 	case "cgroup_sockopt":
-		return []variant{v(withTarget(21, 0), false, "cgroup/getsockopt")}, nil
+		// bpf_setsockopt and bpf_getsockopt are offered to
+		// BPF_CGROUP_SETSOCKOPT programs only (cg_sockopt_func_proto).
+		return []variant{v(withTarget(21, 0), false, "cgroup/getsockopt"), v(withTarget(22, 0), false, "cgroup/setsockopt")}, nil
+	case "cgroup_device":
+		// The expected attach types libbpf sets for these section names:
+		// with attach type 0 (BPF_CGROUP_INET_INGRESS) the kernel withholds
+		// bpf_get_retval and bpf_set_retval (cgroup_common_func_proto, 5.18).
+		return []variant{v(withTarget(6, 0), false, "cgroup/dev")}, nil
+	case "cgroup_sysctl":
+		return []variant{v(withTarget(18, 0), false, "cgroup/sysctl")}, nil
+	case "cgroup_sock":
+		return []variant{v(withTarget(2, 0), false, "cgroup/sock_create")}, nil
+	case "sock_ops":
+		return []variant{v(withTarget(3, 0), false, "sockops")}, nil
 	case "sk_lookup":
 		return []variant{v(withTarget(36, 0), false, "sk_lookup")}, nil
 	case "netfilter":
@@ -226,6 +243,13 @@ func (r *runner) progVariants(s Spec) ([]variant, error) {
 			return nil, fmt.Errorf("no LSM hook among %v in kernel BTF", lsmTargets)
 		}
 		out := []variant{v(withTarget(27, id), false, "lsm/"+strings.TrimPrefix(name, "bpf_lsm_"))}
+		// lsm_cgroup programs (6.0) get cgroup helpers (bpf_get_retval,
+		// bpf_set_retval, bpf_get_local_storage) and, on socket hooks,
+		// bpf_setsockopt/bpf_getsockopt, which lsm_mac programs do not
+		// (bpf_lsm_func_proto).
+		if cname, cid := r.firstID(lsmCgroupTargets); cid != 0 {
+			out = append(out, v(withTarget(43, cid), false, "lsm_cgroup/"+strings.TrimPrefix(cname, "bpf_lsm_")))
+		}
 		for _, sname := range lsmSleepable {
 			if sid := r.kb.id(sname); sid != 0 {
 				out = append(out, v(withTarget(27, sid), true, "lsm.s/"+strings.TrimPrefix(sname, "bpf_lsm_")))
