@@ -147,9 +147,10 @@ func as(v int64, name, version, progType string, m attachMethod, config ...strin
 }
 
 // AttachTypes lists the members of enum bpf_attach_type that can be probed
-// without side effects. xdp_devmap, xdp_cpumap, struct_ops and
-// trace_uprobe_session are left out: the kernel only checks them when a
-// program is inserted into a map or a link is created against a live object.
+// without side effects. struct_ops and trace_uprobe_session are left out
+// (the kernel checks them only when a link is created against a live
+// object): like any member a kernel declares that this table does not
+// know, they are reported from the kernel's BTF (enums.go).
 var attachTypes = []attachSpec{
 	as(0, "cgroup_inet_ingress", "4.10", "cgroup_skb", attachByProgAttach),
 	as(1, "cgroup_inet_egress", "4.10", "cgroup_skb", attachByProgAttach),
@@ -184,7 +185,12 @@ var attachTypes = []attachSpec{
 	as(30, "cgroup_inet6_getpeername", "5.8", "cgroup_sock_addr", attachByLoad),
 	as(31, "cgroup_inet4_getsockname", "5.8", "cgroup_sock_addr", attachByLoad),
 	as(32, "cgroup_inet6_getsockname", "5.8", "cgroup_sock_addr", attachByLoad),
+	// Programs for devmap and cpumap entries: bpf_prog_load_check_attach
+	// accepts the expected attach type for XDP programs (fbee97feed9b,
+	// 92164774a4a6).
+	as(33, "xdp_devmap", "5.8", "xdp", attachByLoad),
 	as(34, "cgroup_inet_sock_release", "5.9", "cgroup_sock", attachByLoad),
+	as(35, "xdp_cpumap", "5.9", "xdp", attachByLoad),
 	as(36, "sk_lookup", "5.9", "sk_lookup", attachByLoad),
 	as(37, "xdp", "5.9", "xdp", attachByProgAttach),
 	as(38, "sk_skb_verdict", "5.13", "sk_skb", attachByProgAttach),
