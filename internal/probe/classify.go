@@ -144,6 +144,14 @@ func Classify(env Env, obs []Observation) []result.Feature {
 		case OutcomeNotSupported, OutcomeNotInEnum:
 			f.Status = result.Unsupported
 			f.Reason, f.Finding = explain(env, spec, o)
+			if g, ok := gateFor(o.Name, o.ProgramType); ok && o.Kind == result.KindHelper && f.Reason.Kind == result.ReasonVersion && g.Version != "" {
+				// The helper is missing, and it reached this program type
+				// only in a later release still: that release is the gate.
+				if gv, err := catalog.ParseVersion(g.Version); err == nil && env.Version.Less(gv) {
+					f.Reason = &result.Reason{Kind: result.ReasonProgramType, Version: g.Version, Commit: g.Commit,
+						Detail: "offered to " + o.ProgramType + " programs from " + g.Version + "; the helper itself came in " + spec.Version}
+				}
+			}
 		}
 		if o.Kind == result.KindProgramType && f.Status == result.Unsupported {
 			progReason[o.Name] = f.Reason
