@@ -720,7 +720,13 @@ func Observe(ctx context.Context, opts Options) ([]Observation, Env, KernelConfi
 	r.probeProgramTypes(ctx, withBTF)
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); r.probeMisc(ctx); r.probeAttachTypes(ctx); r.probeLinkTypes(ctx); r.probeUndeclared(ctx) }()
+	go func() {
+		defer wg.Done()
+		r.probeMisc(ctx)
+		r.probeAttachTypes(ctx)
+		r.probeLinkTypes(ctx)
+		r.probeUndeclared(ctx)
+	}()
 	r.probeHelpers(ctx, withBTF)
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
