@@ -18,6 +18,20 @@
 // Probe runs both and returns a result.KernelResult; CrossCheck compares it
 // with `bpftool feature probe -j` (our loads are the ground truth).
 //
+// What is probed how: a program type loads with the expected attach type
+// libbpf sets for its section (cgroup/dev, cgroup/sysctl, ...), and with
+// more attach types where the kernel offers helpers by attach type
+// (cgroup/setsockopt, lsm_cgroup): a helper is supported when any of them
+// gets it, and the detail names the one that did. Extension programs
+// replace an XDP function that changes packet data, so the verifier, not
+// the attach check, answers for packet-changing helpers. A link type is
+// supported when a link of that type is created the way a user creates one
+// (or the link type's own target lookup answers), never because the enum
+// declares it. Members of the five BPF enums that the tables do not know
+// are reported from the kernel's BTF, with a generic probe's answer or as
+// "present, not probed" (Value); a BTF kind the scanner does not know ends
+// the scan with what it read.
+//
 // Speed: enum members the kernel's BTF does not declare are unsupported
 // without a load; the helper matrix is one raw BPF_PROG_LOAD per (program
 // type, helper) spread over all CPUs; program types that need an attach
