@@ -45,6 +45,10 @@ var (
 	// bpf_lsm_unlocked_sockopt_hooks, so its lsm_cgroup programs may call
 	// bpf_setsockopt.
 	lsmCgroupTargets = []string{"bpf_lsm_socket_post_create", "bpf_lsm_socket_bind"}
+	// lsmCgroupHelpers are what bpf_lsm_func_proto adds for BPF_LSM_CGROUP
+	// (cgroup_common_func_proto and the sockopt helpers), 6.0 to 7.3.
+	lsmCgroupHelpers = map[string]bool{"bpf_get_retval": true, "bpf_set_retval": true, "bpf_get_local_storage": true,
+		"bpf_setsockopt": true, "bpf_getsockopt": true}
 	iterTargets      = []string{"bpf_iter_task"}
 	rawTpTargets     = []string{"typedef btf_trace_sched_switch", "typedef btf_trace_sys_enter"}
 	kfuncTargets     = []string{"bpf_dynptr_from_skb", "bpf_kfunc_call_test1", "bpf_rcu_read_lock"}
@@ -73,6 +77,11 @@ type variant struct {
 	req       loadRequest
 	sleepable bool
 	desc      string
+	// only, when set, limits the helpers this variant is tried for: an
+	// attach-typed variant whose extra helpers the kernel names (each load
+	// with an attach target costs a kallsyms lookup, milliseconds under
+	// TCG).
+	only map[string]bool
 }
 
 // runner holds the state of one probe run.
@@ -248,7 +257,9 @@ func (r *runner) progVariants(s Spec) ([]variant, error) {
 		// bpf_setsockopt/bpf_getsockopt, which lsm_mac programs do not
 		// (bpf_lsm_func_proto).
 		if cname, cid := r.firstID(lsmCgroupTargets); cid != 0 {
-			out = append(out, v(withTarget(43, cid), false, "lsm_cgroup/"+strings.TrimPrefix(cname, "bpf_lsm_")))
+			vc := v(withTarget(43, cid), false, "lsm_cgroup/"+strings.TrimPrefix(cname, "bpf_lsm_"))
+			vc.only = lsmCgroupHelpers
+			out = append(out, vc)
 		}
 		for _, sname := range lsmSleepable {
 			if sid := r.kb.id(sname); sid != 0 {
@@ -585,6 +596,9 @@ func (r *runner) probeHelper(l *loader, j helperJob) (Outcome, string, string) {
 	}
 	needsSleep, triedSleepable := false, false
 	for _, vr := range vs {
+		if vr.only != nil && !vr.only[j.h.Name] {
+			continue
+		}
 		if vr.sleepable && !vs[0].sleepable {
 			// Sleepable variants come last and answer for helpers every
 			// other variant refused: all of them when the verifier said
