@@ -20,7 +20,8 @@ var helperGates = map[string][]helperGate{
 	"bpf_override_return": {{ProgramTypes: []string{"kprobe"}, Config: "CONFIG_BPF_KPROBE_OVERRIDE"}},
 	// bpf_tracing_func_proto: the legacy probe_read helpers only where
 	// user and kernel addresses cannot overlap
-	// (#ifdef CONFIG_ARCH_HAS_NON_OVERLAPPING_ADDRESS_SPACE: x86, not arm64).
+	// (#ifdef CONFIG_ARCH_HAS_NON_OVERLAPPING_ADDRESS_SPACE, which x86 and
+	// arm64 select; Debian 6.1 arm64 offers them, measured).
 	"bpf_probe_read":     {{Config: "CONFIG_ARCH_HAS_NON_OVERLAPPING_ADDRESS_SPACE"}},
 	"bpf_probe_read_str": {{Config: "CONFIG_ARCH_HAS_NON_OVERLAPPING_ADDRESS_SPACE"}},
 	// sk_filter_func_proto, tc_cls_act_func_proto: #ifdef CONFIG_SOCK_CGROUP_DATA.

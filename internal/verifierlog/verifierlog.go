@@ -26,8 +26,24 @@ var statsAnchors = [][]byte{[]byte("verification time "), []byte("processed ")}
 var diagnosticHeader = []byte("Verification failed:")
 
 // "infinite loop detected at insn N" is followed by the two states it
-// compared.
-var statePrefixes = [][]byte{[]byte("cur state:"), []byte("old state:")}
+// compared; a level-2 log traces instructions ("N: (b7) r0 = 0"), register
+// states ("N: R0_w=0", "from 2 to 4: ...") and precision backtracking
+// ("last_idx 1 first_idx 0", "regs=1 stack=0 before 0: ..."). None of
+// them is a complaint: a log that holds nothing else is a program the
+// verifier accepted and something after it refused (the arm64 JIT of 6.1
+// answers a gotol with ENOTSUPP).
+var statePrefixes = [][]byte{[]byte("cur state:"), []byte("old state:"), []byte("from "), []byte("last_idx "),
+	[]byte("regs="), []byte("parent "), []byte("func#"), []byte("Validating ")}
+
+// isTraceLine reports whether line is "N: ..." (an instruction or a state).
+func isTraceLine(line []byte) bool {
+	line = bytes.TrimSpace(line)
+	i := 0
+	for i < len(line) && line[i] >= '0' && line[i] <= '9' {
+		i++
+	}
+	return i > 0 && bytes.HasPrefix(line[i:], []byte(": "))
+}
 
 // IsStatsLine reports whether line (leading and trailing space ignored) is
 // blank or one of the verifier's closing statistics lines known by shape.
@@ -69,7 +85,7 @@ func isAnchor(line []byte) bool {
 // Complaint returns the verifier's reason for a rejection: the last line of
 // the log's body (before the statistics block, and before a structured
 // "Verification failed:" explanation where the kernel prints one) that is
-// not blank and not a state printed after "infinite loop detected", without
+// not blank and not part of the verifier's trace (statePrefixes), without
 // surrounding space; nil when there is none (an empty log, or one with
 // nothing but statistics). It does not allocate; the result aliases log.
 func Complaint(log []byte) []byte {
@@ -85,7 +101,7 @@ func Complaint(log []byte) []byte {
 		} else {
 			log = nil
 		}
-		if IsStatsLine(line) || hasAnyPrefix(line, statePrefixes) {
+		if IsStatsLine(line) || hasAnyPrefix(bytes.TrimSpace(line), statePrefixes) || isTraceLine(line) {
 			continue
 		}
 		return bytes.TrimSpace(line)

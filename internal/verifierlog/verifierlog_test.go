@@ -66,11 +66,18 @@ func TestComplaintRealLogs(t *testing.T) {
 		"debian-7.3-neg_div_by_zero.log":            "div by zero",
 		"debian-6.12-neg_map_value_oob.log":         "R0 min value is outside of the allowed memory range",
 		"debian-6.12-neg_unbounded_loop.log":        "infinite loop detected at insn 2",
+		// Accepted by the verifier, refused by the JIT (errno 524): the
+		// log is a trace with no complaint in it.
+		"debian-6.1-arm64-isa_v4_gotol.log": "",
 	} {
 		t.Run(file, func(t *testing.T) {
 			raw, err := os.ReadFile(filepath.Join("testdata", file))
 			require.NoError(t, err)
-			assert.Contains(t, string(Complaint(raw)), want)
+			if want == "" {
+				assert.Empty(t, Complaint(raw))
+			} else {
+				assert.Contains(t, string(Complaint(raw)), want)
+			}
 			n, ok := Processed(raw)
 			assert.True(t, ok)
 			assert.GreaterOrEqual(t, n, 0)
