@@ -66,6 +66,48 @@ type Case struct {
 	// Arch overrides Since, Commit and Subject on an architecture whose JIT
 	// gained the capability in another release than the one Since names.
 	Arch []ArchSince `json:"arch,omitempty"`
+	// Backports are stable releases of an older series that took the
+	// capability (the verifier accepts the case there although the
+	// series is older than Since).
+	Backports []Backport `json:"backports,omitempty"`
+	// Attach lists architectures where a kernel that accepts the program
+	// cannot attach it before another release (tracing programs need BPF
+	// trampolines, which arm64 attaches only from 6.4): an accepted load
+	// there is not a usable program.
+	Attach []ArchSince `json:"attach,omitempty"`
+}
+
+// Backport is a stable release that took a capability from a later
+// mainline release.
+type Backport struct {
+	// Series is the mainline release the stable branch follows (6.1).
+	Series string `json:"series"`
+	// Stable is the first stable release with the backport (6.1.72).
+	Stable string `json:"stable"`
+	// Arch limits the backport to one architecture's JIT, when set.
+	Arch    string `json:"arch,omitempty"`
+	Subject string `json:"subject"`
+}
+
+// BackportFor returns the backport of the case into series on arch, if any.
+func (c Case) BackportFor(series, arch string) (Backport, bool) {
+	for _, b := range c.Backports {
+		if b.Series == series && (b.Arch == "" || b.Arch == arch) {
+			return b, true
+		}
+	}
+	return Backport{}, false
+}
+
+// AttachFor returns the release from which a program the case's kernel
+// accepts can also be attached on arch, when that differs from Since.
+func (c Case) AttachFor(arch string) (ArchSince, bool) {
+	for _, a := range c.Attach {
+		if a.Arch == arch {
+			return a, true
+		}
+	}
+	return ArchSince{}, false
 }
 
 // ArchSince is the first mainline release with a capability on one
@@ -169,6 +211,16 @@ func (c Case) validate() error {
 		return fmt.Errorf("negative case without the expected verifier message")
 	case c.Source == SourceAsm && len(c.CFlags) > 0:
 		return fmt.Errorf("cflags on an asm case")
+	}
+	for _, b := range c.Backports {
+		if !versionRe.MatchString(b.Series) || !strings.HasPrefix(b.Stable, b.Series+".") || b.Subject == "" {
+			return fmt.Errorf("backport %+v: needs a series, a stable release of it and a subject", b)
+		}
+	}
+	for _, a := range c.Attach {
+		if !versionRe.MatchString(a.Since) || !commitRe.MatchString(a.Commit) || (a.Arch != "x86_64" && a.Arch != "arm64") {
+			return fmt.Errorf("attach %+v: needs an arch, a major.minor version and a commit", a)
+		}
 	}
 	for _, re := range []string{c.Message, c.Before} {
 		if _, err := regexp.Compile(re); err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bpfmatrix/bpfmatrix/bpf"
 	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/fetch"
 	"github.com/bpfmatrix/bpfmatrix/internal/matrix"
@@ -26,7 +27,9 @@ var (
 	matrixErr    error
 )
 
-var matrixKernels = []string{"debian-5.10", "debian-6.1", "debian-6.12"}
+// debian-7.3 is the newest kernel here: its verifier logs have a shape no
+// earlier kernel printed, and its enums members the tables do not know.
+var matrixKernels = []string{"debian-5.10", "debian-6.1", "debian-6.12", "debian-7.3"}
 
 func realMatrix(t *testing.T) map[string]*result.KernelResult {
 	t.Helper()
@@ -49,6 +52,10 @@ func realMatrix(t *testing.T) map[string]*result.KernelResult {
 		matrixResult, matrixErr = run.Run(ctx, specs, run.Options{
 			Fetcher: f, Parallel: 2, CPUs: 1, Verifier: true, Bpftool: "/usr/sbin/bpftool",
 		})
+		if matrixErr == nil {
+			// What `bpfmatrix run` writes (matrix.Write does this).
+			matrix.ExplainAcrossKernels(matrixResult)
+		}
 	})
 	require.NoError(t, matrixErr)
 	require.NoError(t, matrix.Validate(matrixResult), "the real matrix must satisfy the documented schema")
@@ -240,5 +247,103 @@ func TestVerifierNegativeCases(t *testing.T) {
 			})
 		}
 		assert.GreaterOrEqual(t, n, 5, "%s: negative cases missing", name)
+	}
+}
+
+// TestMatrixGate asserts, per class of issue 15, cells whose status or
+// reason was wrong in the published matrix, on the kernels where it shows.
+func TestMatrixGate(t *testing.T) {
+	m := realMatrix(t)
+	type cell struct {
+		class, kernel, progType, name string
+		kind                          result.Kind
+		status                        result.Status
+		reason                        result.ReasonKind
+		version, config               string
+	}
+	for _, c := range []cell{
+		// 1. Attach type: libbpf loads cgroup/dev and cgroup/sysctl with
+		// their expected attach types, which get bpf_get_retval and
+		// bpf_set_retval (cgroup_common_func_proto, 5.18); lsm_cgroup gets
+		// bpf_setsockopt on socket hooks, lsm_mac does not.
+		{class: "attach", kernel: "debian-6.1", kind: result.KindHelper, progType: "cgroup_device", name: "bpf_get_retval", status: result.Supported},
+		{class: "attach", kernel: "debian-6.1", kind: result.KindHelper, progType: "cgroup_sysctl", name: "bpf_set_retval", status: result.Supported},
+		{class: "attach", kernel: "debian-7.3", kind: result.KindHelper, progType: "cgroup_device", name: "bpf_set_retval", status: result.Supported},
+		{class: "attach", kernel: "debian-6.1", kind: result.KindHelper, progType: "cgroup_sockopt", name: "bpf_setsockopt", status: result.Supported},
+		{class: "attach", kernel: "debian-6.12", kind: result.KindHelper, progType: "lsm", name: "bpf_setsockopt", status: result.Supported},
+		// 2. Extensions: the 19 packet-changing helpers XDP does not have
+		// are not offered to an extension of an XDP program, on 6.12+ too.
+		{class: "ext", kernel: "debian-6.12", kind: result.KindHelper, progType: "ext", name: "bpf_skb_store_bytes", status: result.Unsupported, reason: result.ReasonProgramType},
+		{class: "ext", kernel: "debian-7.3", kind: result.KindHelper, progType: "ext", name: "bpf_skb_change_head", status: result.Unsupported, reason: result.ReasonProgramType},
+		{class: "ext", kernel: "debian-7.3", kind: result.KindHelper, progType: "ext", name: "bpf_xdp_adjust_head", status: result.Supported},
+		// 3. Existence is not support: 6.1 declares the struct_ops link
+		// type for internal use; BPF_LINK_CREATE for struct_ops maps is 6.4.
+		{class: "link", kernel: "debian-6.1", kind: result.KindLinkType, name: "struct_ops", status: result.Unsupported, reason: result.ReasonVersion, version: "6.4"},
+		{class: "link", kernel: "debian-6.12", kind: result.KindLinkType, name: "struct_ops", status: result.Supported},
+		{class: "link", kernel: "debian-5.10", kind: result.KindLinkType, name: "perf_event", status: result.Unsupported, reason: result.ReasonVersion, version: "5.15"},
+		{class: "link", kernel: "debian-6.1", kind: result.KindLinkType, name: "xdp", status: result.Supported},
+		// 4. Reasons: the release that opened a helper to a program type,
+		// and the config option a helper needs.
+		{class: "reason", kernel: "debian-6.1", kind: result.KindHelper, progType: "raw_tracepoint", name: "bpf_get_attach_cookie", status: result.Unsupported, reason: result.ReasonProgramType, version: "6.10"},
+		{class: "reason", kernel: "debian-5.10", kind: result.KindHelper, progType: "raw_tracepoint", name: "bpf_get_attach_cookie", status: result.Unsupported, reason: result.ReasonProgramType, version: "6.10"},
+		{class: "reason", kernel: "debian-6.12", kind: result.KindHelper, progType: "raw_tracepoint", name: "bpf_get_attach_cookie", status: result.Supported},
+		{class: "reason", kernel: "debian-6.1", kind: result.KindHelper, progType: "kprobe", name: "bpf_override_return", status: result.Unsupported, reason: result.ReasonConfig, config: "CONFIG_BPF_KPROBE_OVERRIDE"},
+		// 6. Members 7.3 declares that the tables do not know.
+		{class: "enum", kernel: "debian-7.3", kind: result.KindLinkType, name: "tracing_multi", status: result.Supported},
+		{class: "enum", kernel: "debian-7.3", kind: result.KindMapType, name: "insn_array", status: result.Supported},
+		{class: "enum", kernel: "debian-6.1", kind: result.KindAttachType, name: "xdp_devmap", status: result.Supported},
+	} {
+		t.Run(c.class+"/"+c.kernel+"/"+c.progType+"/"+c.name, func(t *testing.T) {
+			f := feature(t, m[c.kernel], c.kind, c.progType, c.name)
+			require.Equal(t, c.status, f.Status, "%+v %+v", f, f.Reason)
+			if c.status != result.Unsupported {
+				return
+			}
+			require.NotNil(t, f.Reason)
+			assert.Equal(t, c.reason, f.Reason.Kind, "%+v", f.Reason)
+			assert.Equal(t, c.version, f.Reason.Version, "%+v", f.Reason)
+			assert.Equal(t, c.config, f.Reason.Config, "%+v", f.Reason)
+		})
+	}
+
+	// 2, in bulk: no extension helper is supported that the XDP program
+	// type itself is not offered.
+	for name, kr := range m {
+		for _, f := range kr.Features {
+			if f.Kind == result.KindHelper && f.ProgramType == "ext" && f.Status == result.Supported {
+				assert.Equal(t, result.Supported, feature(t, kr, result.KindHelper, "xdp", f.Name).Status, "%s: ext %s", name, f.Name)
+			}
+		}
+	}
+
+	// 4, in bulk: every unsupported cell's reason agrees with the later
+	// kernels of the run.
+	assert.Empty(t, matrix.ReasonViolations(matrixResult))
+
+	// 5. Log shape: on 7.3 every negative case's summary is the
+	// verifier's own message, which the manifest's pattern matches.
+	cases, err := bpf.Cases()
+	require.NoError(t, err)
+	for _, c := range cases {
+		for name, kr := range m {
+			o := outcome(t, kr, c.Name)
+			if c.Expect == bpf.ExpectReject {
+				assert.Regexp(t, c.Message, o.Log, "%s %s", name, c.Name)
+				// The summary is one of the verifier's own lines, never a
+				// statistics line (7.3 adds "subprog 0 (...) insns_self N").
+				assert.NotEmpty(t, o.Summary, "%s %s", name, c.Name)
+				assert.Contains(t, o.Log, o.Summary, "%s %s", name, c.Name)
+				assert.NotRegexp(t, `insns_self|^processed \d+ insns|^verification time`, o.Summary, "%s %s", name, c.Name)
+			}
+			// 7. A case's before pattern is what a kernel older than the
+			// case's version says.
+			kv, err := catalog.ParseVersion(kr.Kernel.Version)
+			require.NoError(t, err)
+			since, err := catalog.ParseVersion(c.For(string(kr.Kernel.Arch)).Since)
+			require.NoError(t, err)
+			if c.Before != "" && kv.Less(since) && !o.Accepted {
+				assert.Regexp(t, c.Before, o.Log+"\n"+o.Summary, "%s %s: before pattern", name, c.Name)
+			}
+		}
 	}
 }

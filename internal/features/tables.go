@@ -122,9 +122,10 @@ func as(v int64, name, version, progType string, config ...string) Spec {
 }
 
 // AttachTypes lists the members of enum bpf_attach_type that can be probed
-// without side effects. xdp_devmap, xdp_cpumap, struct_ops and
-// trace_uprobe_session are left out: the kernel only checks them when a
-// program is inserted into a map or a link is created against a live object.
+// without side effects. struct_ops and trace_uprobe_session are left out
+// (the kernel checks them only when a link is created against a live
+// object): like any member a kernel declares that this table does not
+// know, they are reported from the kernel's BTF (internal/probe, enums.go).
 var AttachTypes = []Spec{
 	as(0, "cgroup_inet_ingress", "4.10", "cgroup_skb"),
 	as(1, "cgroup_inet_egress", "4.10", "cgroup_skb"),
@@ -159,7 +160,12 @@ var AttachTypes = []Spec{
 	as(30, "cgroup_inet6_getpeername", "5.8", "cgroup_sock_addr"),
 	as(31, "cgroup_inet4_getsockname", "5.8", "cgroup_sock_addr"),
 	as(32, "cgroup_inet6_getsockname", "5.8", "cgroup_sock_addr"),
+	// Programs for devmap and cpumap entries: bpf_prog_load_check_attach
+	// accepts the expected attach type for XDP programs (fbee97feed9b,
+	// 92164774a4a6).
+	as(33, "xdp_devmap", "5.8", "xdp"),
 	as(34, "cgroup_inet_sock_release", "5.9", "cgroup_sock"),
+	as(35, "xdp_cpumap", "5.9", "xdp"),
 	as(36, "sk_lookup", "5.9", "sk_lookup"),
 	as(37, "xdp", "5.9", "xdp"),
 	as(38, "sk_skb_verdict", "5.13", "sk_skb"),
@@ -190,7 +196,8 @@ func ls(v int64, name, version, progType string, config ...string) Spec {
 // (f2e10bff16a0); links of type cgroup existed since 5.7 without it.
 var LinkTypes = []Spec{
 	ls(1, "raw_tracepoint", "5.8", "raw_tracepoint"),
-	ls(2, "tracing", "5.8", "tracing"),
+	withArch(ls(2, "tracing", "5.8", "tracing"),
+		ArchMin{Arch: "arm64", Version: "6.4", Commit: "2aa6ac03516d", Why: "fentry on kernel functions needs ftrace direct calls"}),
 	ls(3, "cgroup", "5.8", "cgroup_skb", "CONFIG_CGROUP_BPF"),
 	ls(4, "iter", "5.8", "tracing"),
 	ls(5, "netns", "5.8", "flow_dissector", "CONFIG_NET"),

@@ -247,6 +247,12 @@ func ReasonText(r *result.Reason) string {
 		}
 	case result.ReasonProgramType:
 		s = "not offered to this program type"
+		if r.Version != "" && r.Commit != "" {
+			// The release that opened the helper to the program type
+			// (probe's helperGates); without a commit the version is the
+			// run's bound, which Detail words.
+			s = "offered to this program type from " + r.Version + " (commit " + shortCommit(r.Commit) + ")"
+		}
 	case result.ReasonUnexplained:
 		s = "unexplained (expected by version and config)"
 	default:

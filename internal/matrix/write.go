@@ -23,8 +23,10 @@ const (
 
 // Write validates m and writes everything into dir (created if needed):
 // matrix.json, matrix.md, index.html, junit.xml and kernels/<name>.json.
-// Each file is written atomically; an invalid matrix writes nothing.
+// Each file is written atomically; an invalid matrix writes nothing. It
+// first completes m's helper reasons across kernels (ExplainAcrossKernels).
 func Write(dir string, m *result.Matrix) error {
+	ExplainAcrossKernels(m)
 	if err := Validate(m); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}

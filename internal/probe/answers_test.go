@@ -2,12 +2,16 @@ package probe
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"runtime"
+	"strings"
 	"testing"
 	"unsafe"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -38,6 +42,9 @@ type answerCase struct {
 	// before61 is the verdict on older kernels, when it differs: 5.10 does
 	// not offer sleepable-only helpers to non-sleepable programs at all.
 	before61 helperVerdict
+	// plainTarget: an extension of a target that does not change packet
+	// data; the answer depends on the kernel, but is never "supported".
+	plainTarget bool
 }
 
 var answerCases = []answerCase{
@@ -51,6 +58,20 @@ var answerCases = []answerCase{
 	{name: "fentry_copy_from_user", progType: 26, attachType: 24, target: "bpf_fentry_test1", helper: 148, logLevel: 4, want: verdictNeedsSleepable, before61: verdictNotOffered},
 	{name: "kprobe_skb_store_bytes", progType: 2, helper: 9, logLevel: 4, want: verdictNotOffered},
 	{name: "socket_filter_unknown_id", progType: 1, helper: 1000, logLevel: 4, want: verdictUnknownHelper},
+}
+
+// extAnswerCases are extensions of extTargetInsns (an XDP program that
+// changes packet data) calling one helper, loaded as probeExtHelpers does.
+var extAnswerCases = []answerCase{
+	// XDP has its own packet-changing helpers; the skb ones it lacks. On
+	// 6.12+ an extension of a target that does not change packet data was
+	// refused before the helper was looked at.
+	{name: "ext_xdp_adjust_head", helper: 44, want: verdictSupported},
+	{name: "ext_skb_store_bytes", helper: 9, want: verdictNotOffered},
+	{name: "ext_skb_change_head", helper: 43, want: verdictNotOffered},
+	{name: "ext_map_lookup_elem", helper: 1, want: verdictSupported},
+	{name: "ext_probe_read", helper: 4, want: verdictNotOffered},
+	{name: "ext_plain_target_skb_store_bytes", helper: 9, plainTarget: true},
 }
 
 var captureAnswers = flag.Bool("capture-helper-answers", false,
@@ -107,6 +128,31 @@ func TestCaptureHelperAnswers(t *testing.T) {
 			break
 		}
 	}
+	target, err := newExtTarget()
+	require.NoError(t, err)
+	defer target.Close()
+	plain, err := ebpf.NewProgramWithOptions(&ebpf.ProgramSpec{
+		Type: ebpf.XDP, License: "GPL", Instructions: extInsns(asm.Mov.Imm(asm.R0, 0)),
+	}, ebpf.ProgramOptions{LogDisabled: true})
+	require.NoError(t, err)
+	defer plain.Close()
+	for _, c := range extAnswerCases {
+		a := helperAnswer{Kernel: unix.ByteSliceToString(uts.Release[:]), Case: c.name, LogLevel: 1}
+		tgt := target
+		if c.plainTarget {
+			tgt = plain
+		}
+		err := loadExtension(tgt, c.helper)
+		var verr *ebpf.VerifierError
+		if errors.As(err, &verr) {
+			a.Log = strings.Join(verr.Log, "\n") + "\n"
+		}
+		var errno unix.Errno
+		if errors.As(err, &errno) {
+			a.Errno = int(errno)
+		}
+		out = append(out, a)
+	}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
 	require.NoError(t, enc.Encode(out))
@@ -122,7 +168,7 @@ func TestClassifyHelperAnswers(t *testing.T) {
 	var answers []helperAnswer
 	require.NoError(t, json.Unmarshal(raw, &answers))
 	cases := map[string]answerCase{}
-	for _, c := range answerCases {
+	for _, c := range append(answerCases, extAnswerCases...) {
 		cases[c.name] = c
 	}
 	seen := map[string]bool{}
@@ -142,6 +188,10 @@ func TestClassifyHelperAnswers(t *testing.T) {
 				res.err = unix.Errno(a.Errno)
 			}
 			got, why := classifyHelperLoad(res)
+			if c.plainTarget {
+				assert.NotEqual(t, verdictSupported, got, "errno %d, log %q", a.Errno, a.Log)
+				return
+			}
 			assert.Equal(t, w, got, "errno %d, log %q", a.Errno, a.Log)
 			if got == verdictError {
 				assert.NotEmpty(t, why)
@@ -152,7 +202,7 @@ func TestClassifyHelperAnswers(t *testing.T) {
 			assert.Equal(t, got, got2)
 		})
 	}
-	for _, c := range answerCases {
+	for _, c := range append(answerCases, extAnswerCases...) {
 		assert.True(t, seen[c.name], "no captured answer for %s", c.name)
 	}
 }

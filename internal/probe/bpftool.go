@@ -99,6 +99,46 @@ func CrossCheck(ctx context.Context, path string, feats []result.Feature) *resul
 	return check
 }
 
+// Causes of bpftool's disagreements with our loads, recorded after its
+// claim ("supported (misread refusal)") so that a kernel's disagreements
+// can be grouped by what bpftool gets wrong.
+const (
+	// BpftoolMisreadRefusal: bpftool 7.1 (libbpf 1.1) counts any verifier
+	// answer but "invalid func" and "unknown func" as support, so it reads
+	// every other refusal as "supported": "program of this type cannot
+	// use helper" (the wording of 6.12 and later here: every helper looks
+	// offered to every program type), "func ... not supported for program
+	// type" (bpf_get_func_ip), "sleepable helper ... in non-sleepable
+	// prog".
+	BpftoolMisreadRefusal = "misread refusal"
+	// BpftoolNoAttachTarget: bpftool loads tracing, LSM, extension and
+	// struct_ops programs without an attach target, which the kernel
+	// refuses, and reports none of their helpers.
+	BpftoolNoAttachTarget = "no attach target"
+	// BpftoolAttachType: the helper is offered only with an expected
+	// attach type, a sleepable flag or a program type bpftool does not
+	// load that way.
+	BpftoolAttachType = "attach type or sleepable variant not tried"
+	// BpftoolOther: none of the above.
+	BpftoolOther = "other"
+)
+
+var needsAttachTarget = map[string]bool{"tracing": true, "lsm": true, "ext": true, "struct_ops": true}
+
+// bpftoolCause says why bpftool's claim differs from our load on f.
+func bpftoolCause(claim bool, f *result.Feature) string {
+	switch {
+	case claim && f.Kind == result.KindHelper && f.Reason != nil &&
+		(f.Reason.Kind == result.ReasonProgramType || f.Reason.Kind == result.ReasonConfig):
+		return BpftoolMisreadRefusal
+	case !claim && needsAttachTarget[f.ProgramType]:
+		return BpftoolNoAttachTarget
+	case !claim && f.Kind == result.KindHelper:
+		return BpftoolAttachType
+	}
+	return BpftoolOther
+}
+
 func applyClaims(claims map[string]bool, feats []result.Feature) int {
 	n := 0
 	for i := range feats {
@@ -112,8 +152,25 @@ func applyClaims(claims map[string]bool, feats []result.Feature) int {
 			if claim {
 				f.Bpftool = "supported"
 			}
+			f.Bpftool += " (" + bpftoolCause(claim, f) + ")"
 			n++
 		}
 	}
 	return n
+}
+
+// BpftoolCauses groups a result's disagreements with bpftool by cause.
+func BpftoolCauses(feats []result.Feature) map[string]int {
+	out := map[string]int{}
+	for _, f := range feats {
+		if f.Bpftool == "" {
+			continue
+		}
+		cause := BpftoolOther
+		if i := strings.Index(f.Bpftool, " ("); i >= 0 {
+			cause = strings.TrimSuffix(f.Bpftool[i+2:], ")")
+		}
+		out[cause]++
+	}
+	return out
 }

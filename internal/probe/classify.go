@@ -101,7 +101,7 @@ func Classify(env Env, obs []Observation) []result.Feature {
 			// The kind says it all; a per-cell sentence would triple the
 			// size of a result that crosses a serial line.
 			f.Status = result.Unsupported
-			f.Reason = &result.Reason{Kind: result.ReasonProgramType, Detail: o.Detail}
+			f.Reason = notOffered(env, o)
 		case OutcomeSleepableOnly:
 			f.Status = result.Unsupported
 			f.Reason = &result.Reason{Kind: result.ReasonProgramType,
@@ -121,6 +121,14 @@ func Classify(env Env, obs []Observation) []result.Feature {
 		case OutcomeNotSupported, OutcomeNotInEnum:
 			f.Status = result.Unsupported
 			f.Reason, f.Finding = explain(env, spec, o)
+			if g, ok := gateFor(o.Name, o.ProgramType); ok && o.Kind == result.KindHelper && f.Reason.Kind == result.ReasonVersion && g.Version != "" {
+				// The helper is missing, and it reached this program type
+				// only in a later release still: that release is the gate.
+				if gv, err := catalog.ParseVersion(g.Version); err == nil && env.Version.Less(gv) {
+					f.Reason = &result.Reason{Kind: result.ReasonProgramType, Version: g.Version, Commit: g.Commit,
+						Detail: "offered to " + o.ProgramType + " programs from " + g.Version + "; the helper itself came in " + spec.Version}
+				}
+			}
 		}
 		if o.Kind == result.KindProgramType && f.Status == result.Unsupported {
 			progReason[o.Name] = f.Reason
@@ -128,6 +136,24 @@ func Classify(env Env, obs []Observation) []result.Feature {
 		feats[i] = f
 	}
 	return feats
+}
+
+// notOffered explains a helper the verifier did not offer to a program
+// type: a config option the helper's func_proto case needs, or the release
+// that opened it to the program type, where helperGates knows them.
+func notOffered(env Env, o Observation) *result.Reason {
+	r := &result.Reason{Kind: result.ReasonProgramType, Detail: o.Detail}
+	g, ok := gateFor(o.Name, o.ProgramType)
+	if !ok {
+		return r
+	}
+	if g.Config != "" && env.Config != nil && !env.Config.Enabled(g.Config) {
+		return &result.Reason{Kind: result.ReasonConfig, Config: g.Config, Detail: "needs " + g.Config}
+	}
+	if v, err := catalog.ParseVersion(g.Version); err == nil && env.Version.Less(v) {
+		r.Version, r.Commit = g.Version, g.Commit
+	}
+	return r
 }
 
 func detail(o Observation, fallback string) string {

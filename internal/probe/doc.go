@@ -18,6 +18,20 @@
 // Probe runs both and returns a result.KernelResult; CrossCheck compares it
 // with `bpftool feature probe -j` (our loads are the ground truth).
 //
+// What is probed how: a program type loads with the expected attach type
+// libbpf sets for its section (cgroup/dev, cgroup/sysctl, ...), and with
+// more attach types where the kernel offers helpers by attach type
+// (cgroup/setsockopt, lsm_cgroup): a helper is supported when any of them
+// gets it, and the detail names the one that did. Extension programs
+// replace an XDP function that changes packet data, so the verifier, not
+// the attach check, answers for packet-changing helpers. A link type is
+// supported when a link of that type is created the way a user creates one
+// (or the link type's own target lookup answers), never because the enum
+// declares it. Members of the five BPF enums that the tables do not know
+// are reported from the kernel's BTF, with a generic probe's answer or as
+// "present, not probed" (Value); a BTF kind the scanner does not know ends
+// the scan with what it read.
+//
 // Speed: enum members the kernel's BTF does not declare are unsupported
 // without a load; the helper matrix is one raw BPF_PROG_LOAD per (program
 // type, helper) spread over all CPUs; program types that need an attach
@@ -26,12 +40,20 @@
 // variant (fentry.s, lsm.s, uprobe.s).
 //
 // A helper is "supported" only on the verifier's word: the load succeeded,
-// or failed with EACCES/EINVAL and a complaint made after the call was
-// accepted. A load the verifier abandoned (EAGAIN when a signal was pending,
-// which the Go runtime's preemption signal causes under TCG) or answered with
-// nothing but its statistics is inconclusive; loads that take milliseconds
-// (an attach target resolved through kallsyms) are issued as ordinary
-// syscalls so that the runtime does not signal them.
+// or failed with EACCES/EINVAL after the verifier walked the call (its
+// "processed N insns" is not 0) with a complaint that is not one of its
+// messages about the helper's availability ("invalid func", "unknown func",
+// "program of this type cannot use helper", "non-sleepable"). Those messages
+// are looked for anywhere in the log, and the complaint is read from the
+// log's body, cut at the statistics block's first line: no verdict depends
+// on the first or last line of a log having a known shape (7.3 adds a
+// statistics line and a structured "Verification failed:" explanation). A
+// load the verifier abandoned (EAGAIN when a signal was pending, which the
+// Go runtime's preemption signal causes under TCG), refused before its
+// first instruction (an extension program its target rejects), or answered
+// with nothing but its statistics is inconclusive; loads that take
+// milliseconds (an attach target resolved through kallsyms) are issued as
+// ordinary syscalls so that the runtime does not signal them.
 //
 // The caller must be privileged (CheckPrivilege) and, on kernels before
 // 5.11, should raise RLIMIT_MEMLOCK first (internal/rlimit).

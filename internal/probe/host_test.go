@@ -2,6 +2,8 @@ package probe
 
 import (
 	"context"
+	"encoding/binary"
+	"os"
 	"sync"
 	"testing"
 
@@ -128,7 +130,7 @@ func TestHostBpftoolCrossCheck(t *testing.T) {
 	require.True(t, kr.Bpftool.Ran, kr.Bpftool.Error)
 	assert.Greater(t, kr.Bpftool.Disagreements, 0)
 	f := find(t, kr, result.KindHelper, "kprobe", "bpf_skb_store_bytes")
-	assert.Equal(t, "supported", f.Bpftool, "bpftool 7.1 claims every helper for every program type")
+	assert.Equal(t, "supported ("+BpftoolMisreadRefusal+")", f.Bpftool, "bpftool 7.1 claims every helper for every program type")
 }
 
 func TestKernelBTFScan(t *testing.T) {
@@ -146,6 +148,24 @@ func TestKernelBTFScan(t *testing.T) {
 
 	_, err = parseKernelBTF([]byte("not btf at all, really not"), nil, nil)
 	assert.Error(t, err)
+}
+
+// TestKernelBTFUnknownKind gives the scanner the host's BTF with its first
+// type turned into a kind no kernel has yet (30): the scan must not fail,
+// it must say where it stopped, and enums it did not reach must read as
+// unknown (probes then load instead of trusting the enum).
+func TestKernelBTFUnknownKind(t *testing.T) {
+	raw, err := os.ReadFile("/sys/kernel/btf/vmlinux")
+	require.NoError(t, err)
+	hdrLen, typeOff := binary.LittleEndian.Uint32(raw[4:]), binary.LittleEndian.Uint32(raw[8:])
+	first := int(hdrLen + typeOff)
+	info := binary.LittleEndian.Uint32(raw[first+4:])
+	binary.LittleEndian.PutUint32(raw[first+4:], info&^(0x1f<<24)|30<<24)
+	kb, err := parseKernelBTF(raw, kernelEnums, btfNames())
+	require.NoError(t, err)
+	assert.Contains(t, kb.partial, "unknown BTF kind 30")
+	_, ok := kb.hasEnumValue("bpf_map_type", 1)
+	assert.False(t, ok, "an enum the scan did not reach is unknown, not empty")
 }
 
 // TestHostWithoutBTF runs the probes as on a kernel without

@@ -25,6 +25,10 @@ type kernelBTF struct {
 	ids map[string]uint32
 	// members lists the member names of wanted structs.
 	members map[string][]string
+	// partial says why the scan stopped early (a BTF kind this parser does
+	// not know and the BTF does not describe); what was read before stays
+	// usable, and enums not reached read as unknown, not as empty.
+	partial string
 }
 
 const (
@@ -83,6 +87,17 @@ func parseKernelBTF(raw []byte, enums []string, names []string) (*kernelBTF, err
 		return nil, errors.New("parse kernel btf: truncated")
 	}
 	types, strs := raw[tstart:tstart+uint64(typeLen)], raw[sstart:sstart+uint64(strLen)]
+	// A header longer than the 24 bytes known here may describe the size
+	// of every kind (the proposed kind layout section: per kind, a u8 size
+	// of its info and a u8 size of each of its vlen elements), which lets
+	// the scan skip kinds it does not know.
+	var layout []byte
+	if hdrLen >= 32 {
+		lOff, lLen := le.Uint32(raw[24:]), le.Uint32(raw[28:])
+		if lstart := uint64(hdrLen) + uint64(lOff); lLen > 0 && lstart+uint64(lLen) <= uint64(len(raw)) {
+			layout = raw[lstart : lstart+uint64(lLen)]
+		}
+	}
 	name := func(off uint32) []byte {
 		if uint64(off) >= uint64(len(strs)) {
 			return nil
@@ -120,7 +135,15 @@ func parseKernelBTF(raw []byte, enums []string, names []string) (*kernelBTF, err
 		case btfKindPtr, btfKindFwd, btfKindTypedef, btfKindVolatile, btfKindConst,
 			btfKindRestrict, btfKindFunc, btfKindFloat, btfKindTypeTag:
 		default:
-			return nil, fmt.Errorf("parse kernel btf: unknown kind %d at type %d", kind, id)
+			if i := int(kind) * 4; i+4 <= len(layout) {
+				extra = int(layout[i]) + vlen*int(layout[i+1])
+				break
+			}
+			// Without a size for the kind the rest cannot be walked: keep
+			// what was read (a future kernel must not lose every BTF probe
+			// to one new kind).
+			kb.partial = fmt.Sprintf("unknown BTF kind %d at type %d", kind, id)
+			return kb, nil
 		}
 		if off+extra > len(types) {
 			return nil, errors.New("parse kernel btf: truncated type")

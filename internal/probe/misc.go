@@ -17,9 +17,10 @@ import (
 	"github.com/bpfmatrix/bpfmatrix/internal/verifierlog"
 )
 
-// extTarget is a BTF-annotated XDP program for extension programs to
-// replace, as in cilium/ebpf's features probe.
-func extInsns(first asm.Instruction) asm.Instructions {
+// extInsns is a BTF-annotated global function "a" of an XDP program whose
+// body starts with first, as in cilium/ebpf's features probe: the target an
+// extension program replaces, and the extension itself.
+func extInsns(first ...asm.Instruction) asm.Instructions {
 	fn := &btf.Func{
 		Name: "a",
 		Type: &btf.FuncProto{
@@ -28,7 +29,37 @@ func extInsns(first asm.Instruction) asm.Instructions {
 		},
 		Linkage: btf.GlobalFunc,
 	}
-	return asm.Instructions{btf.WithFuncMetadata(first, fn), asm.Mov.Imm(asm.R0, 0), asm.Return()}
+	first[0] = btf.WithFuncMetadata(first[0], fn)
+	return append(asm.Instructions(first), asm.Mov.Imm(asm.R0, 0), asm.Return())
+}
+
+// extTargetInsns is the program extensions replace. It calls
+// bpf_xdp_adjust_head: since 6.13 (81f6d0530ba0, "bpf: check changes_pkt_data
+// property for extension programs", also in Debian's 6.12) the kernel
+// refuses an extension that calls a packet-changing helper when its target
+// does not, before the verifier looks at the helper; a target that changes
+// packet data lets the verifier answer for all 19 of them.
+func extTargetInsns() asm.Instructions {
+	return extInsns(asm.Mov.Imm(asm.R2, 0), asm.FnXdpAdjustHead.Call())
+}
+
+// newExtTarget loads extTargetInsns.
+func newExtTarget() (*ebpf.Program, error) {
+	return ebpf.NewProgramWithOptions(&ebpf.ProgramSpec{
+		Type: ebpf.XDP, License: "GPL", Instructions: extTargetInsns(),
+	}, ebpf.ProgramOptions{LogDisabled: true})
+}
+
+// loadExtension loads an extension of target's "a" that calls helper id,
+// with the verifier log at level 1.
+func loadExtension(target *ebpf.Program, id int32) error {
+	prog, err := ebpf.NewProgramWithOptions(&ebpf.ProgramSpec{
+		Type: ebpf.Extension, License: "GPL", AttachTarget: target, AttachTo: "a", Instructions: extInsns(asm.BuiltinFunc(id).Call()),
+	}, ebpf.ProgramOptions{LogLevel: ebpf.LogLevelInstruction})
+	if err == nil {
+		prog.Close()
+	}
+	return err
 }
 
 func (r *runner) probeExtType() (Outcome, string) {
@@ -53,9 +84,7 @@ func featuresOutcome(err error) (Outcome, string) {
 // (resolve_prog_type() in the verifier), so these loads go through
 // cilium/ebpf, which marshals the BTF the kernel requires for both programs.
 func (r *runner) probeExtHelpers(ctx context.Context) {
-	target, err := ebpf.NewProgramWithOptions(&ebpf.ProgramSpec{
-		Type: ebpf.XDP, License: "GPL", Instructions: extInsns(asm.Mov.Imm(asm.R0, 0)),
-	}, ebpf.ProgramOptions{LogDisabled: true})
+	target, err := newExtTarget()
 	var list []helper
 	for _, h := range helpers {
 		if has, ok := r.inEnum(Spec{Enum: "bpf_func_id", Value: int64(h.ID)}); ok && !has {
@@ -79,12 +108,8 @@ func (r *runner) probeExtHelpers(ctx context.Context) {
 }
 
 func (r *runner) extVerdict(h helper, target *ebpf.Program) (Outcome, string) {
-	insns := extInsns(asm.BuiltinFunc(h.ID).Call())
-	prog, err := ebpf.NewProgramWithOptions(&ebpf.ProgramSpec{
-		Type: ebpf.Extension, License: "GPL", AttachTarget: target, AttachTo: "a", Instructions: insns,
-	}, ebpf.ProgramOptions{LogLevel: ebpf.LogLevelInstruction})
+	err := loadExtension(target, h.ID)
 	if err == nil {
-		prog.Close()
 		return OutcomeSupported, ""
 	}
 	var verr *ebpf.VerifierError

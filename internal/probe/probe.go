@@ -69,9 +69,10 @@ func SortFeatures(fs []result.Feature) {
 			p, _ := LookupSpec(result.KindProgramType, f.ProgramType)
 			h, _ := LookupSpec(result.KindHelper, f.Name)
 			k.val = p.Value*1000 + h.Value
-		} else {
-			s, _ := LookupSpec(f.Kind, f.Name)
+		} else if s, ok := LookupSpec(f.Kind, f.Name); ok {
 			k.val = s.Value
+		} else {
+			k.val = undeclaredOrder(specKey{f.Kind, f.Name})
 		}
 		idx[i], ks[i] = i, k
 	}

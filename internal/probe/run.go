@@ -40,18 +40,26 @@ var (
 	// lsmSleepable are hooks in the kernel's sleepable set
 	// (btf_sleepable_lsm_hooks): 5.10 listed only a few (file_mprotect,
 	// bprm_committed_creds); later kernels list many more.
-	lsmSleepable    = []string{"bpf_lsm_file_mprotect", "bpf_lsm_bprm_committed_creds", "bpf_lsm_bpf"}
-	iterTargets     = []string{"bpf_iter_task"}
-	rawTpTargets    = []string{"typedef btf_trace_sched_switch", "typedef btf_trace_sys_enter"}
-	kfuncTargets    = []string{"bpf_dynptr_from_skb", "bpf_kfunc_call_test1", "bpf_rcu_read_lock"}
-	structOpsTarget = "struct tcp_congestion_ops"
+	lsmSleepable = []string{"bpf_lsm_file_mprotect", "bpf_lsm_bprm_committed_creds", "bpf_lsm_bpf"}
+	// lsmCgroupTargets: socket_post_create is in
+	// bpf_lsm_unlocked_sockopt_hooks, so its lsm_cgroup programs may call
+	// bpf_setsockopt.
+	lsmCgroupTargets = []string{"bpf_lsm_socket_post_create", "bpf_lsm_socket_bind"}
+	// lsmCgroupHelpers are what bpf_lsm_func_proto adds for BPF_LSM_CGROUP
+	// (cgroup_common_func_proto and the sockopt helpers), 6.0 to 7.3.
+	lsmCgroupHelpers = map[string]bool{"bpf_get_retval": true, "bpf_set_retval": true, "bpf_get_local_storage": true,
+		"bpf_setsockopt": true, "bpf_getsockopt": true}
+	iterTargets      = []string{"bpf_iter_task"}
+	rawTpTargets     = []string{"typedef btf_trace_sched_switch", "typedef btf_trace_sys_enter"}
+	kfuncTargets     = []string{"bpf_dynptr_from_skb", "bpf_kfunc_call_test1", "bpf_rcu_read_lock"}
+	structOpsTarget  = "struct tcp_congestion_ops"
 )
 
 var kernelEnums = []string{"bpf_prog_type", "bpf_map_type", "bpf_attach_type", "bpf_link_type", "bpf_func_id"}
 
 func btfNames() []string {
 	var out []string
-	for _, l := range [][]string{fentryTargets, sleepableTargets, fmodRetTargets, lsmTargets, lsmSleepable, iterTargets, rawTpTargets, kfuncTargets} {
+	for _, l := range [][]string{fentryTargets, sleepableTargets, fmodRetTargets, lsmTargets, lsmSleepable, lsmCgroupTargets, iterTargets, rawTpTargets, kfuncTargets} {
 		out = append(out, l...)
 	}
 	out = append(out, structOpsTarget)
@@ -69,6 +77,11 @@ type variant struct {
 	req       loadRequest
 	sleepable bool
 	desc      string
+	// only, when set, limits the helpers this variant is tried for: an
+	// attach-typed variant whose extra helpers the kernel names (each load
+	// with an attach target costs a kallsyms lookup, milliseconds under
+	// TCG).
+	only map[string]bool
 }
 
 // runner holds the state of one probe run.
@@ -186,7 +199,20 @@ func (r *runner) progVariants(s Spec) ([]variant, error) {
 	case "cgroup_sock_addr":
 		return []variant{v(withTarget(10, 0), false, "cgroup/connect4")}, nil
 	case "cgroup_sockopt":
-		return []variant{v(withTarget(21, 0), false, "cgroup/getsockopt")}, nil
+		// bpf_setsockopt and bpf_getsockopt are offered to
+		// BPF_CGROUP_SETSOCKOPT programs only (cg_sockopt_func_proto).
+		return []variant{v(withTarget(21, 0), false, "cgroup/getsockopt"), v(withTarget(22, 0), false, "cgroup/setsockopt")}, nil
+	case "cgroup_device":
+		// The expected attach types libbpf sets for these section names:
+		// with attach type 0 (BPF_CGROUP_INET_INGRESS) the kernel withholds
+		// bpf_get_retval and bpf_set_retval (cgroup_common_func_proto, 5.18).
+		return []variant{v(withTarget(6, 0), false, "cgroup/dev")}, nil
+	case "cgroup_sysctl":
+		return []variant{v(withTarget(18, 0), false, "cgroup/sysctl")}, nil
+	case "cgroup_sock":
+		return []variant{v(withTarget(2, 0), false, "cgroup/sock_create")}, nil
+	case "sock_ops":
+		return []variant{v(withTarget(3, 0), false, "sockops")}, nil
 	case "sk_lookup":
 		return []variant{v(withTarget(36, 0), false, "sk_lookup")}, nil
 	case "netfilter":
@@ -226,6 +252,15 @@ func (r *runner) progVariants(s Spec) ([]variant, error) {
 			return nil, fmt.Errorf("no LSM hook among %v in kernel BTF", lsmTargets)
 		}
 		out := []variant{v(withTarget(27, id), false, "lsm/"+strings.TrimPrefix(name, "bpf_lsm_"))}
+		// lsm_cgroup programs (6.0) get cgroup helpers (bpf_get_retval,
+		// bpf_set_retval, bpf_get_local_storage) and, on socket hooks,
+		// bpf_setsockopt/bpf_getsockopt, which lsm_mac programs do not
+		// (bpf_lsm_func_proto).
+		if cname, cid := r.firstID(lsmCgroupTargets); cid != 0 {
+			vc := v(withTarget(43, cid), false, "lsm_cgroup/"+strings.TrimPrefix(cname, "bpf_lsm_"))
+			vc.only = lsmCgroupHelpers
+			out = append(out, vc)
+		}
 		for _, sname := range lsmSleepable {
 			if sid := r.kb.id(sname); sid != 0 {
 				out = append(out, v(withTarget(27, sid), true, "lsm.s/"+strings.TrimPrefix(sname, "bpf_lsm_")))
@@ -420,18 +455,32 @@ var (
 	msgUnknownFunc  = []byte("unknown func ")
 	msgNotForType   = []byte("not supported for program type")
 	msgNonSleepable = []byte("non-sleepable")
+	// msgExtension starts the refusals of an extension program by its
+	// target (bpf_check_attach_target): "Extension program changes packet
+	// data, while original does not" (6.13+, also in Debian's 6.12), made
+	// before the verifier looks at a single instruction.
+	msgExtension = []byte("Extension program ")
 )
 
-// classifyHelperLoad reads the verifier's answer to helperInsns. Only the
-// verifier's own availability messages say "no"; "yes" needs a rejection
-// that the verifier made after it accepted the call: EACCES or EINVAL (or
-// ENOTSUPP) with a complaint in the log. Anything else (EAGAIN or EINTR from
-// an interrupted verification, ENOMEM, ENOSPC, a log holding nothing but the
-// statistics that print_verification_stats adds to every answer at
-// BPF_LOG_STATS) is inconclusive, never "supported".
+// classifyHelperLoad reads the verifier's answer to helperInsns from the
+// errno and the verifier's own messages about the helper, wherever they are
+// in the log: "invalid func" (no such helper), "unknown func" / "program of
+// this type cannot use helper" / "not supported for program type" (not
+// offered), "non-sleepable" (sleepable programs only). "Yes" needs the
+// verifier to have walked the call (its "processed N insns" count is not
+// 0) and then complained about something else (an argument, the
+// uninitialised R7 the program reads next), with EACCES or EINVAL (or
+// ENOTSUPP). Anything else is inconclusive, never "supported": EAGAIN or
+// EINTR from an interrupted verification, ENOMEM, ENOSPC, a refusal before
+// the first instruction (an extension its target rejects), or a log that
+// holds nothing but the statistics print_verification_stats adds to every
+// answer, whatever shape a kernel gives those.
 func classifyHelperLoad(res loadResult) (helperVerdict, string) {
 	if res.err == nil {
 		return verdictSupported, ""
+	}
+	if interrupted(res.err) {
+		return verdictError, "verification interrupted: " + res.err.Error()
 	}
 	log := res.raw
 	if log == nil && res.log != "" {
@@ -446,15 +495,17 @@ func classifyHelperLoad(res loadResult) (helperVerdict, string) {
 		return verdictNeedsSleepable, ""
 	}
 	if !errors.Is(res.err, unix.EACCES) && !errors.Is(res.err, unix.EINVAL) && !errors.Is(res.err, enoTSUPP) {
-		if errors.Is(res.err, unix.EAGAIN) || errors.Is(res.err, unix.EINTR) {
-			return verdictError, "verification interrupted: " + res.err.Error()
-		}
 		return verdictError, res.err.Error()
 	}
-	if verifierlog.Complaint(log) == nil {
+	complaint := verifierlog.Complaint(log)
+	if complaint == nil {
 		// No verifier log, or only its statistics: the load failed before
 		// or outside the helper check.
 		return verdictError, res.err.Error() + " without a verifier complaint"
+	}
+	if n, ok := verifierlog.Processed(log); (ok && n == 0) || bytes.Contains(log, msgExtension) {
+		// Refused before the verifier reached the call.
+		return verdictError, res.err.Error() + " before the helper call was checked: " + string(complaint)
 	}
 	// Any other verifier complaint (argument types, unreleased references,
 	// "not allowed in probe") comes after the availability check passed.
@@ -545,6 +596,9 @@ func (r *runner) probeHelper(l *loader, j helperJob) (Outcome, string, string) {
 	}
 	needsSleep, triedSleepable := false, false
 	for _, vr := range vs {
+		if vr.only != nil && !vr.only[j.h.Name] {
+			continue
+		}
 		if vr.sleepable && !vs[0].sleepable {
 			// Sleepable variants come last and answer for helpers every
 			// other variant refused: all of them when the verifier said
@@ -680,7 +734,13 @@ func Observe(ctx context.Context, opts Options) ([]Observation, Env, KernelConfi
 	r.probeProgramTypes(ctx, withBTF)
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); r.probeMisc(ctx); r.probeAttachTypes(ctx); r.probeLinkTypes() }()
+	go func() {
+		defer wg.Done()
+		r.probeMisc(ctx)
+		r.probeAttachTypes(ctx)
+		r.probeLinkTypes(ctx)
+		r.probeUndeclared(ctx)
+	}()
 	r.probeHelpers(ctx, withBTF)
 	wg.Wait()
 	if err := ctx.Err(); err != nil {

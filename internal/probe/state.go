@@ -159,40 +159,48 @@ func (r *runner) probeAttachTypes(ctx context.Context) {
 	})
 }
 
-// probeLinkTypes reports the members of enum bpf_link_type the kernel
-// declares. Links need a live attach point to be created, so apart from the
-// multi-probe links (probed by their attach types above) the kernel's own
-// enum is the answer; a link type whose program type is missing is missing.
-func (r *runner) probeLinkTypes() {
-	attach := map[string]Outcome{}
+// probeLinkTypes creates a link of each type the kernel's enum declares
+// (links.go); the multi-probe links are judged by their attach types.
+func (r *runner) probeLinkTypes(ctx context.Context) {
+	attach := map[string]Observation{}
 	r.mu.Lock()
 	for _, o := range r.obs {
 		if o.Kind == result.KindAttachType {
-			attach[o.Name] = o.Outcome
+			attach[o.Name] = o
 		}
 	}
 	r.mu.Unlock()
-	for _, s := range LinkTypes {
+	r.parallel(ctx, len(LinkTypes), func(l *loader, i int) {
+		s := LinkTypes[i]
 		o := Observation{Kind: s.Kind, Name: s.Name}
-		has, ok := r.inEnum(s)
-		switch {
-		case !ok:
-			o.Outcome, o.Err = OutcomeError, "no kernel BTF to read enum bpf_link_type"
-		case !has:
+		defer func() { r.add(o) }()
+		if has, ok := r.inEnum(s); ok && !has {
 			o.Outcome = OutcomeNotInEnum
+			return
+		}
+		r.progMu.Lock()
+		progOK := r.progOK[s.ProgramType]
+		r.progMu.Unlock()
+		if !progOK {
+			o.Outcome, o.Requires = OutcomeProgramTypeMissing, s.ProgramType
+			return
+		}
+		switch {
 		case s.Name == "kprobe_multi" || s.Name == "uprobe_multi":
-			o.Outcome, o.Detail = attach["trace_"+s.Name], "as the trace_"+s.Name+" attach type"
+			a := attach["trace_"+s.Name]
+			o.Outcome, o.Err, o.Detail = a.Outcome, a.Err, "as the trace_"+s.Name+" attach type"
 			if o.Outcome == OutcomeProgramTypeMissing {
 				o.Requires = s.ProgramType
 			}
+		case linkProbes[s.Name] != nil:
+			o.Outcome, o.Err = linkProbes[s.Name](r, l, s)
+			if o.Outcome == OutcomeSupported && o.Err != "" {
+				o.Detail, o.Err = o.Err, ""
+			}
 		default:
-			o.Outcome, o.Detail = OutcomeSupported, "declared in the kernel's enum bpf_link_type"
+			o.Outcome, o.Err = OutcomeError, "no probe for link type "+s.Name
 		}
-		if o.Outcome != OutcomeNotInEnum && !r.progOK[s.ProgramType] {
-			o.Outcome, o.Requires = OutcomeProgramTypeMissing, s.ProgramType
-		}
-		r.add(o)
-	}
+	})
 }
 
 // lockdownFromBoot derives the lockdown mode when securityfs is not mounted:

@@ -215,14 +215,20 @@ func TestVersionViolationsArch(t *testing.T) {
 func TestApplyBpftoolClaims(t *testing.T) {
 	fs := []result.Feature{
 		{Kind: result.KindHelper, ProgramType: "kprobe", Name: "bpf_skb_store_bytes", Status: result.Unsupported},
+		{Kind: result.KindHelper, ProgramType: "kprobe", Name: "bpf_skb_load_bytes", Status: result.Unsupported, Reason: &result.Reason{Kind: result.ReasonProgramType}},
+		{Kind: result.KindHelper, ProgramType: "lsm", Name: "bpf_map_lookup_elem", Status: result.Supported},
 		{Kind: result.KindHelper, ProgramType: "kprobe", Name: "bpf_map_lookup_elem", Status: result.Supported},
 		{Kind: result.KindHelper, ProgramType: "kprobe", Name: "bpf_loop", Status: result.Inconclusive},
 	}
 	n := applyClaims(map[string]bool{
 		"helper/kprobe/bpf_skb_store_bytes": true, "helper/kprobe/bpf_map_lookup_elem": true, "helper/kprobe/bpf_loop": false,
+		"helper/kprobe/bpf_skb_load_bytes": true, "helper/lsm/bpf_map_lookup_elem": false,
 	}, fs)
-	assert.Equal(t, 1, n)
-	assert.Equal(t, "supported", fs[0].Bpftool)
-	assert.Empty(t, fs[1].Bpftool)
-	assert.Empty(t, fs[2].Bpftool, "inconclusive cells are not compared")
+	assert.Equal(t, 3, n)
+	assert.Equal(t, "supported (misread refusal)", fs[1].Bpftool)
+	assert.Equal(t, "unsupported (no attach target)", fs[2].Bpftool)
+	assert.Equal(t, map[string]int{BpftoolOther: 1, BpftoolMisreadRefusal: 1, BpftoolNoAttachTarget: 1}, BpftoolCauses(fs))
+	assert.Equal(t, "supported (other)", fs[0].Bpftool, "no reason recorded: cause unknown")
+	assert.Empty(t, fs[3].Bpftool)
+	assert.Empty(t, fs[4].Bpftool, "inconclusive cells are not compared")
 }

@@ -249,7 +249,7 @@ func fill(out *result.VerifierOutcome, log, summary string, err error) {
 	}
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
-		out.Errno = unix.ErrnoName(errno)
+		out.Errno = errnoName(errno)
 	}
 	out.Log = log
 	out.Summary = summary
@@ -366,4 +366,18 @@ func loadObjectTarget(spec *ebpf.CollectionSpec, ext string, opts Options) (*ebp
 	prog := coll.DetachProgram(target)
 	coll.Close()
 	return prog, nil
+}
+
+// errnoName names errno as the C headers do. ENOTSUPP (524) is the kernel's
+// own (include/linux/errno.h, not in the uapi headers, so x/sys/unix has no
+// name for it); the verifier returns it when the JIT lacks an instruction
+// (seen: 32-bit jump offsets on 6.1 arm64).
+func errnoName(errno syscall.Errno) string {
+	if n := unix.ErrnoName(errno); n != "" {
+		return n
+	}
+	if errno == 524 {
+		return "ENOTSUPP"
+	}
+	return fmt.Sprintf("errno %d", int(errno))
 }

@@ -3,6 +3,7 @@ package verifier
 import (
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/bpfmatrix/bpfmatrix/bpf"
@@ -158,4 +159,10 @@ func TestWriteLogs(t *testing.T) {
 	raw, err := os.ReadFile(dir + "/neg_div_by_zero.log")
 	require.NoError(t, err)
 	assert.Equal(t, "0: (37) r0 /= 0\ndiv by zero\n", string(raw))
+}
+
+func TestErrnoName(t *testing.T) {
+	assert.Equal(t, "EACCES", errnoName(syscall.EACCES))
+	assert.Equal(t, "ENOTSUPP", errnoName(syscall.Errno(524)))
+	assert.Equal(t, "errno 4095", errnoName(syscall.Errno(4095)))
 }

@@ -1,0 +1,157 @@
+package matrix
+
+import (
+	"sort"
+
+	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
+	"github.com/bpfmatrix/bpfmatrix/internal/result"
+)
+
+// ExplainAcrossKernels completes the reasons of unsupported helper cells
+// with what the other kernels of the same architecture in m show, which no
+// single kernel can know:
+//
+//   - A helper the kernel lacks is "introduced in X" by its own probe. When
+//     no later kernel of the run offers it to the program type and the
+//     newest kernel that has the helper says it is not offered to that
+//     type, the gate is the program type, not the version.
+//   - A helper the kernel has but does not offer to a program type gets the
+//     version of the first later kernel of the run that offers it, as an
+//     upper bound ("offered to this program type by 6.12"), unless the
+//     probe already named the release that opened it.
+//
+// Kernels that failed, and cells that are not unsupported, are left alone.
+// It is idempotent.
+func ExplainAcrossKernels(m *result.Matrix) {
+	type col struct {
+		kr *result.KernelResult
+		v  catalog.Version
+	}
+	byArch := map[string][]col{}
+	for i := range m.Kernels {
+		kr := &m.Kernels[i]
+		v, err := catalog.ParseVersion(kr.Kernel.Version)
+		if kr.Error != "" || err != nil {
+			continue
+		}
+		byArch[kr.Kernel.Arch] = append(byArch[kr.Kernel.Arch], col{kr, v})
+	}
+	type cell struct{ progType, name string }
+	for _, cols := range byArch {
+		sort.SliceStable(cols, func(a, b int) bool { return cols[a].v.Less(cols[b].v) })
+		// idx[i] maps a helper cell to its feature in cols[i].
+		idx := make([]map[cell]*result.Feature, len(cols))
+		for i, c := range cols {
+			idx[i] = map[cell]*result.Feature{}
+			for j := range c.kr.Features {
+				f := &c.kr.Features[j]
+				if f.Kind == result.KindHelper {
+					idx[i][cell{f.ProgramType, f.Name}] = f
+				}
+			}
+		}
+		for i, c := range cols {
+			for key, f := range idx[i] {
+				if f.Status != result.Unsupported || f.Reason == nil {
+					continue
+				}
+				// The first later kernel that offers the helper, and the
+				// newest one that has it without offering it.
+				var firstOK, newestNotOffered *col
+				for j := i + 1; j < len(cols); j++ {
+					g := idx[j][key]
+					if g == nil {
+						continue
+					}
+					if g.Status == result.Supported && firstOK == nil {
+						firstOK = &cols[j]
+					}
+					if g.Status == result.Unsupported && g.Reason != nil && g.Reason.Kind == result.ReasonProgramType && g.Reason.Version == "" {
+						newestNotOffered = &cols[j]
+					}
+				}
+				r := f.Reason
+				switch {
+				case r.Kind == result.ReasonVersion && firstOK == nil && newestNotOffered != nil:
+					f.Reason = &result.Reason{Kind: result.ReasonProgramType,
+						Detail: "not offered to " + key.progType + " programs on any kernel of this run up to " +
+							newestNotOffered.kr.Kernel.Name + "; the helper itself came in " + r.Version}
+				case r.Kind == result.ReasonProgramType && firstOK != nil:
+					if r.Version != "" {
+						if rv, err := catalog.ParseVersion(r.Version); err == nil && c.v.Less(rv) && !firstOK.v.Less(rv) {
+							continue // the probe named the release, and it fits
+						}
+					}
+					f.Reason = &result.Reason{Kind: result.ReasonProgramType, Version: firstOK.kr.Kernel.Version,
+						Detail: "offered to " + key.progType + " programs by " + firstOK.kr.Kernel.Version +
+							" (" + firstOK.kr.Kernel.Name + ", the first kernel of this run that offers it)"}
+				}
+			}
+		}
+	}
+}
+
+// ReasonViolations checks every unsupported cell's reason against the later
+// kernels of the same architecture in m: a version reason must name a
+// version above the kernel's own, and a program_type reason on a cell a
+// later kernel supports must carry a version above the kernel's and no
+// later than that kernel's. It returns one line per violation.
+func ReasonViolations(m *result.Matrix) []string {
+	type at struct {
+		kr *result.KernelResult
+		v  catalog.Version
+	}
+	type cell struct {
+		kind           result.Kind
+		progType, name string
+		arch           string
+	}
+	supported := map[cell][]at{}
+	var all []at
+	for i := range m.Kernels {
+		kr := &m.Kernels[i]
+		v, err := catalog.ParseVersion(kr.Kernel.Version)
+		if kr.Error != "" || err != nil {
+			continue
+		}
+		all = append(all, at{kr, v})
+		for _, f := range kr.Features {
+			if f.Status == result.Supported {
+				k := cell{f.Kind, f.ProgramType, f.Name, kr.Kernel.Arch}
+				supported[k] = append(supported[k], at{kr, v})
+			}
+		}
+	}
+	var out []string
+	for _, a := range all {
+		for _, f := range a.kr.Features {
+			if f.Status != result.Unsupported || f.Reason == nil {
+				continue
+			}
+			label := a.kr.Kernel.Name + " " + string(f.Kind) + " " + f.ProgramType + "/" + f.Name
+			rv, rerr := catalog.ParseVersion(f.Reason.Version)
+			var firstLater *at
+			for _, s := range supported[cell{f.Kind, f.ProgramType, f.Name, a.kr.Kernel.Arch}] {
+				if a.v.Less(s.v) && (firstLater == nil || s.v.Less(firstLater.v)) {
+					s := s
+					firstLater = &s
+				}
+			}
+			switch f.Reason.Kind {
+			case result.ReasonVersion:
+				if rerr != nil || !a.v.Less(rv) {
+					out = append(out, label+": version reason "+f.Reason.Version+" is not above "+a.v.String())
+				}
+			case result.ReasonProgramType:
+				if firstLater == nil {
+					continue
+				}
+				if rerr != nil || !a.v.Less(rv) || firstLater.v.Less(rv) {
+					out = append(out, label+": program_type reason without a version in ("+a.v.String()+", "+firstLater.v.String()+"], though "+firstLater.kr.Kernel.Name+" supports it")
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
