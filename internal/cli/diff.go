@@ -20,7 +20,10 @@ kernel added, removed or newly failing).
 
 Exit status: 0 when nothing was lost, 1 when something was lost (a feature or
 verifier case went from supported/accepted to unsupported/rejected, or a kernel
-that booted before fails now), 2 on bad input. Inconclusive is never a loss.`,
+that booted before fails now), 2 on bad input. Inconclusive is never a loss, and
+neither is present (the kernel declares the feature in its BTF but no probe
+could judge it): supported -> present and present -> unsupported are changes,
+not losses, and unsupported -> present is a change, not a gain.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format != "text" && format != "markdown" {

@@ -109,9 +109,11 @@ func reasonText(f result.Feature) string {
 
 func writeProbeTable(w io.Writer, kr *result.KernelResult, allHelpers bool) error {
 	c := probe.Counts(kr.Features)
-	fmt.Fprintf(w, "Kernel %s (%s, %s): %d supported, %d unsupported, %d inconclusive in %.2fs\n",
+	// Present (declared by the kernel's BTF, judged by no probe) is its
+	// own count: adding it to supported would vouch for what was never tried.
+	fmt.Fprintf(w, "Kernel %s (%s, %s): %d supported, %d unsupported, %d inconclusive, %d present (not probed) in %.2fs\n",
 		kr.Kernel.Release, kr.Kernel.Version, kr.Kernel.Arch,
-		c[result.Supported], c[result.Unsupported], c[result.Inconclusive], kr.ProbeTime.Std().Seconds())
+		c[result.Supported], c[result.Unsupported], c[result.Inconclusive], c[result.Present], kr.ProbeTime.Std().Seconds())
 	if kr.Config == nil {
 		fmt.Fprintln(w, "Kernel config: not found (pass --config); config reasons cannot be given")
 	}
@@ -138,7 +140,7 @@ func writeProbeTable(w io.Writer, kr *result.KernelResult, allHelpers bool) erro
 	}
 	tw.Flush()
 	// Helpers: one line per program type with counts, or every helper.
-	type tally struct{ sup, unsup, inc []string }
+	type tally struct{ sup, unsup, inc, pres []string }
 	byType := map[string]*tally{}
 	var order []string
 	for _, f := range kr.Features {
@@ -156,21 +158,26 @@ func writeProbeTable(w io.Writer, kr *result.KernelResult, allHelpers bool) erro
 			t.sup = append(t.sup, f.Name)
 		case result.Unsupported:
 			t.unsup = append(t.unsup, f.Name)
+		case result.Present:
+			t.pres = append(t.pres, f.Name)
 		default:
 			t.inc = append(t.inc, f.Name+" ("+f.Error+")")
 		}
 	}
-	fmt.Fprintf(w, "\nHelpers per program type (supported / unsupported / inconclusive)\n")
+	fmt.Fprintf(w, "\nHelpers per program type (supported / unsupported / inconclusive / present, not probed)\n")
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, pt := range order {
 		t := byType[pt]
-		fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\n", pt, len(t.sup), len(t.unsup), len(t.inc))
+		fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\t%d\n", pt, len(t.sup), len(t.unsup), len(t.inc), len(t.pres))
 	}
 	tw.Flush()
 	for _, pt := range order {
 		t := byType[pt]
 		if len(t.inc) > 0 {
 			fmt.Fprintf(w, "  %s inconclusive: %s\n", pt, strings.Join(t.inc, ", "))
+		}
+		if len(t.pres) > 0 {
+			fmt.Fprintf(w, "  %s present, not probed: %s\n", pt, strings.Join(t.pres, ", "))
 		}
 		if allHelpers && len(t.sup) > 0 {
 			sort.Strings(t.sup)

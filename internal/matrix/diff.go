@@ -73,7 +73,10 @@ func (d *Diff) Losses() int { return d.Count(Lost) }
 // Compare lists what changed from old to new, per kernel (matched by name,
 // in new's order, then kernels only old has). Inconclusive is never a
 // loss: a probe that could not answer is not evidence that a feature went
-// away.
+// away. Present (declared by the kernel's BTF, judged by no probe) is
+// neither a yes nor a no either: supported -> present and present ->
+// unsupported are Changed, never Lost, and unsupported -> present is
+// Changed, never Gained. Only a yes against a no is a gain or a loss.
 func Compare(old, new *result.Matrix) *Diff {
 	oldBy := map[string]*result.KernelResult{}
 	for i := range old.Kernels {
@@ -172,6 +175,8 @@ func compareFeature(of, nf *result.Feature) (Change, bool) {
 			c.Detail = ReasonText(nf.Reason)
 		case result.Inconclusive:
 			c.Detail = nf.Error
+		case result.Present:
+			c.Detail = presentText(nf)
 		}
 	}
 	ov, nv := featureVerdict(of), featureVerdict(nf)

@@ -6,8 +6,11 @@
 // the only I/O is Write and Read, and every write is atomic (temp file in the
 // same directory, then rename), so a reader never sees half a report.
 //
-// Tri-state is kept everywhere: an inconclusive feature is shown as "?",
-// counted as skipped in JUnit and is never a loss in a diff. An unsupported
+// Every status is kept apart everywhere: an inconclusive feature is shown
+// as "?", counted as skipped in JUnit and is never a loss in a diff; a
+// present one (declared by the kernel's BTF, judged by no probe) is shown as
+// "○" with what was seen, skipped in JUnit, never counted as supported, and
+// neither a gain nor a loss in a diff. An unsupported
 // feature is shown with its reason (version, commit, config option,
 // privilege, architecture). A finding (an outcome that contradicts the
 // version and config expectation, or a verifier outcome that contradicts its

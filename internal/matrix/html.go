@@ -21,7 +21,8 @@ const logExcerptLines = 40
 // Page data, kept compact because 20 kernels × 7000 rows is 140,000 cells:
 // a row is [group, name, statuses, notes], statuses one character per
 // kernel (S supported/accepted, U unsupported/rejected, I inconclusive,
-// - not probed; lower case marks a finding), notes an index per kernel into
+// P present: declared by the kernel's BTF and judged by no probe, - not
+// probed; lower case marks a finding), notes an index per kernel into
 // a table of distinct cell details (0: none), or 0 when the row has none.
 type pageData struct {
 	Title     string       `json:"title"`
@@ -50,7 +51,8 @@ type pageKernel struct {
 	Error          string `json:"e,omitempty"`
 	Cached         bool   `json:"c,omitempty"`
 	Bpftool        string `json:"b,omitempty"`
-	Counts         [3]int `json:"k"`
+	// Counts: supported, unsupported, inconclusive, present.
+	Counts [4]int `json:"k"`
 }
 
 type pageGroup struct {
@@ -145,6 +147,16 @@ func statusChar(v verdict, finding bool) byte {
 	return c
 }
 
+// featureStatusChar is statusChar for a feature, with P for present: its
+// verdict is unknown like inconclusive, but the page tells them apart.
+func featureStatusChar(f *result.Feature) byte {
+	c := statusChar(featureVerdict(f), isFinding(f))
+	if f.Status == result.Present {
+		c = byte('P') | c&('a'-'A')
+	}
+	return c
+}
+
 func buildPage(m *result.Matrix) *pageData {
 	md := newModel(m)
 	d := &pageData{Title: "BPF feature matrix", Schema: m.Schema, Pairs: [][2]int{}}
@@ -176,6 +188,8 @@ func buildPage(m *result.Matrix) *pageData {
 				pk.Counts[0]++
 			case result.Unsupported:
 				pk.Counts[1]++
+			case result.Present:
+				pk.Counts[3]++
 			default:
 				pk.Counts[2]++
 			}
@@ -208,7 +222,7 @@ func buildPage(m *result.Matrix) *pageData {
 					st[ki] = '-'
 					continue
 				}
-				st[ki] = statusChar(featureVerdict(f), isFinding(f))
+				st[ki] = featureStatusChar(f)
 				ns[ki] = notes.add(featureNote(f))
 				hasNote = hasNote || ns[ki] != 0
 			}

@@ -213,3 +213,47 @@ func checkPageInChromium(t *testing.T, m *result.Matrix, query string) {
 		saveScreenshot(t, ctx, "index-detail.png")
 	})
 }
+
+// TestHTMLPresentInChromium: a present cell (declared by the kernel's BTF,
+// judged by no probe) has its own symbol, class and status text in a real
+// browser, is found by its own filter, and is counted apart in the kernel's
+// detail.
+func TestHTMLPresentInChromium(t *testing.T) {
+	m := minimalMatrix()
+	url, _ := servePage(t, m)
+	ctx := newBrowser(t)
+	d := buildPage(m)
+	row := -1
+	for i, r := range d.Rows {
+		if r[1] == "tracing_multi" {
+			row = i
+		}
+	}
+	require.GreaterOrEqual(t, row, 0)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(`body[data-ready="1"]`))))
+
+	sel := fmt.Sprintf(`#body tr.row[data-r="%d"] td.c[data-k="0"]`, row)
+	assert.Equal(t, "c P", evaluate[string](t, ctx, `document.querySelector('`+sel+`').className`))
+	assert.Equal(t, "○", evaluate[string](t, ctx, `document.querySelector('`+sel+`').textContent`))
+	assert.Equal(t, "rgb(221, 244, 255)", evaluate[string](t, ctx, `getComputedStyle(document.querySelector('`+sel+`')).backgroundColor`),
+		"the P class is styled")
+	assert.Contains(t, evaluate[string](t, ctx, `document.querySelector('.legend').textContent`), "○ present")
+
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel))))
+	require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS("#detail"))))
+	text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#detail")))
+	require.NoError(t, err)
+	assert.Contains(t, text, "○ present, not probed")
+	assert.Contains(t, text, presentTracingMulti)
+	assert.NotContains(t, text, "supported")
+
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#head th.k[data-k="0"]`))))
+	text, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#detail")))
+	require.NoError(t, err)
+	assert.Contains(t, text, "3 ✓ / 2 ✗ / 1 ? / 1 ○")
+
+	evaluate[bool](t, ctx, `(() => { const e = document.getElementById('filter'); e.value = 'present'; return e.dispatchEvent(new Event('change')); })()`)
+	waitShown(t, ctx, 1)
+	names := evaluate[[]string](t, ctx, `Array.from(document.querySelectorAll('#body tr.row td.name')).map(e => e.textContent)`)
+	assert.Equal(t, []string{"tracing_multi"}, names)
+}

@@ -13,6 +13,8 @@ import (
 // (kind is a feature kind) or one verifier case (kind "verifier", status
 // "accepted", "rejected" or "inconclusive"). Kernel fields are repeated on
 // every line so each line stands alone (`jq 'select(.status=="unsupported")'`).
+// A feature's status is result.Status as is: "present" lines carry the
+// Value that says what the kernel declares.
 type Line struct {
 	Kernel      string         `json:"kernel"`
 	Release     string         `json:"release,omitempty"`

@@ -125,6 +125,10 @@ func featureCase(kernel string, f *result.Feature) JUnitCase {
 		c.Failure = &JUnitMessage{Message: firstLine(findingText(f)), Type: "finding", Text: featureDetail(f)}
 	case f.Status == result.Inconclusive:
 		c.Skipped = &JUnitMessage{Message: "inconclusive: " + firstLine(f.Error)}
+	case f.Status == result.Present:
+		// Declared by the kernel, judged by nothing: neither a pass nor a
+		// failure, like inconclusive.
+		c.Skipped = &JUnitMessage{Message: presentText(f)}
 	case f.Status == result.Unsupported:
 		c.SystemOut = "unsupported: " + ReasonText(f.Reason)
 	case f.Value != "":

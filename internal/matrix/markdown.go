@@ -15,6 +15,7 @@ const (
 	symSupported    = "✓"
 	symUnsupported  = "✗"
 	symInconclusive = "?"
+	symPresent      = "○"
 	symMissing      = "–"
 	symFinding      = "!"
 )
@@ -78,20 +79,22 @@ func Markdown(m *result.Matrix) []byte {
 	w("# BPF feature matrix\n\n")
 	w("Generated %s (schema %d): %d kernels, %d features, %d verifier cases.\n\n",
 		m.Generated.UTC().Format("2006-01-02 15:04 MST"), m.Schema, len(md.kernels), nFeatures, len(md.verifier))
-	w("Legend: %s supported, %s unsupported (the footnote says why), %s inconclusive (the footnote has the error; never counted as unsupported), %s not probed, %s a finding (see Findings). Verifier cells: %s accepted with instructions processed, %s rejected with the reason.\n\n",
-		symSupported, symUnsupported, symInconclusive, symMissing, symFinding, symSupported, symUnsupported)
+	w("Legend: %s supported, %s unsupported (the footnote says why), %s inconclusive (the footnote has the error; never counted as unsupported), %s present: the kernel declares it (BTF enum member) and no probe could judge it (never counted as supported), %s not probed, %s a finding (see Findings). Verifier cells: %s accepted with instructions processed, %s rejected with the reason.\n\n",
+		symSupported, symUnsupported, symInconclusive, symPresent, symMissing, symFinding, symSupported, symUnsupported)
 
 	w("## Kernels\n\n")
-	w("| Kernel | Release | Version | Arch | Source | Boot | Probes | Verifier | Features ✓/✗/? | bpftool disagreements | Status |\n")
+	w("| Kernel | Release | Version | Arch | Source | Boot | Probes | Verifier | Features ✓/✗/?/○ | bpftool disagreements | Status |\n")
 	w("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, k := range md.kernels {
-		var sup, uns, inc int
+		var sup, uns, inc, pre int
 		for _, f := range k.Features {
 			switch f.Status {
 			case result.Supported:
 				sup++
 			case result.Unsupported:
 				uns++
+			case result.Present:
+				pre++
 			default:
 				inc++
 			}
@@ -118,10 +121,10 @@ func Markdown(m *result.Matrix) []byte {
 		if k.Kernel.PackageVersion != "" && !strings.Contains(src, k.Kernel.PackageVersion) {
 			src += " " + k.Kernel.PackageVersion
 		}
-		w("| %s | %s | %s | %s | %s | %s | %s | %s | %d/%d/%d | %s | %s |\n",
+		w("| %s | %s | %s | %s | %s | %s | %s | %s | %d/%d/%d/%d | %s | %s |\n",
 			mdEscape(k.Kernel.Name), mdEscape(k.Kernel.Release), mdEscape(k.Kernel.Version), mdEscape(k.Kernel.Arch),
 			mdEscape(strings.TrimSpace(src)), seconds(k.BootTime), seconds(k.ProbeTime), seconds(k.VerifierTime),
-			sup, uns, inc, bt, status)
+			sup, uns, inc, pre, bt, status)
 	}
 	w("\n")
 
@@ -212,6 +215,8 @@ func featureCellMarkdown(f *result.Feature, fn *footnotes) string {
 		}
 	case result.Unsupported:
 		s = symUnsupported + fn.ref(reasonFootnote(f.Reason))
+	case result.Present:
+		s = symPresent + fn.ref(presentText(f))
 	default:
 		s = symInconclusive + fn.ref("inconclusive: "+f.Error)
 	}

@@ -194,6 +194,21 @@ const (
 	verdictNo
 )
 
+// presentText is a present cell's note, the same in every report:
+// "present, not probed: BPF_LINK_TYPE_TRACING_MULTI = 15 in ...".
+func presentText(f *result.Feature) string {
+	const prefix = "present, not probed"
+	if strings.HasPrefix(f.Value, prefix) {
+		return firstLine(f.Value)
+	}
+	if f.Value == "" {
+		return prefix
+	}
+	return prefix + ": " + firstLine(f.Value)
+}
+
+// featureVerdict: a present cell (declared by the kernel's BTF, judged by no
+// probe) is unknown, like inconclusive: never a yes, never a no.
 func featureVerdict(f *result.Feature) verdict {
 	if f == nil {
 		return verdictUnknown

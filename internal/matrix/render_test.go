@@ -18,7 +18,7 @@ import (
 
 // minimalMatrix is a hand-built matrix for renderer unit tests only: the
 // smallest values that exercise every cell kind (supported, unsupported by
-// version/config, inconclusive, finding, system value, verifier accepted and
+// version/config, inconclusive, present, finding, system value, verifier accepted and
 // rejected and mismatched, an arch pair, a kernel that failed to boot). It
 // is not a fixture of real behaviour: the browser, JUnit and diff tests use
 // files captured from real runs under testdata/.
@@ -41,6 +41,8 @@ func minimalMatrix() *result.Matrix {
 					{Kind: result.KindHelper, ProgramType: "kprobe", Name: "bpf_loop", Status: result.Supported},
 					{Kind: result.KindHelper, ProgramType: "xdp", Name: "bpf_loop", Status: result.Inconclusive, Error: "load program: some error"},
 					{Kind: result.KindSystem, Name: "jit_enable", Status: result.Supported, Value: "1"},
+					// The Value as a 7.3 run wrote it (~/.cache/bpfmatrix/results).
+					{Kind: result.KindLinkType, Name: "tracing_multi", Status: result.Present, Value: presentTracingMulti},
 				},
 				Verifier: []result.VerifierOutcome{
 					{Case: "bpf_loop", Accepted: true, Expected: &yes, Insns: 42},
@@ -66,6 +68,8 @@ func minimalMatrix() *result.Matrix {
 	}
 }
 
+const presentTracingMulti = "present, not probed: BPF_LINK_TYPE_TRACING_MULTI = 15 in the kernel's enum bpf_link_type"
+
 func TestValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -76,6 +80,7 @@ func TestValidate(t *testing.T) {
 		{"wrong schema", func(m *result.Matrix) { m.Schema = 99 }, "schema 99"},
 		{"unsupported without reason", func(m *result.Matrix) { m.Kernels[0].Features[1].Reason = nil }, "unsupported without a reason"},
 		{"inconclusive without error", func(m *result.Matrix) { m.Kernels[0].Features[4].Error = "" }, "inconclusive without an error"},
+		{"present without value", func(m *result.Matrix) { m.Kernels[0].Features[6].Value = "" }, "link_type/tracing_multi: present without a value"},
 		{"helper without program type", func(m *result.Matrix) { m.Kernels[0].Features[3].ProgramType = "" }, "helper without program type"},
 		{"unknown status", func(m *result.Matrix) { m.Kernels[0].Features[0].Status = "maybe" }, `unknown status "maybe"`},
 		{"unknown kind", func(m *result.Matrix) { m.Kernels[0].Features[0].Kind = "gadget" }, `unknown kind "gadget"`},
@@ -134,6 +139,11 @@ func TestMarkdown(t *testing.T) {
 		"### Program type kprobe",
 		"inconclusive: load program: some error",
 		"| jit_enable | 1 | 0 | – |",
+		"○ present: the kernel declares it (BTF enum member) and no probe could judge it (never counted as supported)",
+		"| Features ✓/✗/?/○ |",
+		"| 3/2/1/1 |",
+		"| tracing_multi | ○",
+		"present, not probed: BPF_LINK_TYPE_TRACING_MULTI = 15 in the kernel's enum bpf_link_type",
 		"## Verifier",
 		"| bpf_loop | ✓ 42 | ✗",
 		"unknown func bpf_loop#181",
@@ -156,10 +166,21 @@ func TestJUnitCounts(t *testing.T) {
 	require.NoError(t, err)
 	var doc JUnitSuites
 	require.NoError(t, xml.Unmarshal(b, &doc))
-	// 6+2 cases on k-a, 5+2 on k-a-arm64, one boot case on k-broken.
-	assert.Equal(t, 16, doc.Tests)
+	// 7+2 cases on k-a, 5+2 on k-a-arm64, one boot case on k-broken.
+	assert.Equal(t, 17, doc.Tests)
 	assert.Equal(t, 2, doc.Failures, "the arm64 bpf_loop finding and the bpf_loop verifier mismatch")
-	assert.Equal(t, 2, doc.Skipped, "two inconclusive outcomes")
+	assert.Equal(t, 3, doc.Skipped, "two inconclusive outcomes and one present")
+	var present *JUnitCase
+	for i, c := range doc.Suites[0].Cases {
+		if c.Name == "tracing_multi" {
+			present = &doc.Suites[0].Cases[i]
+		}
+	}
+	require.NotNil(t, present)
+	assert.Equal(t, "k-a.link_type", present.Classname)
+	require.NotNil(t, present.Skipped, "present is neither a pass nor a failure")
+	assert.Equal(t, presentTracingMulti, present.Skipped.Message)
+	assert.Nil(t, present.Failure)
 	assert.Equal(t, 1, doc.Errors, "the broken kernel")
 	require.Len(t, doc.Suites, 3)
 	assert.Equal(t, "k-broken", doc.Suites[2].Name)
@@ -170,13 +191,17 @@ func TestJSONLines(t *testing.T) {
 	var buf bytes.Buffer
 	require.NoError(t, JSONLines(&buf, minimalMatrix()))
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	require.Len(t, lines, 16)
+	require.Len(t, lines, 17)
 	var l Line
 	require.NoError(t, json.Unmarshal([]byte(lines[1]), &l))
 	assert.Equal(t, Line{Kernel: "k-a", Release: "6.1.0-minimal", Version: "6.1", Arch: "x86_64", Kind: "map_type", Name: "arena", Status: "unsupported",
 		Reason:     &result.Reason{Kind: result.ReasonVersion, Version: "6.9", Commit: "317460317a02a1af512697e6e964298dedd8a163"},
 		ReasonText: "introduced in 6.9 (commit 317460317a02)"}, l)
-	assert.Contains(t, lines[15], `"kind":"kernel","name":"boot","status":"error"`)
+	assert.Contains(t, lines[16], `"kind":"kernel","name":"boot","status":"error"`)
+	var present Line
+	require.NoError(t, json.Unmarshal([]byte(lines[6]), &present))
+	assert.Equal(t, Line{Kernel: "k-a", Release: "6.1.0-minimal", Version: "6.1", Arch: "x86_64", Kind: "link_type", Name: "tracing_multi",
+		Status: "present", Value: presentTracingMulti}, present)
 }
 
 func TestHTMLSelfContained(t *testing.T) {
@@ -188,7 +213,15 @@ func TestHTMLSelfContained(t *testing.T) {
 	}
 	d := buildPage(minimalMatrix())
 	assert.Len(t, d.Kernels, 3)
-	assert.Len(t, d.Rows, 6+2, "6 feature rows (bpf_loop twice: kprobe and xdp) + 2 verifier cases")
+	assert.Len(t, d.Rows, 7+2, "7 feature rows (bpf_loop twice: kprobe and xdp) + 2 verifier cases")
+	assert.Equal(t, [4]int{3, 2, 1, 1}, d.Kernels[0].Counts, "supported, unsupported, inconclusive, present")
+	var st string
+	for _, r := range d.Rows {
+		if r[1] == "tracing_multi" {
+			st = r[2].(string)
+		}
+	}
+	assert.Equal(t, "P-", st[:2], "present on k-a, not probed on k-a-arm64")
 }
 
 func TestWriteAtomic(t *testing.T) {
@@ -241,4 +274,52 @@ func TestCompareMinimal(t *testing.T) {
 	assert.Contains(t, text.String(), "lost    map_type ringbuf: supported -> unsupported (needs privilege)")
 	assert.Contains(t, text.String(), "gained  map_type arena: unsupported -> supported")
 	assert.Contains(t, text.String(), "changed helper bpf_loop (xdp): inconclusive -> supported")
+}
+
+// TestComparePresent makes the diff rule for present explicit: it is
+// neither a yes nor a no, so moving to or from it is a change, never a loss
+// or a gain (`bpfmatrix diff` exits 1 only on a loss).
+func TestComparePresent(t *testing.T) {
+	supported := result.Feature{Kind: result.KindLinkType, Name: "tracing_multi", Status: result.Supported}
+	present := result.Feature{Kind: result.KindLinkType, Name: "tracing_multi", Status: result.Present, Value: presentTracingMulti}
+	unsupported := result.Feature{Kind: result.KindLinkType, Name: "tracing_multi", Status: result.Unsupported,
+		Reason: &result.Reason{Kind: result.ReasonVersion, Version: "7.2"}}
+	inconclusive := result.Feature{Kind: result.KindLinkType, Name: "tracing_multi", Status: result.Inconclusive, Error: "boom"}
+	for _, tc := range []struct {
+		name     string
+		old, new result.Feature
+		kind     ChangeKind
+		line     string
+	}{
+		{"supported to present is not a loss", supported, present, Changed,
+			"changed link_type tracing_multi: supported -> present (" + presentTracingMulti + ")"},
+		{"present to unsupported is not a loss", present, unsupported, Changed,
+			"changed link_type tracing_multi: present -> unsupported (introduced in 7.2)"},
+		{"unsupported to present is not a gain", unsupported, present, Changed,
+			"changed link_type tracing_multi: unsupported -> present"},
+		{"present to supported is not a gain", present, supported, Changed,
+			"changed link_type tracing_multi: present -> supported"},
+		{"present to inconclusive", present, inconclusive, Changed,
+			"changed link_type tracing_multi: present -> inconclusive (boom)"},
+		{"supported to unsupported is still a loss", supported, unsupported, Lost,
+			"lost    link_type tracing_multi: supported -> unsupported"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			old, cur := minimalMatrix(), minimalMatrix()
+			old.Kernels[0].Features[6], cur.Kernels[0].Features[6] = tc.old, tc.new
+			d := Compare(old, cur)
+			require.Len(t, d.Kernels, 1)
+			require.Len(t, d.Kernels[0].Changes, 1)
+			assert.Equal(t, tc.kind, d.Kernels[0].Changes[0].Kind)
+			if tc.kind != Lost {
+				assert.Zero(t, d.Losses())
+			}
+			if tc.kind != Gained {
+				assert.Zero(t, d.Count(Gained))
+			}
+			var text bytes.Buffer
+			require.NoError(t, d.WriteText(&text))
+			assert.Contains(t, text.String(), tc.line)
+		})
+	}
 }

@@ -197,6 +197,7 @@ func TestSchemaValidatorCatches(t *testing.T) {
           "reasonx": {
             "kind": "version",`, `missing required "reason"`},
 		{"inconclusive without error", `"error": "load program: some error"`, `"value": "x"`, `missing required "error"`},
+		{"present without value", `"value": "present, not probed`, `"error": "present, not probed`, `missing required "value"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bad := strings.Replace(string(good), tc.from, tc.to, 1)

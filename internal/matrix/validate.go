@@ -15,7 +15,9 @@ import (
 // ErrInvalid wraps every schema or invariant violation found by Validate and Decode.
 var ErrInvalid = errors.New("invalid matrix")
 
-var validStatus = map[result.Status]bool{result.Supported: true, result.Unsupported: true, result.Inconclusive: true}
+// validStatus: Present came after SchemaVersion 1 was written; older
+// matrices never use it, so accepting it keeps them valid.
+var validStatus = map[result.Status]bool{result.Supported: true, result.Unsupported: true, result.Inconclusive: true, result.Present: true}
 
 var validReason = map[result.ReasonKind]bool{
 	result.ReasonVersion: true, result.ReasonConfig: true, result.ReasonPrivilege: true,
@@ -25,7 +27,8 @@ var validReason = map[result.ReasonKind]bool{
 // Validate checks the invariants the schema promises beyond its shape:
 // the schema version matches, kernel names are unique and non-empty, every
 // feature has a known kind and status, every unsupported feature has a
-// reason, every inconclusive one an error, every helper its program type, no
+// reason, every inconclusive one an error, every present one the Value
+// saying what was seen, every helper its program type, no
 // feature or verifier case appears twice for one kernel, and a kernel
 // without features says why (Error).
 func Validate(m *result.Matrix) error {
@@ -78,6 +81,8 @@ func Validate(m *result.Matrix) error {
 				bad("%s: unsupported without a reason", where)
 			case f.Status == result.Inconclusive && f.Error == "":
 				bad("%s: inconclusive without an error", where)
+			case f.Status == result.Present && f.Value == "":
+				bad("%s: present without a value", where)
 			}
 			if f.Reason != nil && !validReason[f.Reason.Kind] {
 				bad("%s: unknown reason kind %q", where, f.Reason.Kind)

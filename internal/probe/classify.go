@@ -34,6 +34,11 @@ const (
 	OutcomePrivilege
 	// OutcomeError: no conclusive answer; Err says why.
 	OutcomeError
+	// OutcomePresent: the kernel's BTF enum declares the feature but no
+	// probe could judge it (no generic probe for its kind, or the generic
+	// one failed for reasons that need not mean "missing"); Value says what
+	// was seen. It is not a "yes": nothing was loaded, created or attached.
+	OutcomePresent
 )
 
 // Observation is one raw probe result: the input of Classify. VM tests can
@@ -91,6 +96,8 @@ func Classify(env Env, obs []Observation) []result.Feature {
 		switch o.Outcome {
 		case OutcomeSupported:
 			f.Status = result.Supported
+		case OutcomePresent:
+			f.Status = result.Present
 		case OutcomeError:
 			f.Status = result.Inconclusive
 			f.Error = o.Err

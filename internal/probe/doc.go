@@ -29,8 +29,8 @@
 // (or the link type's own target lookup answers), never because the enum
 // declares it. Members of the five BPF enums that the tables do not know
 // are reported from the kernel's BTF, with a generic probe's answer or as
-// "present, not probed" (Value); a BTF kind the scanner does not know ends
-// the scan with what it read.
+// result.Present with "present, not probed" (Value), never as supported; a
+// BTF kind the scanner does not know ends the scan with what it read.
 //
 // Speed: enum members the kernel's BTF does not declare are unsupported
 // without a load; the helper matrix is one raw BPF_PROG_LOAD per (program

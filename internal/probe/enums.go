@@ -20,7 +20,8 @@ import (
 // bpftool would name them (BPF_MAP_TYPE_INSN_ARRAY: insn_array), with a
 // status from a generic probe where one exists (a program of the type
 // loads; a map of the type is created; BPF_PROG_ATTACH maps the attach type
-// to a program type), else as present in the enum and not probed.
+// to a program type), else as present in the enum and not probed
+// (result.Present: a gate must not read it as supported).
 
 // enumKinds maps each kernel enum to its feature kind and member prefix.
 var enumKinds = []struct {
@@ -110,27 +111,27 @@ func (r *runner) probeUndeclared(ctx context.Context) {
 		case result.KindProgramType:
 			res := l.load(loadRequest{progType: uint32(m.v), insns: retZero, kernVersion: r.kernVersion})
 			if res.err != nil {
-				o.Value = present + " (a plain load: " + res.err.Error() + ")"
+				o.Outcome, o.Value = OutcomePresent, present+" (a plain load: "+res.err.Error()+")"
 			}
 		case result.KindMapType:
 			err := createMap(&mapCreateAttr{mapType: uint32(m.v), keySize: 4, valueSize: 4, maxEntries: 1})
 			if err != nil {
-				o.Value = present + " (a plain create: " + err.Error() + ")"
+				o.Outcome, o.Value = OutcomePresent, present+" (a plain create: "+err.Error()+")"
 			}
 		case result.KindAttachType:
 			if err := progAttachBadFd(uint32(m.v)); !errors.Is(err, unix.EBADF) {
-				o.Value = present
+				o.Outcome, o.Value = OutcomePresent, present
 			}
 		case result.KindHelper:
 			o.ProgramType = "socket_filter"
 			v, _ := classifyHelperLoad(l.load(loadRequest{progType: 1, insns: helperInsns(int32(m.v)), wantLog: true, logLevel: r.helperLogLevel}))
 			if v != verdictSupported {
-				o.Value = present + " (not offered to socket_filter)"
+				o.Outcome, o.Value = OutcomePresent, present+" (not offered to socket_filter)"
 			}
 		default:
-			o.Value = present
+			o.Outcome, o.Value = OutcomePresent, present
 		}
-		if o.Value == "" {
+		if o.Outcome == OutcomeSupported {
 			o.Detail = m.member + " = " + fmt.Sprint(m.v) + " in the kernel's enum " + m.enum
 		}
 		undeclaredMu.Lock()

@@ -134,6 +134,11 @@ func TestClassify(t *testing.T) {
 			result.Inconclusive, "", "", false},
 		{"supported", env61, Observation{Kind: result.KindMapType, Name: "ringbuf", Outcome: OutcomeSupported},
 			result.Supported, "", "", false},
+		// Captured from a 7.3 result (~/.cache/bpfmatrix/results): a link
+		// type the tables do not know and no probe creates.
+		{"present", Env{Version: Version{Major: 7, Minor: 3}, Config: cfg}, Observation{Kind: result.KindLinkType, Name: "tracing_multi", Outcome: OutcomePresent,
+			Value: "present, not probed: BPF_LINK_TYPE_TRACING_MULTI = 15 in the kernel's enum bpf_link_type"},
+			result.Present, "", "", false},
 		// Captured on debian-6.1-arm64 and debian-5.10-arm64: the fentry
 		// attach fails with ENOTSUPP until arm64 has ftrace direct calls.
 		{"later on arm64", Env{Version: Version{Major: 6, Minor: 1}, Arch: "arm64", Config: KernelConfig{"CONFIG_DEBUG_INFO_BTF": "y", "CONFIG_FUNCTION_TRACER": "y"}},
@@ -160,6 +165,10 @@ func TestClassify(t *testing.T) {
 			}
 			if tc.status == result.Inconclusive {
 				assert.Equal(t, "boom", f.Error)
+			}
+			if tc.status == result.Present {
+				assert.Equal(t, tc.obs.Value, f.Value, "a present cell keeps what was seen")
+				assert.Empty(t, f.Error)
 			}
 			assert.Equal(t, tc.finding, f.Finding != "")
 		})

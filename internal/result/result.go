@@ -5,13 +5,18 @@ import "time"
 // SchemaVersion is bumped on every incompatible change to the types below.
 const SchemaVersion = 1
 
-// Status is the tri-state outcome of a probe.
+// Status is the outcome of a probe.
 type Status string
 
 const (
 	Supported    Status = "supported"
 	Unsupported  Status = "unsupported"
 	Inconclusive Status = "inconclusive"
+	// Present: the kernel declares the feature (a member of one of its BTF
+	// enums) and no probe could judge it, so it is neither a yes nor a no.
+	// Value says what was seen. A gate must not count it as supported.
+	// Adding it kept SchemaVersion: readers of older matrices never meet it.
+	Present Status = "present"
 )
 
 // Kind groups features in the matrix.
