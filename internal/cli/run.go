@@ -187,13 +187,15 @@ func publishReport(out *reportdir.Dir, m *result.Matrix, st reportdir.Stamp) err
 }
 
 func summaryLine(kr result.KernelResult) string {
-	var sup, unsup, inc, findings int
+	var sup, unsup, inc, present, findings int
 	for _, ft := range kr.Features {
 		switch ft.Status {
 		case result.Supported:
 			sup++
 		case result.Unsupported:
 			unsup++
+		case result.Present:
+			present++
 		default:
 			inc++
 		}
@@ -208,6 +210,9 @@ func summaryLine(kr result.KernelResult) string {
 		return b.String()
 	}
 	fmt.Fprintf(&b, "%-28s %5d supported %5d unsupported %3d inconclusive %3d findings", kr.Kernel.Release, sup, unsup, inc, findings)
+	if present > 0 {
+		fmt.Fprintf(&b, " %3d present (not probed)", present)
+	}
 	accepted, mismatches := 0, 0
 	for _, v := range kr.Verifier {
 		if v.Accepted {

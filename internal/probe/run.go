@@ -49,10 +49,10 @@ var (
 	// (cgroup_common_func_proto and the sockopt helpers), 6.0 to 7.3.
 	lsmCgroupHelpers = map[string]bool{"bpf_get_retval": true, "bpf_set_retval": true, "bpf_get_local_storage": true,
 		"bpf_setsockopt": true, "bpf_getsockopt": true}
-	iterTargets      = []string{"bpf_iter_task"}
-	rawTpTargets     = []string{"typedef btf_trace_sched_switch", "typedef btf_trace_sys_enter"}
-	kfuncTargets     = []string{"bpf_dynptr_from_skb", "bpf_kfunc_call_test1", "bpf_rcu_read_lock"}
-	structOpsTarget  = "struct tcp_congestion_ops"
+	iterTargets     = []string{"bpf_iter_task"}
+	rawTpTargets    = []string{"typedef btf_trace_sched_switch", "typedef btf_trace_sys_enter"}
+	kfuncTargets    = []string{"bpf_dynptr_from_skb", "bpf_kfunc_call_test1", "bpf_rcu_read_lock"}
+	structOpsTarget = "struct tcp_congestion_ops"
 )
 
 var kernelEnums = []string{"bpf_prog_type", "bpf_map_type", "bpf_attach_type", "bpf_link_type", "bpf_func_id"}
