@@ -118,6 +118,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		newExecCmd(g),
 		newProbeCmd(g),
 		newRunCmd(g),
+		newMergeCmd(g),
 		newCheckCmd(g),
 		newReproCmd(g),
 		newNeedsCmd(g),
