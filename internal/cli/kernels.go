@@ -3,10 +3,10 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"math"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"sync"
