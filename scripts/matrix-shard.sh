@@ -5,7 +5,7 @@
 # the same list (`bpfmatrix run --shard`, balanced by each kernel's expected
 # cost), so N jobs cover the list exactly once; matrix-merge.sh combines them.
 #
-#   scripts/matrix-shard.sh -s I/N -o DIR [-k KERNEL[,KERNEL...]]
+#   scripts/matrix-shard.sh -s I/N -o DIR [-k KERNEL[,KERNEL...]] [-- RUN_FLAGS...]
 #
 # Without -k the list is the whole catalog (kernels/catalog.json); the OCI-only
 # kernels are left out unless BPFMATRIX_OCI_REGISTRY names a registry.
@@ -19,7 +19,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 shard=""
 out=""
 kernels=""
-usage() { echo "usage: $0 -s I/N -o DIR [-k KERNEL[,KERNEL...]]" >&2; exit 2; }
+usage() { echo "usage: $0 -s I/N -o DIR [-k KERNEL[,KERNEL...]] [-- RUN_FLAGS...]" >&2; exit 2; }
 while getopts "s:o:k:h" opt; do
 	case "$opt" in
 	s) shard="$OPTARG" ;;
@@ -29,7 +29,7 @@ while getopts "s:o:k:h" opt; do
 	esac
 done
 shift $((OPTIND - 1))
-[ -n "$shard" ] && [ -n "$out" ] && [ $# -eq 0 ] || usage
+[ -n "$shard" ] && [ -n "$out" ] || usage
 bpfmatrix="${BPFMATRIX:-$here/bin/bpfmatrix}"
 [ -n "${BPFMATRIX_OCI_REGISTRY:-}" ] || unset BPFMATRIX_OCI_REGISTRY
 
@@ -46,4 +46,4 @@ fi
 # The shard's kernels, for the log (the same split run makes below).
 "$bpfmatrix" kernels list --json --kernels "$kernels" --shards "${shard#*/}" |
 	jq -r --argjson i "${shard%/*}" '"shard \($i)/\(.shards): " + ([.kernels[] | select(.shard == $i) | .name] | join(","))' >&2
-exec "$bpfmatrix" run --kernels "$kernels" --shard "$shard" --out "$out"
+exec "$bpfmatrix" run --kernels "$kernels" --shard "$shard" --out "$out" "$@"
