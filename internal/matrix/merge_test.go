@@ -1,9 +1,12 @@
 package matrix
 
 import (
+	"encoding/json"
+	"encoding/xml"
 	"fmt"
 	"os"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -142,6 +145,15 @@ func BenchmarkMerge20(b *testing.B) {
 		ins = append(ins, s)
 	}
 	dir := b.TempDir()
+	// CPU seconds per merge, next to the wall time: on a machine shared
+	// with other work the wall time says more about the neighbours.
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	start := cpu()
+	defer func() { b.ReportMetric((cpu()-start).Seconds()/float64(b.N), "cpu-s/op") }()
 	for b.Loop() {
 		m, err := Merge(rankOf(), ins...)
 		if err != nil {
@@ -152,4 +164,65 @@ func BenchmarkMerge20(b *testing.B) {
 		}
 	}
 	os.RemoveAll(dir)
+}
+
+// TestJSONIsMarshalIndent: matrix.json and the kernel files, assembled from
+// each kernel's one encoding, are the bytes json.MarshalIndent writes.
+func TestJSONIsMarshalIndent(t *testing.T) {
+	for name, m := range map[string]*result.Matrix{
+		"pair":      loadFixture(t, fixturePair),
+		"failed":    loadFailed(t),
+		"no kernel": {Schema: result.SchemaVersion},
+		"empty":     {Schema: result.SchemaVersion, Kernels: []result.KernelResult{}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			want, err := json.MarshalIndent(m, "", "  ")
+			require.NoError(t, err)
+			got, err := JSON(m)
+			require.NoError(t, err)
+			assert.Equal(t, string(want)+"\n", string(got))
+			if len(m.Kernels) == 0 {
+				return
+			}
+			dir := t.TempDir()
+			require.NoError(t, Write(dir, m))
+			for i := range m.Kernels {
+				want, err := json.MarshalIndent(&m.Kernels[i], "", "  ")
+				require.NoError(t, err)
+				p, err := KernelFile(dir, m.Kernels[i].Kernel.Name)
+				require.NoError(t, err)
+				got, err := os.ReadFile(p)
+				require.NoError(t, err)
+				assert.Equal(t, string(want)+"\n", string(got))
+			}
+		})
+	}
+}
+
+// TestJUnitIsMarshalIndent: the hand-written JUnit encoder writes the bytes
+// encoding/xml writes, on real results and on text that needs escaping.
+func TestJUnitIsMarshalIndent(t *testing.T) {
+	odd := loadFailed(t)
+	odd.Kernels[0].Error = "tab\there \"quoted\" 'single' <tag> & amp\r\nline two \x00 nul \xff bad utf-8 \ufffd ok ]]> end"
+	pair := loadFixture(t, fixturePair)
+	pair.Kernels[1].Features[0].Value = "a\nb<c>"
+	// A skipped case too (real runs here have no inconclusive cell).
+	pair.Kernels[0].Features[1].Status, pair.Kernels[0].Features[1].Error = result.Inconclusive, "probe\nfailed"
+	for name, m := range map[string]*result.Matrix{
+		"pair":      pair,
+		"host":      realMatrix(t),
+		"failed":    loadFailed(t),
+		"odd text":  odd,
+		"no kernel": {Schema: result.SchemaVersion},
+	} {
+		t.Run(name, func(t *testing.T) {
+			doc := junitDoc(m)
+			want, err := xml.MarshalIndent(doc, "", "  ")
+			require.NoError(t, err)
+			assert.Equal(t, xml.Header+string(want), string(encodeJUnit(doc)))
+			got, err := JUnit(m)
+			require.NoError(t, err)
+			assert.Equal(t, xml.Header+string(want)+"\n", string(got))
+		})
+	}
 }
