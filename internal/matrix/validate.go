@@ -139,7 +139,8 @@ func JSON(m *result.Matrix) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return matrixJSON(m, ks)
+	js, _, err := matrixJSON(m, ks)
+	return js, err
 }
 
 // encodeKernels marshals each kernel's result once, compactly: matrix.json
@@ -158,25 +159,27 @@ func encodeKernels(m *result.Matrix) ([][]byte, error) {
 }
 
 // matrixJSON assembles matrix.json from the header and the kernels' compact
-// encodings, indented exactly as json.MarshalIndent indents them nested.
-func matrixJSON(m *result.Matrix, ks [][]byte) ([]byte, error) {
+// encodings, indented exactly as json.MarshalIndent indents them nested, and
+// returns where each kernel's object lies in it.
+func matrixJSON(m *result.Matrix, ks [][]byte) ([]byte, [][2]int, error) {
 	h := *m
 	h.Kernels = nil
 	b, err := json.MarshalIndent(&h, "", "  ")
 	if err != nil {
-		return nil, fmt.Errorf("encode matrix: %w", err)
+		return nil, nil, fmt.Errorf("encode matrix: %w", err)
 	}
 	const null = "null\n}"
 	if len(ks) == 0 || !bytes.HasSuffix(b, []byte(null)) {
 		if b, err = json.MarshalIndent(m, "", "  "); err != nil {
-			return nil, fmt.Errorf("encode matrix: %w", err)
+			return nil, nil, fmt.Errorf("encode matrix: %w", err)
 		}
-		return append(b, '\n'), nil
+		return append(b, '\n'), nil, nil
 	}
 	size := len(b)
 	for _, k := range ks {
-		size += 2 * len(k)
+		size += 4 * len(k)
 	}
+	spans := make([][2]int, len(ks))
 	out := bytes.NewBuffer(make([]byte, 0, size))
 	out.Write(b[:len(b)-len(null)])
 	out.WriteString("[\n")
@@ -185,12 +188,33 @@ func matrixJSON(m *result.Matrix, ks [][]byte) ([]byte, error) {
 			out.WriteString(",\n")
 		}
 		out.WriteString("    ")
+		spans[i][0] = out.Len()
 		if err := json.Indent(out, k, "    ", "  "); err != nil {
-			return nil, fmt.Errorf("encode matrix: %w", err)
+			return nil, nil, fmt.Errorf("encode matrix: %w", err)
 		}
+		spans[i][1] = out.Len()
 	}
 	out.WriteString("\n  ]\n}\n")
-	return out.Bytes(), nil
+	return out.Bytes(), spans, nil
+}
+
+// dedent turns a kernel's object as matrix.json holds it (every line after
+// the first prefixed with four spaces) into kernels/NAME.json's bytes, as
+// json.MarshalIndent(k, "", "  ") writes them: newlines in JSON are only
+// ever between tokens (a string's are escaped), so each is followed by the
+// prefix.
+func dedent(b []byte) []byte {
+	out := make([]byte, 0, len(b)+1)
+	for {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			out = append(out, b...)
+			break
+		}
+		out = append(out, b[:i+1]...)
+		b = bytes.TrimPrefix(b[i+1:], []byte("    "))
+	}
+	return append(out, '\n')
 }
 
 // Matrix is result.Matrix, re-exported so callers of Read need not import result.

@@ -42,14 +42,14 @@ func Write(dir string, m *result.Matrix) error {
 		if err != nil {
 			return err
 		}
-		for i := range m.Kernels {
-			if err := writeKernel(dir, m.Kernels[i].Kernel.Name, ks[i]); err != nil {
-				return err
-			}
-		}
-		js, err := matrixJSON(m, ks)
+		js, spans, err := matrixJSON(m, ks)
 		if err != nil {
 			return err
+		}
+		for i := range m.Kernels {
+			if err := writeKernelFile(dir, m.Kernels[i].Kernel.Name, dedent(js[spans[i][0]:spans[i][1]])); err != nil {
+				return err
+			}
 		}
 		return atomicfile.Write(filepath.Join(dir, FileJSON), js, false)
 	})
@@ -106,18 +106,21 @@ func WriteKernel(dir string, k *result.KernelResult) error {
 // writeKernel writes kernels/<name>.json from the result's compact encoding,
 // indented as json.MarshalIndent(k, "", "  ") would.
 func writeKernel(dir, name string, compact []byte) error {
+	b := bytes.NewBuffer(make([]byte, 0, 4*len(compact)+1))
+	if err := json.Indent(b, compact, "", "  "); err != nil {
+		return fmt.Errorf("encode kernel result %s: %w", name, err)
+	}
+	b.WriteByte('\n')
+	return writeKernelFile(dir, name, b.Bytes())
+}
+
+func writeKernelFile(dir, name string, b []byte) error {
 	path, err := KernelFile(dir, name)
 	if err != nil {
 		return fmt.Errorf("write kernel result: %w", err)
 	}
-	var b bytes.Buffer
-	b.Grow(2*len(compact) + 1)
-	if err := json.Indent(&b, compact, "", "  "); err != nil {
-		return fmt.Errorf("encode kernel result %s: %w", name, err)
-	}
-	b.WriteByte('\n')
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("write kernel result: %w", err)
 	}
-	return atomicfile.Write(path, b.Bytes(), false)
+	return atomicfile.Write(path, b, false)
 }
