@@ -208,3 +208,26 @@ func TestShardsCoverTheCatalog(t *testing.T) {
 		assert.LessOrEqual(t, hi-lo, maxCost, "n=%d loads %v", n, loads)
 	}
 }
+
+// TestKernelsListJSON: the list a workflow turns into a job matrix agrees
+// with run --shard.
+func TestKernelsListJSON(t *testing.T) {
+	stdout, stderr, code := runCLI(t, "kernels", "list", "--json", "--kernels", "debian-5.10,debian-6.1,debian-6.1-arm64", "--shards", "2")
+	require.Equal(t, 0, code, stderr)
+	var got kernelsJSON
+	require.NoError(t, json.Unmarshal([]byte(stdout), &got))
+	assert.Equal(t, kernelsJSON{Shards: 2, Kernels: []kernelJSON{
+		{Name: "debian-5.10", Version: "5.10", Arch: "x86_64", Cost: 1.95, Shard: 2},
+		{Name: "debian-6.1", Version: "6.1", Arch: "x86_64", Cost: 1.4, Shard: 2},
+		{Name: "debian-6.1-arm64", Version: "6.1", Arch: "arm64", Cost: 5.6, Shard: 1},
+	}}, got)
+	stdout, stderr, code = runCLI(t, "kernels", "list", "--json", "--arch", "catalog")
+	require.Equal(t, 0, code, stderr)
+	var all kernelsJSON
+	require.NoError(t, json.Unmarshal([]byte(stdout), &all))
+	assert.Len(t, all.Kernels, len(catalog.Default().Kernels))
+	assert.Zero(t, all.Kernels[0].Shard, "no shard without --shards")
+	_, stderr, code = runCLI(t, "kernels", "list", "--json", "--shards", "-1")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "--shards must not be negative")
+}
