@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +16,7 @@ import (
 	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/matrix"
 	"github.com/bpfmatrix/bpfmatrix/internal/reportdir"
+	"github.com/bpfmatrix/bpfmatrix/internal/result"
 )
 
 // matrixWithoutGenerated decodes dir/matrix.json and drops "generated".
@@ -230,4 +234,33 @@ func TestKernelsListJSON(t *testing.T) {
 	_, stderr, code = runCLI(t, "kernels", "list", "--json", "--shards", "-1")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, "--shards must not be negative")
+}
+
+// BenchmarkMergeCommand20 is `bpfmatrix merge` over 20 report directories of
+// one kernel each (real results, renamed; written by run's report writer,
+// verifier logs included): reading and checking the inputs, merging, and
+// writing the staged, stamped report.
+func BenchmarkMergeCommand20(b *testing.B) {
+	tmp := b.TempDir()
+	var dirs []string
+	for i := range 20 {
+		m := loadRun(b, fixturePair)
+		kr := m.Kernels[i%2]
+		kr.Kernel.Name = fmt.Sprintf("k%02d", i)
+		m.Kernels = []result.KernelResult{kr}
+		d := filepath.Join(tmp, kr.Kernel.Name)
+		require.NoError(b, writeReport(d, m))
+		dirs = append(dirs, d)
+	}
+	out := filepath.Join(tmp, "merged")
+	g := func() (string, int) {
+		var stdout, stderr bytes.Buffer
+		err := Run(context.Background(), append(append([]string{"merge"}, dirs...), "--out", out), strings.NewReader(""), &stdout, &stderr)
+		return stderr.String(), ExitCode(err, &stderr)
+	}
+	for b.Loop() {
+		if stderr, code := g(); code != 0 {
+			b.Fatal(stderr)
+		}
+	}
 }
