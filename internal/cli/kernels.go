@@ -2,9 +2,11 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"sync"
@@ -86,7 +88,13 @@ func newKernelsCmd(g *globals) *cobra.Command {
 }
 
 func newKernelsListCmd(g *globals) *cobra.Command {
-	var check bool
+	var (
+		check    bool
+		jsonOut  bool
+		kernelsF []string
+		arch     string
+		shards   int
+	)
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List catalog kernels: version, arch, sources, cached or not, obtainable or why not",
@@ -95,9 +103,18 @@ func newKernelsListCmd(g *globals) *cobra.Command {
 OBTAINABLE is decided offline (a Debian mirror or OCI registry is configured, a
 file exists) unless --check is given, which resolves each source over the
 network (verified Debian index and a HEAD of the package, or the OCI manifest)
-without downloading kernels.`,
+without downloading kernels.
+
+--json prints, for scripts and CI job matrices, one JSON object with the
+selected kernels (--kernels, else the default set for --arch; the whole catalog
+with --arch catalog): each one's name, version, arch, expected cost in seconds
+on a CI runner, and with --shards N the shard (1..N) that run --shard I/N gives
+it. It does no network I/O and reads no cache.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if jsonOut {
+				return listKernelsJSON(g, kernelsF, arch, shards)
+			}
 			f, err := g.fetcher(nil)
 			if err != nil {
 				return err
@@ -135,7 +152,58 @@ without downloading kernels.`,
 		},
 	}
 	cmd.Flags().BoolVar(&check, "check", false, "resolve sources over the network (no kernel download)")
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the selected kernels with cost and shard as JSON")
+	kernelsFlag(cmd.Flags(), &kernelsF, "with --json: kernels to list (default: the default set for --arch)")
+	cmd.Flags().StringVar(&arch, "arch", "all", "with --json: x86_64, arm64, all (default set) or catalog (every kernel)")
+	cmd.Flags().IntVar(&shards, "shards", 0, "with --json: assign each kernel to one of N shards as run --shard does")
 	return cmd
+}
+
+// kernelsJSON is `kernels list --json`.
+type kernelsJSON struct {
+	Shards  int          `json:"shards,omitempty"`
+	Kernels []kernelJSON `json:"kernels"`
+}
+
+type kernelJSON struct {
+	Name    string  `json:"name"`
+	Version string  `json:"version"`
+	Arch    string  `json:"arch"`
+	Cost    float64 `json:"cost_seconds"`
+	Shard   int     `json:"shard,omitempty"`
+}
+
+func listKernelsJSON(g *globals, names []string, arch string, shards int) error {
+	if shards < 0 {
+		return usageError("--shards must not be negative")
+	}
+	var specs []catalog.KernelSpec
+	if arch == "catalog" && len(names) == 0 {
+		specs = catalog.Default().Kernels
+	} else {
+		var err error
+		if specs, err = selectKernels(names, arch); err != nil {
+			return err
+		}
+	}
+	shardOf := map[string]int{}
+	if shards > 0 {
+		for s, ks := range shardKernels(specs, shards) {
+			for _, k := range ks {
+				shardOf[k.Name] = s + 1
+			}
+		}
+	}
+	out := kernelsJSON{Shards: shards, Kernels: []kernelJSON{}}
+	for _, k := range specs {
+		out.Kernels = append(out.Kernels, kernelJSON{
+			Name: k.Name, Version: k.Version.String(), Arch: string(k.Arch),
+			Cost: math.Round(kernelCost(k)*100) / 100, Shard: shardOf[k.Name],
+		})
+	}
+	enc := json.NewEncoder(g.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
 }
 
 // sourcesSummary prints sources compactly: debian:bookworm-security,bookworm oci:cilium/ci-kernels:6.1

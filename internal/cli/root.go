@@ -128,6 +128,7 @@ func newRootCmd(g *globals) *cobra.Command {
 		newExecCmd(g),
 		newProbeCmd(g),
 		newRunCmd(g),
+		newMergeCmd(g),
 		newCheckCmd(g),
 		newReproCmd(g),
 		newNeedsCmd(g),

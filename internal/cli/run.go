@@ -24,6 +24,7 @@ type runFlags struct {
 	noCache    bool
 	noBpftool  bool
 	noVerifier bool
+	shard      string
 	vm         vmFlags
 }
 
@@ -44,7 +45,12 @@ last run wrote there still holds what it wrote (DIR/.bpfmatrix-stamp).
 Files of a previous report that this one lacks are removed; other files in
 DIR are left alone. A run in which every kernel fails leaves DIR's report as
 it was, writes its own to DIR/failed-run/ and exits 1. Two runs into one DIR
-take turns (DIR/.bpfmatrix.lock).`,
+take turns (DIR/.bpfmatrix.lock).
+
+--shard I/N runs only the I-th of N shards of the selected kernels, split the
+same way on every machine and balanced by each kernel's expected cost on a CI
+runner (arm64 under TCG costs more than x86_64 under KVM): N CI jobs each run
+one shard into their own DIR, and merge combines them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runRun(cmd, g, f) },
 	}
@@ -56,6 +62,7 @@ take turns (DIR/.bpfmatrix.lock).`,
 	fl.BoolVar(&f.noCache, "no-cache", false, "ignore cached results")
 	fl.BoolVar(&f.noBpftool, "no-bpftool", false, "skip the bpftool feature probe cross-check (host's bpftool for the host's arch, Debian's, fetched, for the other)")
 	fl.BoolVar(&f.noVerifier, "no-verifier", false, "skip the verifier corpus")
+	fl.StringVar(&f.shard, "shard", "", "run only shard I of N (I/N, 1-based) of the selected kernels, balanced by cost")
 	f.vm.register(fl, 1, 5*time.Minute, "time the probes and the corpus may take per VM")
 	return cmd
 }
@@ -64,6 +71,9 @@ func runRun(cmd *cobra.Command, g *globals, f runFlags) error {
 	ctx := cmd.Context()
 	specs, err := selectKernels(f.kernels, f.arch)
 	if err != nil {
+		return err
+	}
+	if specs, err = selectShard(specs, f.shard); err != nil {
 		return err
 	}
 	if f.parallel <= 0 {

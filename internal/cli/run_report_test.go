@@ -30,7 +30,7 @@ const (
 // loadRun returns the fixture's results as run.Run returns them: verifier
 // logs inline, not yet written to files. The fixture kept only their file
 // names; each log here is its case's verifier summary line.
-func loadRun(t *testing.T, path string, kernels ...string) *result.Matrix {
+func loadRun(t testing.TB, path string, kernels ...string) *result.Matrix {
 	t.Helper()
 	f, err := os.Open(path)
 	require.NoError(t, err)

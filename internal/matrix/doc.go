@@ -18,4 +18,10 @@
 // the Markdown and HTML reports.
 //
 // A kernel that failed to boot keeps its column everywhere, with its error.
+//
+// Merge combines the matrices of several runs (CI shards) into one: inputs
+// are validated, kernels are ordered by a caller-given rank (the catalog's
+// order) then name, so the merge of shards is the matrix of one run over all
+// of them, and two results under one kernel name from different images
+// (digests) are ErrConflict, never a silent pick.
 package matrix

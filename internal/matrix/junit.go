@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
 )
@@ -59,7 +60,12 @@ type (
 // the expected answer), and a kernel that failed to boot has one "boot"
 // case with an error.
 func JUnit(m *result.Matrix) ([]byte, error) {
-	doc := JUnitSuites{Name: "bpfmatrix"}
+	doc := junitDoc(m)
+	return append(encodeJUnit(doc), '\n'), nil
+}
+
+func junitDoc(m *result.Matrix) *JUnitSuites {
+	doc := &JUnitSuites{Name: "bpfmatrix"}
 	for i := range m.Kernels {
 		k := &m.Kernels[i]
 		s := JUnitSuite{
@@ -107,11 +113,172 @@ func JUnit(m *result.Matrix) ([]byte, error) {
 		doc.Skipped += s.Skipped
 		doc.Suites = append(doc.Suites, s)
 	}
-	b, err := xml.MarshalIndent(doc, "", "  ")
-	if err != nil {
-		return nil, fmt.Errorf("encode junit: %w", err)
+	return doc
+}
+
+// encodeJUnit writes xml.Header and the bytes xml.MarshalIndent(doc, "",
+// "  ") writes (a test holds the two equal), without reflection: a report of
+// many kernels has a test case per kernel and feature, and encoding/xml was
+// the slowest part of writing one.
+func encodeJUnit(doc *JUnitSuites) []byte {
+	n := 256
+	for i := range doc.Suites {
+		n += 160 * len(doc.Suites[i].Cases)
 	}
-	return append(append([]byte(xml.Header), b...), '\n'), nil
+	w := &xmlWriter{b: make([]byte, 0, n)}
+	w.b = append(w.b, xml.Header...)
+	w.start("testsuites", attr{"name", doc.Name}, attr{"tests", itoa(doc.Tests)}, attr{"failures", itoa(doc.Failures)}, attr{"errors", itoa(doc.Errors)}, attr{"skipped", itoa(doc.Skipped)})
+	for i := range doc.Suites {
+		s := &doc.Suites[i]
+		w.start("testsuite", attr{"name", s.Name}, attr{"tests", itoa(s.Tests)}, attr{"failures", itoa(s.Failures)}, attr{"errors", itoa(s.Errors)}, attr{"skipped", itoa(s.Skipped)},
+			omitEmpty("time", s.Time), omitEmpty("timestamp", s.Timestamp))
+		if len(s.Properties) > 0 {
+			w.start("properties")
+			for _, p := range s.Properties {
+				w.start("property", attr{"name", p.Name}, attr{"value", p.Value})
+				w.end("property")
+			}
+			w.end("properties")
+		}
+		for j := range s.Cases {
+			c := &s.Cases[j]
+			w.start("testcase", attr{"classname", c.Classname}, attr{"name", c.Name}, omitEmpty("time", c.Time))
+			for _, m := range []struct {
+				name string
+				msg  *JUnitMessage
+			}{{"failure", c.Failure}, {"error", c.Error}, {"skipped", c.Skipped}} {
+				if m.msg != nil {
+					w.start(m.name, attr{"message", m.msg.Message}, omitEmpty("type", m.msg.Type))
+					w.text(m.msg.Text)
+					w.end(m.name)
+				}
+			}
+			if c.SystemOut != "" {
+				w.start("system-out")
+				w.text(c.SystemOut)
+				w.end("system-out")
+			}
+			w.end("testcase")
+		}
+		w.end("testsuite")
+	}
+	w.end("testsuites")
+	return w.b
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// attr is an attribute; an empty name leaves it out (omitempty).
+type attr struct{ name, value string }
+
+func omitEmpty(name, value string) attr {
+	if value == "" {
+		return attr{}
+	}
+	return attr{name, value}
+}
+
+// xmlWriter is encoding/xml's printer reduced to what junit.xml needs, with
+// its indentation rules (writeIndent) and escaping (EscapeString) kept
+// exactly.
+type xmlWriter struct {
+	b          []byte
+	depth      int
+	indentedIn bool
+	putNewline bool
+}
+
+func (w *xmlWriter) indent(delta int) {
+	if delta < 0 {
+		w.depth--
+		if w.indentedIn {
+			w.indentedIn = false
+			return
+		}
+	}
+	if w.putNewline {
+		w.b = append(w.b, '\n')
+	} else {
+		w.putNewline = true
+	}
+	for range w.depth {
+		w.b = append(w.b, "  "...)
+	}
+	if delta > 0 {
+		w.depth++
+		w.indentedIn = true
+	}
+}
+
+// start writes <name a="v"...>.
+func (w *xmlWriter) start(name string, attrs ...attr) {
+	w.indent(1)
+	w.b = append(w.b, '<')
+	w.b = append(w.b, name...)
+	for _, a := range attrs {
+		if a.name == "" {
+			continue
+		}
+		w.b = append(w.b, ' ')
+		w.b = append(w.b, a.name...)
+		w.b = append(w.b, '=', '"')
+		w.text(a.value)
+		w.b = append(w.b, '"')
+	}
+	w.b = append(w.b, '>')
+}
+
+func (w *xmlWriter) end(name string) {
+	w.indent(-1)
+	w.b = append(w.b, '<', '/')
+	w.b = append(w.b, name...)
+	w.b = append(w.b, '>')
+}
+
+// text appends s escaped as encoding/xml escapes text and attribute values.
+func (w *xmlWriter) text(s string) {
+	last := 0
+	for i := 0; i < len(s); {
+		r, width := utf8.DecodeRuneInString(s[i:])
+		i += width
+		var esc string
+		switch r {
+		case '"':
+			esc = "&#34;"
+		case '\'':
+			esc = "&#39;"
+		case '&':
+			esc = "&amp;"
+		case '<':
+			esc = "&lt;"
+		case '>':
+			esc = "&gt;"
+		case '\t':
+			esc = "&#x9;"
+		case '\n':
+			esc = "&#xA;"
+		case '\r':
+			esc = "&#xD;"
+		default:
+			if !xmlChar(r) || (r == utf8.RuneError && width == 1) {
+				esc = "\uFFFD"
+				break
+			}
+			continue
+		}
+		w.b = append(w.b, s[last:i-width]...)
+		w.b = append(w.b, esc...)
+		last = i
+	}
+	w.b = append(w.b, s[last:]...)
+}
+
+// xmlChar is encoding/xml's isInCharacterRange.
+func xmlChar(r rune) bool {
+	return r == 0x09 || r == 0x0A || r == 0x0D ||
+		r >= 0x20 && r <= 0xD7FF ||
+		r >= 0xE000 && r <= 0xFFFD ||
+		r >= 0x10000 && r <= 0x10FFFF
 }
 
 func featureCase(kernel string, f *result.Feature) JUnitCase {

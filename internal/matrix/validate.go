@@ -137,13 +137,89 @@ func Read(path string) (*result.Matrix, error) {
 	return m, nil
 }
 
-// JSON renders matrix.json: indented, with a trailing newline.
+// JSON renders matrix.json: indented, with a trailing newline (the bytes
+// of json.MarshalIndent(m, "", "  ")).
 func JSON(m *result.Matrix) ([]byte, error) {
-	b, err := json.MarshalIndent(m, "", "  ")
+	ks, err := encodeKernels(m)
 	if err != nil {
-		return nil, fmt.Errorf("encode matrix: %w", err)
+		return nil, err
 	}
-	return append(b, '\n'), nil
+	js, _, err := matrixJSON(m, ks)
+	return js, err
+}
+
+// encodeKernels marshals each kernel's result once, compactly: matrix.json
+// and the kernel files are both indented from these bytes, so a report costs
+// one reflection pass over the results, not two (most of a merge's time).
+func encodeKernels(m *result.Matrix) ([][]byte, error) {
+	ks := make([][]byte, len(m.Kernels))
+	for i := range m.Kernels {
+		b, err := json.Marshal(&m.Kernels[i])
+		if err != nil {
+			return nil, fmt.Errorf("encode kernel result %s: %w", m.Kernels[i].Kernel.Name, err)
+		}
+		ks[i] = b
+	}
+	return ks, nil
+}
+
+// matrixJSON assembles matrix.json from the header and the kernels' compact
+// encodings, indented exactly as json.MarshalIndent indents them nested, and
+// returns where each kernel's object lies in it.
+func matrixJSON(m *result.Matrix, ks [][]byte) ([]byte, [][2]int, error) {
+	h := *m
+	h.Kernels = nil
+	b, err := json.MarshalIndent(&h, "", "  ")
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode matrix: %w", err)
+	}
+	const null = "null\n}"
+	if len(ks) == 0 || !bytes.HasSuffix(b, []byte(null)) {
+		if b, err = json.MarshalIndent(m, "", "  "); err != nil {
+			return nil, nil, fmt.Errorf("encode matrix: %w", err)
+		}
+		return append(b, '\n'), nil, nil
+	}
+	size := len(b)
+	for _, k := range ks {
+		size += 4 * len(k)
+	}
+	spans := make([][2]int, len(ks))
+	out := bytes.NewBuffer(make([]byte, 0, size))
+	out.Write(b[:len(b)-len(null)])
+	out.WriteString("[\n")
+	for i, k := range ks {
+		if i > 0 {
+			out.WriteString(",\n")
+		}
+		out.WriteString("    ")
+		spans[i][0] = out.Len()
+		if err := json.Indent(out, k, "    ", "  "); err != nil {
+			return nil, nil, fmt.Errorf("encode matrix: %w", err)
+		}
+		spans[i][1] = out.Len()
+	}
+	out.WriteString("\n  ]\n}\n")
+	return out.Bytes(), spans, nil
+}
+
+// dedent turns a kernel's object as matrix.json holds it (every line after
+// the first prefixed with four spaces) into kernels/NAME.json's bytes, as
+// json.MarshalIndent(k, "", "  ") writes them: newlines in JSON are only
+// ever between tokens (a string's are escaped), so each is followed by the
+// prefix.
+func dedent(b []byte) []byte {
+	out := make([]byte, 0, len(b)+1)
+	for {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			out = append(out, b...)
+			break
+		}
+		out = append(out, b[:i+1]...)
+		b = bytes.TrimPrefix(b[i+1:], []byte("    "))
+	}
+	return append(out, '\n')
 }
 
 // Matrix is result.Matrix, re-exported so callers of Read need not import result.

@@ -1,11 +1,14 @@
 package matrix
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/atomicfile"
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
@@ -33,19 +36,27 @@ func Write(dir string, m *result.Matrix) error {
 	if err := os.MkdirAll(filepath.Join(dir, DirKernels), 0o755); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
-	for i := range m.Kernels {
-		if err := WriteKernel(dir, &m.Kernels[i]); err != nil {
+	// The JSON files and the three renderings read m and nothing else:
+	// they are made side by side (a merge of many kernels waits on them).
+	var eg errgroup.Group
+	eg.Go(func() error {
+		ks, err := encodeKernels(m)
+		if err != nil {
 			return err
 		}
-	}
-	js, err := JSON(m)
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.Write(filepath.Join(dir, FileJSON), js, false); err != nil {
-		return err
-	}
-	return writeReports(dir, m)
+		js, spans, err := matrixJSON(m, ks)
+		if err != nil {
+			return err
+		}
+		for i := range m.Kernels {
+			if err := writeKernelFile(dir, m.Kernels[i].Kernel.Name, dedent(js[spans[i][0]:spans[i][1]])); err != nil {
+				return err
+			}
+		}
+		return atomicfile.Write(filepath.Join(dir, FileJSON), js, false)
+	})
+	eg.Go(func() error { return writeReports(dir, m) })
+	return eg.Wait()
 }
 
 // WriteReports regenerates matrix.md, index.html and junit.xml in dir from m,
@@ -58,20 +69,19 @@ func WriteReports(dir string, m *result.Matrix) error {
 }
 
 func writeReports(dir string, m *result.Matrix) error {
-	html, err := HTML(m)
-	if err != nil {
+	var html, junit, md []byte
+	var eg errgroup.Group
+	eg.Go(func() (err error) { html, err = HTML(m); return err })
+	eg.Go(func() (err error) { junit, err = JUnit(m); return err })
+	eg.Go(func() error { md = Markdown(m); return nil })
+	if err := eg.Wait(); err != nil {
 		return err
 	}
-	junit, err := JUnit(m)
-	if err != nil {
-		return err
-	}
-	for name, b := range map[string][]byte{
-		FileMarkdown: Markdown(m),
-		FileHTML:     html,
-		FileJUnit:    junit,
-	} {
-		if err := atomicfile.Write(filepath.Join(dir, name), b, false); err != nil {
+	for _, f := range []struct {
+		name string
+		b    []byte
+	}{{FileMarkdown, md}, {FileHTML, html}, {FileJUnit, junit}} {
+		if err := atomicfile.Write(filepath.Join(dir, f.name), f.b, false); err != nil {
 			return err
 		}
 	}
@@ -88,16 +98,31 @@ func KernelFile(dir, name string) (string, error) {
 
 // WriteKernel writes one kernel's raw result to kernels/<name>.json in dir.
 func WriteKernel(dir string, k *result.KernelResult) error {
-	path, err := KernelFile(dir, k.Kernel.Name)
-	if err != nil {
-		return fmt.Errorf("write kernel result: %w", err)
-	}
-	b, err := json.MarshalIndent(k, "", "  ")
+	b, err := json.Marshal(k)
 	if err != nil {
 		return fmt.Errorf("encode kernel result %s: %w", k.Kernel.Name, err)
+	}
+	return writeKernel(dir, k.Kernel.Name, b)
+}
+
+// writeKernel writes kernels/<name>.json from the result's compact encoding,
+// indented as json.MarshalIndent(k, "", "  ") would.
+func writeKernel(dir, name string, compact []byte) error {
+	b := bytes.NewBuffer(make([]byte, 0, 4*len(compact)+1))
+	if err := json.Indent(b, compact, "", "  "); err != nil {
+		return fmt.Errorf("encode kernel result %s: %w", name, err)
+	}
+	b.WriteByte('\n')
+	return writeKernelFile(dir, name, b.Bytes())
+}
+
+func writeKernelFile(dir, name string, b []byte) error {
+	path, err := KernelFile(dir, name)
+	if err != nil {
+		return fmt.Errorf("write kernel result: %w", err)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("write kernel result: %w", err)
 	}
-	return atomicfile.Write(path, append(b, '\n'), false)
+	return atomicfile.Write(path, b, false)
 }
