@@ -3,8 +3,10 @@ package guest
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"syscall"
@@ -98,6 +100,9 @@ func initErr(codec wire.Codec) error {
 	if err := linkKernelConfig(hello.Release); err != nil {
 		hello.Warnings = append(hello.Warnings, err.Error())
 	}
+	if err := loopbackUp(); err != nil {
+		hello.Warnings = append(hello.Warnings, err.Error())
+	}
 	helloSent := false
 	sayHello := func() error {
 		if helloSent {
@@ -106,9 +111,17 @@ func initErr(codec wire.Codec) error {
 		helloSent = true
 		return w.WriteJSON(wire.TypeHello, hello)
 	}
+	// Output files are those written after this (the initramfs's own have
+	// mtime 0); a second of slack covers the coarse clock of file times.
+	start := time.Now().Add(-time.Second)
 	exit, err := runJob(job, w, port, sayHello)
 	if err != nil {
 		return err
+	}
+	if helloSent {
+		if err := sendOutputs(w, job.Outputs, start); err != nil {
+			return err
+		}
 	}
 	// A job that could not be set up returns before saying hello.
 	if err := sayHello(); err != nil {
@@ -363,6 +376,96 @@ func linkKernelConfig(release string) error {
 	link := KernelConfig + "-" + release
 	if err := os.Symlink("config", link); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("link %s: %w", link, err)
+	}
+	return nil
+}
+
+// loopbackUp sets IFF_UP on lo, as every distribution's boot does: the
+// kernel then gives it 127.0.0.1/8 and ::1 by itself, and a test that
+// listens on and dials localhost works. One ioctl, no netlink.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("bring up lo: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return fmt.Errorf("bring up lo: %w", err)
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bring up lo: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bring up lo: %w", err)
+	}
+	return nil
+}
+
+// fileChunk bounds the contents one TypeFile frame carries.
+const fileChunk = 1 << 20
+
+// sendOutputs sends the job's output files (wire.Job.Outputs) as TypeFile
+// frames: a regular file as it is, a directory as the regular files below
+// it modified after start. A file that cannot be read is reported on the
+// job's stderr and skipped; only a broken data port is an error.
+func sendOutputs(w *wire.Writer, outputs []string, start time.Time) error {
+	complain := func(err error) error {
+		return w.WriteFrame(wire.TypeStderr, []byte("bpfmatrix init: "+err.Error()+"\n"))
+	}
+	for _, out := range outputs {
+		fi, err := os.Stat(out)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // the job did not write it
+		}
+		if err != nil {
+			if err := complain(fmt.Errorf("send %s: %w", out, err)); err != nil {
+				return err
+			}
+			continue
+		}
+		if fi.Mode().IsRegular() {
+			if err := sendFile(w, out); err != nil {
+				return err
+			}
+			continue
+		}
+		if !fi.IsDir() {
+			continue
+		}
+		err = filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return complain(fmt.Errorf("send %s: %w", p, err))
+			}
+			if !d.Type().IsRegular() {
+				return nil
+			}
+			info, err := d.Info()
+			if err != nil || info.ModTime().Before(start) {
+				return nil
+			}
+			return sendFile(w, p)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sendFile sends one file; a read error goes to the job's stderr.
+func sendFile(w *wire.Writer, p string) error {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return w.WriteFrame(wire.TypeStderr, []byte(fmt.Sprintf("bpfmatrix init: send %s: %v\n", p, err)))
+	}
+	for first := true; first || len(b) > 0; first = false {
+		n := min(len(b), fileChunk)
+		if err := w.WriteFrame(wire.TypeFile, wire.FilePayload(p, b[:n])); err != nil {
+			return err
+		}
+		b = b[n:]
 	}
 	return nil
 }

@@ -145,7 +145,9 @@ func (r *initramfs) writeTo(w io.Writer) error {
 //	/dev/console           so the kernel can give /init a console
 //	/bpfmatrix/job.json    the wire.Job
 //	/bpfmatrix/bin/NAME    the program
-//	/bpfmatrix/work/...    the job's working directory (Job.Dir)
+//	/bpfmatrix/work/...    Job.Dir's copy; the job starts in Job.WorkSubdir of it
+//	/bpfmatrix/out/...     empty directories for the job's outputs (Job.Outputs)
+//	/bin/busybox, /bin/sh  Job.Busybox and its applets, when set
 //	any Job.Files entries at their guest paths
 func buildInitramfs(init string, job Job, dataPort string) (*initramfs, error) {
 	r := newInitramfs()
@@ -191,6 +193,36 @@ func buildInitramfs(init string, job Job, dataPort string) (*initramfs, error) {
 	} else {
 		r.mkdirAll(wire.WorkDir)
 	}
+	workDir := wire.WorkDir
+	if job.WorkSubdir != "" {
+		sub := path.Clean(job.WorkSubdir)
+		if path.IsAbs(sub) || sub == ".." || strings.HasPrefix(sub, "../") {
+			r.close()
+			return nil, fmt.Errorf("add working directory: %s is not below the copied directory", job.WorkSubdir)
+		}
+		workDir = path.Join(wire.WorkDir, sub)
+		r.mkdirAll(workDir)
+	}
+	outputs := make([]string, 0, len(job.Outputs))
+	for g := range job.Outputs {
+		outputs = append(outputs, g)
+		// A guest directory or file's parent under OutDir exists for the
+		// job to write in; the work directory's exist already.
+		if rel, ok := strings.CutPrefix(g, wire.OutDir+"/"); ok && rel != "" {
+			if isOutputDir(g) {
+				r.mkdirAll(g)
+			} else {
+				r.mkdirAll(path.Dir(g))
+			}
+		}
+	}
+	sort.Strings(outputs)
+	if job.Busybox != "" {
+		if err := r.addBusybox(job.Busybox, job.Files); err != nil {
+			r.close()
+			return nil, err
+		}
+	}
 	guests := make([]string, 0, len(job.Files))
 	for g := range job.Files {
 		guests = append(guests, g)
@@ -211,9 +243,10 @@ func buildInitramfs(init string, job Job, dataPort string) (*initramfs, error) {
 		Program:  prog,
 		Args:     job.Args,
 		Env:      job.Env,
-		Dir:      wire.WorkDir,
+		Dir:      workDir,
 		DataPort: dataPort,
 		Stdin:    job.Stdin != nil,
+		Outputs:  outputs,
 	})
 	if err != nil {
 		r.close()
@@ -231,4 +264,47 @@ func sameFile(a, b string) bool {
 	}
 	fb, err := os.Stat(b)
 	return err == nil && os.SameFile(fa, fb)
+}
+
+// isOutputDir reports whether the output guest path g names a directory:
+// the host makes directory outputs end in "/d" (OutputDir), files keep
+// their own base name.
+func isOutputDir(g string) bool { return path.Base(g) == outputDirBase }
+
+// outputDirBase is the last element of the guest path of a directory
+// output below wire.OutDir (see OutputDir).
+const outputDirBase = "d"
+
+// OutputDir is the guest path of the i-th directory output below
+// wire.OutDir; OutputFile that of the i-th file output named base.
+func OutputDir(i int) string { return fmt.Sprintf("%s/%d/%s", wire.OutDir, i, outputDirBase) }
+
+// OutputFile: see OutputDir.
+func OutputFile(i int, base string) string { return fmt.Sprintf("%s/%d/%s", wire.OutDir, i, base) }
+
+// busyboxApplets are linked to /bin/busybox: the shell and the commands
+// test suites run through it. Links are records in the archive, not
+// copies; `busybox --install` at boot would cost a process start under
+// TCG.
+var busyboxApplets = []string{
+	"sh", "ash", "awk", "basename", "cat", "chmod", "cp", "cut", "date", "dd", "dirname",
+	"echo", "env", "false", "find", "grep", "head", "hostname", "id", "ip", "kill", "ln",
+	"ls", "mkdir", "mktemp", "mount", "mv", "printf", "ps", "pwd", "readlink", "rm",
+	"rmdir", "sed", "seq", "sleep", "sort", "stat", "tail", "tee", "test", "touch", "tr",
+	"true", "umount", "uname", "wc", "which", "xargs", "yes",
+}
+
+// addBusybox puts busybox at /bin/busybox and links its applets in /bin,
+// except where files has something of its own.
+func (r *initramfs) addBusybox(busybox string, files map[string]string) error {
+	if err := r.addFile("bin/busybox", busybox); err != nil {
+		return fmt.Errorf("add busybox: %w", err)
+	}
+	for _, a := range busyboxApplets {
+		if _, own := files["/bin/"+a]; own {
+			continue
+		}
+		r.records = append(r.records, cpio.Symlink("bin/"+a, "busybox"))
+	}
+	return nil
 }
