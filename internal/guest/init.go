@@ -411,6 +411,14 @@ const fileChunk = 1 << 20
 // it modified after start. A file that cannot be read is reported on the
 // job's stderr and skipped; only a broken data port is an error.
 func sendOutputs(w *wire.Writer, outputs []string, start time.Time) error {
+	sent := map[string]bool{} // outputs may nest: each file once
+	send := func(p string) error {
+		if sent[p] {
+			return nil
+		}
+		sent[p] = true
+		return sendFile(w, p)
+	}
 	complain := func(err error) error {
 		return w.WriteFrame(wire.TypeStderr, []byte("bpfmatrix init: "+err.Error()+"\n"))
 	}
@@ -426,7 +434,7 @@ func sendOutputs(w *wire.Writer, outputs []string, start time.Time) error {
 			continue
 		}
 		if fi.Mode().IsRegular() {
-			if err := sendFile(w, out); err != nil {
+			if err := send(out); err != nil {
 				return err
 			}
 			continue
@@ -445,7 +453,7 @@ func sendOutputs(w *wire.Writer, outputs []string, start time.Time) error {
 			if err != nil || info.ModTime().Before(start) {
 				return nil
 			}
-			return sendFile(w, p)
+			return send(p)
 		})
 		if err != nil {
 			return err
