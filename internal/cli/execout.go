@@ -2,13 +2,12 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path"
 	"path/filepath"
 	"runtime"
 	"strings"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/guest/wire"
@@ -182,9 +181,14 @@ func checkWritable(dir, what string) error {
 	if !fi.IsDir() {
 		return usageError("%s: output directory %s is not a directory", what, dir)
 	}
-	if err := unix.Access(dir, unix.W_OK); err != nil {
-		return usageError("%s: output directory %s: %v", what, dir, err)
+	// access(2) says yes to root whatever the file system: create and
+	// remove a file, as writing the output will.
+	f, err := os.CreateTemp(dir, ".bpfmatrix-exec-*")
+	if err != nil {
+		return usageError("%s: output directory %s is not writable: %v", what, dir, errors.Unwrap(err))
 	}
+	f.Close()
+	os.Remove(f.Name())
 	return nil
 }
 
