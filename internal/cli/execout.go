@@ -46,27 +46,27 @@ func moduleRoot(dir string) string {
 // with --dir given, that directory and its top; otherwise the module root
 // around the working directory (so ../testdata and sibling packages
 // resolve) and the working directory's place in it, or "." outside a
-// module.
-func execWorkTree(dir string, dirSet bool) (root, sub string, err error) {
+// module. module says root is a module's (nested modules stay out).
+func execWorkTree(dir string, dirSet bool) (root, sub string, module bool, err error) {
 	if dirSet {
-		return dir, "", nil
+		return dir, "", false, nil
 	}
 	wd, err := os.Getwd()
 	if err != nil {
-		return "", "", err
+		return "", "", false, err
 	}
 	root = moduleRoot(wd)
 	if root == "" {
-		return ".", "", nil
+		return ".", "", false, nil
 	}
 	rel, err := filepath.Rel(root, wd)
 	if err != nil {
-		return "", "", err
+		return "", "", false, err
 	}
 	if rel == "." {
 		rel = ""
 	}
-	return root, filepath.ToSlash(rel), nil
+	return root, filepath.ToSlash(rel), true, nil
 }
 
 // flagValue splits "-test.NAME=VALUE" (one or two dashes) into NAME and VALUE.

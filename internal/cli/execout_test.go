@@ -86,19 +86,21 @@ func TestExecWorkTree(t *testing.T) {
 		name, wd, dir string
 		dirSet        bool
 		root, sub     string
+		module        bool
 	}{
-		{"package in a module", pkg, ".", false, mod, "a/b"},
-		{"module root", mod, ".", false, mod, ""},
-		{"outside a module", outside, ".", false, ".", ""},
-		{"--dir given", pkg, "/some/dir", true, "/some/dir", ""},
-		{"--dir empty", pkg, "", true, "", ""},
+		{"package in a module", pkg, ".", false, mod, "a/b", true},
+		{"module root", mod, ".", false, mod, "", true},
+		{"outside a module", outside, ".", false, ".", "", false},
+		{"--dir given", pkg, "/some/dir", true, "/some/dir", "", false},
+		{"--dir empty", pkg, "", true, "", "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Chdir(tc.wd)
-			root, sub, err := execWorkTree(tc.dir, tc.dirSet)
+			root, sub, module, err := execWorkTree(tc.dir, tc.dirSet)
 			require.NoError(t, err)
 			assert.Equal(t, tc.root, root)
 			assert.Equal(t, tc.sub, sub)
+			assert.Equal(t, tc.module, module)
 		})
 	}
 }

@@ -81,8 +81,11 @@ func (r *initramfs) addFile(guest, host string) error {
 var vcsDirs = map[string]bool{".git": true, ".hg": true, ".svn": true, ".jj": true}
 
 // addTree copies the directory host to guest: regular files, directories
-// and symlinks (as links), without version-control metadata (vcsDirs).
-func (r *initramfs) addTree(guest, host string) error {
+// and symlinks (as links), without version-control metadata (vcsDirs) and,
+// with module, without the directories below host that hold a go.mod.
+// Files git ignores are copied: a BPF library's tests open the objects its
+// build leaves in testdata, which are ignored.
+func (r *initramfs) addTree(guest, host string, module bool) error {
 	r.mkdirAll(guest)
 	return filepath.WalkDir(host, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -95,6 +98,8 @@ func (r *initramfs) addTree(guest, host string) error {
 		g := path.Join(guest, filepath.ToSlash(rel))
 		switch {
 		case d.IsDir() && vcsDirs[d.Name()]:
+			return fs.SkipDir
+		case d.IsDir() && module && isRegular(filepath.Join(p, "go.mod")):
 			return fs.SkipDir
 		case d.IsDir():
 			r.mkdirAll(g)
@@ -186,7 +191,7 @@ func buildInitramfs(init string, job Job, dataPort string) (*initramfs, error) {
 		job.Files[g] = h
 	}
 	if job.Dir != "" {
-		if err := r.addTree(wire.WorkDir, job.Dir); err != nil {
+		if err := r.addTree(wire.WorkDir, job.Dir, job.Module); err != nil {
 			r.close()
 			return nil, fmt.Errorf("add working directory: %w", err)
 		}
@@ -307,4 +312,9 @@ func (r *initramfs) addBusybox(busybox string, files map[string]string) error {
 		r.records = append(r.records, cpio.Symlink("bin/"+a, "busybox"))
 	}
 	return nil
+}
+
+func isRegular(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
 }

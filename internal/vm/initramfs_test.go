@@ -120,12 +120,15 @@ func jobOf(t *testing.T, r *initramfs) (wire.Job, map[string]string) {
 func TestInitramfsFaithful(t *testing.T) {
 	dir := t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "pkg"), 0o755))
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "testdata", "nested"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "testdata", "nested", "go.mod"), []byte("module n\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "testdata", "x.elf"), []byte("elf"), 0o644))
 	prog := filepath.Join(dir, "prog")
 	require.NoError(t, os.WriteFile(prog, []byte("prog"), 0o755))
 	busybox := filepath.Join(dir, "busybox")
 	require.NoError(t, os.WriteFile(busybox, []byte("busybox"), 0o755))
 	r, err := buildInitramfs(prog, Job{
-		Program: prog, Dir: dir, WorkSubdir: "pkg", Busybox: busybox,
+		Program: prog, Dir: dir, WorkSubdir: "pkg", Module: true, Busybox: busybox,
 		Outputs: map[string]string{
 			OutputDir(0):               "/host/gocoverdir",
 			OutputFile(1, "cover.out"): "/host/cover.out",
@@ -137,6 +140,8 @@ func TestInitramfsFaithful(t *testing.T) {
 	defer r.close()
 	job, names := jobOf(t, r)
 	assert.Equal(t, wire.WorkDir+"/pkg", job.Dir)
+	assert.Contains(t, names, "bpfmatrix/work/testdata/x.elf")
+	assert.NotContains(t, names, "bpfmatrix/work/testdata/nested/go.mod", "a nested module is not part of the module")
 	assert.Equal(t, []string{OutputDir(0), OutputFile(1, "cover.out"), wire.WorkDir}, job.Outputs, "sorted")
 	assert.Contains(t, names, "bpfmatrix/out/0/d", "directory output created")
 	assert.Contains(t, names, "bpfmatrix/out/1", "file output's directory created")

@@ -37,6 +37,10 @@ type Job struct {
 	Dir string
 	// Files maps absolute guest paths to host files to put there.
 	Files map[string]string
+	// Module says Dir is a Go module's root: directories below it with a
+	// go.mod of their own (other modules) are left out of its copy, as go
+	// leaves them out of a module.
+	Module bool
 	// WorkSubdir, slash-separated and relative, is where in Dir's copy the
 	// job starts (go test -exec copies the module root and starts in the
 	// package's directory). Empty: Dir's copy itself.
