@@ -100,6 +100,9 @@ func TestGoTestExecFaithful(t *testing.T) {
 			dir := t.TempDir()
 			copyTree(t, src, dir)
 			profile := filepath.Join(t.TempDir(), "guest.out")
+			source := filepath.Join(dir, "pkg", "classify.go")
+			sourceBefore, err := os.Stat(source)
+			require.NoError(t, err)
 			out := goTest(t, dir, profile, "-exec", bin+" exec --kernel "+kernel)
 			for _, name := range []string{"TestClassify", "TestReadsParentTestdata", "TestLoopback", "TestShell", "TestHostEnv", "TestWritesWorkdir"} {
 				assert.Contains(t, out, "--- PASS: "+name)
@@ -108,6 +111,9 @@ func TestGoTestExecFaithful(t *testing.T) {
 			require.NoError(t, err, "the file the test wrote in its working directory is on the host")
 			assert.Equal(t, "written on "+kernel+"\n", string(written))
 			assert.Equal(t, host, coveredBlocks(t, profile, "classify.go"), "guest and host runs cover the same blocks")
+			sourceAfter, err := os.Stat(source)
+			require.NoError(t, err)
+			assert.True(t, os.SameFile(sourceBefore, sourceAfter) && sourceBefore.ModTime().Equal(sourceAfter.ModTime()), "a file the test did not write is not written back")
 		})
 	}
 }

@@ -7,8 +7,8 @@
 // streams its stdout and stderr back as frames (package wire), feeds it the
 // host's wire.TypeStdin frames from the same port when the job asks for
 // stdin, sends the files the job wrote to its outputs (wire.Job.Outputs:
-// a file as it is, a directory as the files below it modified after the job
-// started) as wire.TypeFile frames, sends its exit status and restarts the
+// a file as it is, a directory as the files below it that the job created
+// or changed, by mtime and size) as wire.TypeFile frames, sends its exit status and restarts the
 // machine with reboot(2); the
 // host runs QEMU with -no-reboot, so that ends QEMU on every kernel and
 // architecture, with or without ACPI.

@@ -111,15 +111,17 @@ func initErr(codec wire.Codec) error {
 		helloSent = true
 		return w.WriteJSON(wire.TypeHello, hello)
 	}
-	// Output files are those written after this (the initramfs's own have
-	// mtime 0); a second of slack covers the coarse clock of file times.
-	start := time.Now().Add(-time.Second)
+	// Output files are those the job creates or changes: compared with a
+	// snapshot rather than with the start time, since a kernel without
+	// CONFIG_INITRAMFS_PRESERVE_MTIME stamps the initramfs's files with
+	// the time it unpacked them.
+	before := snapshot(job.Outputs)
 	exit, err := runJob(job, w, port, sayHello)
 	if err != nil {
 		return err
 	}
 	if helloSent {
-		if err := sendOutputs(w, job.Outputs, start); err != nil {
+		if err := sendOutputs(w, job.Outputs, before); err != nil {
 			return err
 		}
 	}
@@ -406,11 +408,35 @@ func loopbackUp() error {
 // fileChunk bounds the contents one TypeFile frame carries.
 const fileChunk = 1 << 20
 
+// fileStamp is what tells a file the job changed from one it did not.
+type fileStamp struct {
+	mtime time.Time
+	size  int64
+}
+
+// snapshot stamps the regular files below the output directories.
+func snapshot(outputs []string) map[string]fileStamp {
+	stamps := map[string]fileStamp{}
+	for _, out := range outputs {
+		_ = filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() {
+				return nil
+			}
+			if info, err := d.Info(); err == nil {
+				stamps[p] = fileStamp{info.ModTime(), info.Size()}
+			}
+			return nil
+		})
+	}
+	return stamps
+}
+
 // sendOutputs sends the job's output files (wire.Job.Outputs) as TypeFile
 // frames: a regular file as it is, a directory as the regular files below
-// it modified after start. A file that cannot be read is reported on the
-// job's stderr and skipped; only a broken data port is an error.
-func sendOutputs(w *wire.Writer, outputs []string, start time.Time) error {
+// it that are not in before as they were. A file that cannot be read is
+// reported on the job's stderr and skipped; only a broken data port is an
+// error.
+func sendOutputs(w *wire.Writer, outputs []string, before map[string]fileStamp) error {
 	sent := map[string]bool{} // outputs may nest: each file once
 	send := func(p string) error {
 		if sent[p] {
@@ -450,7 +476,10 @@ func sendOutputs(w *wire.Writer, outputs []string, start time.Time) error {
 				return nil
 			}
 			info, err := d.Info()
-			if err != nil || info.ModTime().Before(start) {
+			if err != nil {
+				return nil
+			}
+			if was, ok := before[p]; ok && was == (fileStamp{info.ModTime(), info.Size()}) {
 				return nil
 			}
 			return send(p)

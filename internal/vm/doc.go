@@ -14,8 +14,9 @@
 // at their guest paths.
 //
 // Job.Outputs come back: after the job exits, the guest sends each output
-// file, and each file under an output directory written after the job
-// started (the initramfs's own files have mtime 0), as wire.TypeFile frames
+// file, and each file under an output directory that the job created or
+// changed (mtime and size against a snapshot taken before it started), as
+// wire.TypeFile frames
 // before the exit frame; Run writes them at the mapped host paths with
 // internal/atomicfile once the exit frame is in, and lists them in
 // Result.Outputs. A frame naming a guest path outside Job.Outputs breaks

@@ -50,8 +50,8 @@ type Job struct {
 	// (a test that runs shell commands). Empty: none.
 	Busybox string
 	// Outputs maps guest paths to host paths: after the job exits, each
-	// guest file, or each file under a guest directory written after the
-	// job started, is written at the matching host path (atomically, the
+	// guest file, or each file under a guest directory that the job
+	// created or changed, is written at the matching host path (atomically, the
 	// directories created). Guest directories below wire.OutDir are
 	// created empty in the initramfs; so are the parents of guest files
 	// there.

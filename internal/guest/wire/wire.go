@@ -118,7 +118,7 @@ type Job struct {
 	Stdin bool `json:"stdin,omitempty"`
 	// Outputs are guest paths sent back as TypeFile frames after the job
 	// exits, before TypeExit: a regular file as it is, a directory as
-	// every regular file below it that was written after the job started.
+	// every regular file below it that the job created or changed.
 	Outputs []string `json:"outputs,omitempty"`
 }
 
