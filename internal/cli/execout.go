@@ -144,6 +144,9 @@ func execOutputs(args, env []string, hostWD, hostRoot string) ([]string, []strin
 			args[i] = prefix + g
 		case contains(testOutputDirFlags, name):
 			host := abs(value)
+			if !exists(host) {
+				continue // a guest path of the program's own (vmtest's cover directory)
+			}
 			if err := checkWritable(host, "-test."+name); err != nil {
 				return nil, nil, nil, err
 			}
@@ -153,6 +156,9 @@ func execOutputs(args, env []string, hostWD, hostRoot string) ([]string, []strin
 	for i, kv := range env {
 		if v, ok := strings.CutPrefix(kv, "GOCOVERDIR="); ok && v != "" {
 			host := abs(v)
+			if !exists(host) {
+				continue
+			}
 			if err := checkWritable(host, "GOCOVERDIR"); err != nil {
 				return nil, nil, nil, err
 			}
@@ -160,6 +166,15 @@ func execOutputs(args, env []string, hostWD, hostRoot string) ([]string, []strin
 		}
 	}
 	return args, env, outputs, nil
+}
+
+// exists reports whether p names something on the host. go test creates
+// the directories it names before it runs the test binary; a directory
+// that does not exist is a guest path the caller chose (vmtest makes its
+// cover directory in the guest) and is passed on as it is.
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return !errors.Is(err, os.ErrNotExist)
 }
 
 func contains(list []string, s string) bool {

@@ -61,7 +61,7 @@ func TestExecOutputsBadPath(t *testing.T) {
 		{"missing directory", []string{"-test.coverprofile=" + filepath.Join(dir, "no/c.out")}, nil, "-test.coverprofile: output directory: stat " + filepath.Join(dir, "no")},
 		{"file as directory", []string{"-test.gocoverdir=" + file}, nil, "-test.gocoverdir: output directory " + file + " is not a directory"},
 		{"unwritable", []string{"-test.trace=/proc/trace.out"}, nil, "-test.trace: output directory /proc is not writable"},
-		{"GOCOVERDIR", nil, []string{"GOCOVERDIR=" + filepath.Join(dir, "gone")}, "GOCOVERDIR: output directory: stat"},
+		{"GOCOVERDIR not a directory", nil, []string{"GOCOVERDIR=" + file}, "GOCOVERDIR: output directory " + file + " is not a directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, _, err := execOutputs(tc.args, tc.env, dir, "")
@@ -74,6 +74,18 @@ func TestExecOutputsBadPath(t *testing.T) {
 			assert.Len(t, entries, 1, "nothing left behind")
 		})
 	}
+}
+
+// TestExecOutputsGuestDir: a directory that does not exist on the host is
+// the program's own guest path (vmtest's -test.gocoverdir), passed on.
+func TestExecOutputsGuestDir(t *testing.T) {
+	args := []string{"-test.v=test2json", "-test.gocoverdir=/tmp/bpfmatrix-vmtest-cover"}
+	env := []string{"GOCOVERDIR=/nonexistent/cover"}
+	gotArgs, gotEnv, outputs, err := execOutputs(args, env, t.TempDir(), "")
+	require.NoError(t, err)
+	assert.Equal(t, args, gotArgs)
+	assert.Equal(t, env, gotEnv)
+	assert.Empty(t, outputs)
 }
 
 func TestExecWorkTree(t *testing.T) {
