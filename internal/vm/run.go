@@ -274,7 +274,7 @@ func writeInitramfs(path, init string, job Job, dataPort string, memMB int) erro
 	}
 	defer r.close()
 	if mb, limit := int(r.size()>>20), maxInitramfsMB(memMB); mb > limit {
-		return fmt.Errorf("initramfs of %d MB does not fit a %d MB guest (at most %d MB): copy a smaller working directory or give the guest more memory", mb, memMB, limit)
+		return fmt.Errorf("initramfs of %d MB does not fit a %d MB guest (at most %d MB): copy a smaller directory (exec --dir: the package directory rather than the module) or give the guest more memory", mb, memMB, limit)
 	}
 	f, err := os.Create(path)
 	if err != nil {
