@@ -245,3 +245,31 @@ func TestExecRefusesBeforeBoot(t *testing.T) {
 		})
 	}
 }
+
+// TestExecExitLine: a non-zero exit status adds one stderr line naming the
+// kernel, after the program's output; a zero one adds nothing, so go
+// test's output and -json stay intact.
+func TestExecExitLine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots kernels")
+	}
+	k := fetchKernel(t, "debian-6.1")
+	for _, tc := range []struct {
+		name       string
+		args       []string
+		code       int
+		wantStderr string
+	}{
+		{"failure", []string{"/bin/busybox", "sh", "-c", "echo out; echo err >&2; exit 3"}, 3, "err\nError: busybox exited with status 3 on debian-6.1 (" + k.Release + ")\n"},
+		{"success", []string{"/bin/busybox", "sh", "-c", "echo out; echo err >&2"}, 0, "err\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := execCLI(t, t.TempDir(), tc.args...)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			assert.Equal(t, tc.code, exitCode(t, cmd.Run()))
+			assert.Equal(t, "out\n", stdout.String())
+			assert.Equal(t, tc.wantStderr, stderr.String())
+		})
+	}
+}

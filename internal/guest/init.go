@@ -3,8 +3,10 @@ package guest
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"syscall"
@@ -98,6 +100,9 @@ func initErr(codec wire.Codec) error {
 	if err := linkKernelConfig(hello.Release); err != nil {
 		hello.Warnings = append(hello.Warnings, err.Error())
 	}
+	if err := loopbackUp(); err != nil {
+		hello.Warnings = append(hello.Warnings, err.Error())
+	}
 	helloSent := false
 	sayHello := func() error {
 		if helloSent {
@@ -106,9 +111,19 @@ func initErr(codec wire.Codec) error {
 		helloSent = true
 		return w.WriteJSON(wire.TypeHello, hello)
 	}
+	// Output files are those the job creates or changes: compared with a
+	// snapshot rather than with the start time, since a kernel without
+	// CONFIG_INITRAMFS_PRESERVE_MTIME stamps the initramfs's files with
+	// the time it unpacked them.
+	before := snapshot(job.Outputs)
 	exit, err := runJob(job, w, port, sayHello)
 	if err != nil {
 		return err
+	}
+	if helloSent {
+		if err := sendOutputs(w, job.Outputs, before); err != nil {
+			return err
+		}
 	}
 	// A job that could not be set up returns before saying hello.
 	if err := sayHello(); err != nil {
@@ -363,6 +378,131 @@ func linkKernelConfig(release string) error {
 	link := KernelConfig + "-" + release
 	if err := os.Symlink("config", link); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("link %s: %w", link, err)
+	}
+	return nil
+}
+
+// loopbackUp sets IFF_UP on lo, as every distribution's boot does: the
+// kernel then gives it 127.0.0.1/8 and ::1 by itself, and a test that
+// listens on and dials localhost works. One ioctl, no netlink.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("bring up lo: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return fmt.Errorf("bring up lo: %w", err)
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bring up lo: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bring up lo: %w", err)
+	}
+	return nil
+}
+
+// fileChunk bounds the contents one TypeFile frame carries.
+const fileChunk = 1 << 20
+
+// fileStamp is what tells a file the job changed from one it did not.
+type fileStamp struct {
+	mtime time.Time
+	size  int64
+}
+
+// snapshot stamps the regular files below the output directories.
+func snapshot(outputs []string) map[string]fileStamp {
+	stamps := map[string]fileStamp{}
+	for _, out := range outputs {
+		_ = filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() {
+				return nil
+			}
+			if info, err := d.Info(); err == nil {
+				stamps[p] = fileStamp{info.ModTime(), info.Size()}
+			}
+			return nil
+		})
+	}
+	return stamps
+}
+
+// sendOutputs sends the job's output files (wire.Job.Outputs) as TypeFile
+// frames: a regular file as it is, a directory as the regular files below
+// it that are not in before as they were. A file that cannot be read is
+// reported on the job's stderr and skipped; only a broken data port is an
+// error.
+func sendOutputs(w *wire.Writer, outputs []string, before map[string]fileStamp) error {
+	sent := map[string]bool{} // outputs may nest: each file once
+	send := func(p string) error {
+		if sent[p] {
+			return nil
+		}
+		sent[p] = true
+		return sendFile(w, p)
+	}
+	complain := func(err error) error {
+		return w.WriteFrame(wire.TypeStderr, []byte("bpfmatrix init: "+err.Error()+"\n"))
+	}
+	for _, out := range outputs {
+		fi, err := os.Stat(out)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // the job did not write it
+		}
+		if err != nil {
+			if err := complain(fmt.Errorf("send %s: %w", out, err)); err != nil {
+				return err
+			}
+			continue
+		}
+		if fi.Mode().IsRegular() {
+			if err := send(out); err != nil {
+				return err
+			}
+			continue
+		}
+		if !fi.IsDir() {
+			continue
+		}
+		err = filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return complain(fmt.Errorf("send %s: %w", p, err))
+			}
+			if !d.Type().IsRegular() {
+				return nil
+			}
+			info, err := d.Info()
+			if err != nil {
+				return nil
+			}
+			if was, ok := before[p]; ok && was == (fileStamp{info.ModTime(), info.Size()}) {
+				return nil
+			}
+			return send(p)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sendFile sends one file; a read error goes to the job's stderr.
+func sendFile(w *wire.Writer, p string) error {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return w.WriteFrame(wire.TypeStderr, []byte(fmt.Sprintf("bpfmatrix init: send %s: %v\n", p, err)))
+	}
+	for first := true; first || len(b) > 0; first = false {
+		n := min(len(b), fileChunk)
+		if err := w.WriteFrame(wire.TypeFile, wire.FilePayload(p, b[:n])); err != nil {
+			return err
+		}
+		b = b[n:]
 	}
 	return nil
 }

@@ -7,8 +7,20 @@
 // argv (unit-tested, printed by `bpfmatrix exec --print-cmdline`), and [Run]
 // starts it. The initramfs is written in-process with u-root's pkg/cpio:
 // /init, /bpfmatrix/job.json (a wire.Job), the program under
-// /bpfmatrix/bin, the job's working directory at /bpfmatrix/work and any
-// extra files at their guest paths.
+// /bpfmatrix/bin, the job's working directory at /bpfmatrix/work (it may
+// start below it, Job.WorkSubdir), empty directories for its outputs under
+// /bpfmatrix/out, a static busybox at /bin/busybox with /bin/sh and the
+// common applets linked to it when Job.Busybox is set, and any extra files
+// at their guest paths.
+//
+// Job.Outputs come back: after the job exits, the guest sends each output
+// file, and each file under an output directory that the job created or
+// changed (mtime and size against a snapshot taken before it started), as
+// wire.TypeFile frames
+// before the exit frame; Run writes them at the mapped host paths with
+// internal/atomicfile once the exit frame is in, and lists them in
+// Result.Outputs. A frame naming a guest path outside Job.Outputs breaks
+// the stream: the guest never chooses a host path.
 //
 // The kernel console is ttyS0 and the job's output comes back over ttyS1 as
 // checksummed frames (package guest/wire); both are pipes QEMU inherits as

@@ -81,8 +81,11 @@ func (r *initramfs) addFile(guest, host string) error {
 var vcsDirs = map[string]bool{".git": true, ".hg": true, ".svn": true, ".jj": true}
 
 // addTree copies the directory host to guest: regular files, directories
-// and symlinks (as links), without version-control metadata (vcsDirs).
-func (r *initramfs) addTree(guest, host string) error {
+// and symlinks (as links), without version-control metadata (vcsDirs) and,
+// with module, without the directories below host that hold a go.mod.
+// Files git ignores are copied: a BPF library's tests open the objects its
+// build leaves in testdata, which are ignored.
+func (r *initramfs) addTree(guest, host string, module bool) error {
 	r.mkdirAll(guest)
 	return filepath.WalkDir(host, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -95,6 +98,8 @@ func (r *initramfs) addTree(guest, host string) error {
 		g := path.Join(guest, filepath.ToSlash(rel))
 		switch {
 		case d.IsDir() && vcsDirs[d.Name()]:
+			return fs.SkipDir
+		case d.IsDir() && module && isRegular(filepath.Join(p, "go.mod")):
 			return fs.SkipDir
 		case d.IsDir():
 			r.mkdirAll(g)
@@ -145,7 +150,9 @@ func (r *initramfs) writeTo(w io.Writer) error {
 //	/dev/console           so the kernel can give /init a console
 //	/bpfmatrix/job.json    the wire.Job
 //	/bpfmatrix/bin/NAME    the program
-//	/bpfmatrix/work/...    the job's working directory (Job.Dir)
+//	/bpfmatrix/work/...    Job.Dir's copy; the job starts in Job.WorkSubdir of it
+//	/bpfmatrix/out/...     empty directories for the job's outputs (Job.Outputs)
+//	/bin/busybox, /bin/sh  Job.Busybox and its applets, when set
 //	any Job.Files entries at their guest paths
 func buildInitramfs(init string, job Job, dataPort string) (*initramfs, error) {
 	r := newInitramfs()
@@ -184,12 +191,42 @@ func buildInitramfs(init string, job Job, dataPort string) (*initramfs, error) {
 		job.Files[g] = h
 	}
 	if job.Dir != "" {
-		if err := r.addTree(wire.WorkDir, job.Dir); err != nil {
+		if err := r.addTree(wire.WorkDir, job.Dir, job.Module); err != nil {
 			r.close()
 			return nil, fmt.Errorf("add working directory: %w", err)
 		}
 	} else {
 		r.mkdirAll(wire.WorkDir)
+	}
+	workDir := wire.WorkDir
+	if job.WorkSubdir != "" {
+		sub := path.Clean(job.WorkSubdir)
+		if path.IsAbs(sub) || sub == ".." || strings.HasPrefix(sub, "../") {
+			r.close()
+			return nil, fmt.Errorf("add working directory: %s is not below the copied directory", job.WorkSubdir)
+		}
+		workDir = path.Join(wire.WorkDir, sub)
+		r.mkdirAll(workDir)
+	}
+	outputs := make([]string, 0, len(job.Outputs))
+	for g := range job.Outputs {
+		outputs = append(outputs, g)
+		// A guest directory or file's parent under OutDir exists for the
+		// job to write in; the work directory's exist already.
+		if rel, ok := strings.CutPrefix(g, wire.OutDir+"/"); ok && rel != "" {
+			if isOutputDir(g) {
+				r.mkdirAll(g)
+			} else {
+				r.mkdirAll(path.Dir(g))
+			}
+		}
+	}
+	sort.Strings(outputs)
+	if job.Busybox != "" {
+		if err := r.addBusybox(job.Busybox, job.Files); err != nil {
+			r.close()
+			return nil, err
+		}
 	}
 	guests := make([]string, 0, len(job.Files))
 	for g := range job.Files {
@@ -211,9 +248,10 @@ func buildInitramfs(init string, job Job, dataPort string) (*initramfs, error) {
 		Program:  prog,
 		Args:     job.Args,
 		Env:      job.Env,
-		Dir:      wire.WorkDir,
+		Dir:      workDir,
 		DataPort: dataPort,
 		Stdin:    job.Stdin != nil,
+		Outputs:  outputs,
 	})
 	if err != nil {
 		r.close()
@@ -231,4 +269,52 @@ func sameFile(a, b string) bool {
 	}
 	fb, err := os.Stat(b)
 	return err == nil && os.SameFile(fa, fb)
+}
+
+// isOutputDir reports whether the output guest path g names a directory:
+// the host makes directory outputs end in "/d" (OutputDir), files keep
+// their own base name.
+func isOutputDir(g string) bool { return path.Base(g) == outputDirBase }
+
+// outputDirBase is the last element of the guest path of a directory
+// output below wire.OutDir (see OutputDir).
+const outputDirBase = "d"
+
+// OutputDir is the guest path of the i-th directory output below
+// wire.OutDir; OutputFile that of the i-th file output named base.
+func OutputDir(i int) string { return fmt.Sprintf("%s/%d/%s", wire.OutDir, i, outputDirBase) }
+
+// OutputFile: see OutputDir.
+func OutputFile(i int, base string) string { return fmt.Sprintf("%s/%d/%s", wire.OutDir, i, base) }
+
+// busyboxApplets are linked to /bin/busybox: the shell and the commands
+// test suites run through it. Links are records in the archive, not
+// copies; `busybox --install` at boot would cost a process start under
+// TCG.
+var busyboxApplets = []string{
+	"sh", "ash", "awk", "basename", "cat", "chmod", "cp", "cut", "date", "dd", "dirname",
+	"echo", "env", "false", "find", "grep", "head", "hostname", "id", "ip", "kill", "ln",
+	"ls", "mkdir", "mktemp", "mount", "mv", "printf", "ps", "pwd", "readlink", "rm",
+	"rmdir", "sed", "seq", "sleep", "sort", "stat", "tail", "tee", "test", "touch", "tr",
+	"true", "umount", "uname", "wc", "which", "xargs", "yes",
+}
+
+// addBusybox puts busybox at /bin/busybox and links its applets in /bin,
+// except where files has something of its own.
+func (r *initramfs) addBusybox(busybox string, files map[string]string) error {
+	if err := r.addFile("bin/busybox", busybox); err != nil {
+		return fmt.Errorf("add busybox: %w", err)
+	}
+	for _, a := range busyboxApplets {
+		if _, own := files["/bin/"+a]; own {
+			continue
+		}
+		r.records = append(r.records, cpio.Symlink("bin/"+a, "busybox"))
+	}
+	return nil
+}
+
+func isRegular(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
 }

@@ -9,11 +9,14 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/bpfmatrix/bpfmatrix/internal/atomicfile"
 	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/guest/wire"
 	"github.com/bpfmatrix/bpfmatrix/internal/guest/wire/zstdcodec"
@@ -34,6 +37,25 @@ type Job struct {
 	Dir string
 	// Files maps absolute guest paths to host files to put there.
 	Files map[string]string
+	// Module says Dir is a Go module's root: directories below it with a
+	// go.mod of their own (other modules) are left out of its copy, as go
+	// leaves them out of a module.
+	Module bool
+	// WorkSubdir, slash-separated and relative, is where in Dir's copy the
+	// job starts (go test -exec copies the module root and starts in the
+	// package's directory). Empty: Dir's copy itself.
+	WorkSubdir string
+	// Busybox is the host path of a static busybox for the guest's arch,
+	// put at /bin/busybox with /bin/sh and the usual applets linked to it
+	// (a test that runs shell commands). Empty: none.
+	Busybox string
+	// Outputs maps guest paths to host paths: after the job exits, each
+	// guest file, or each file under a guest directory that the job
+	// created or changed, is written at the matching host path (atomically, the
+	// directories created). Guest directories below wire.OutDir are
+	// created empty in the initramfs; so are the parents of guest files
+	// there.
+	Outputs map[string]string
 	// Stdin, if set, is the job's standard input: sent over the data port
 	// once the agent is up, its EOF closing the job's stdin. Nil: the job
 	// reads /dev/null.
@@ -88,6 +110,8 @@ type Result struct {
 	// BootTime runs from starting QEMU to the agent's hello, RunTime from
 	// there to the job's exit status.
 	BootTime, RunTime time.Duration
+	// Outputs are the host paths written from the job's Outputs.
+	Outputs []string
 	// Attempts is 2 when the first boot broke and was retried.
 	Attempts int
 	Console  []byte
@@ -193,7 +217,7 @@ func Run(ctx context.Context, opts Options, job Job) (*Result, error) {
 		}
 	}
 	for attempt := 1; ; attempt++ {
-		res, err := boot(ctx, opts, cmd, job.Stdin)
+		res, err := boot(ctx, opts, cmd, job.Stdin, job.Outputs)
 		if res != nil {
 			res.Attempts = attempt
 		}
@@ -250,7 +274,7 @@ func writeInitramfs(path, init string, job Job, dataPort string, memMB int) erro
 	}
 	defer r.close()
 	if mb, limit := int(r.size()>>20), maxInitramfsMB(memMB); mb > limit {
-		return fmt.Errorf("initramfs of %d MB does not fit a %d MB guest (at most %d MB): copy a smaller working directory or give the guest more memory", mb, memMB, limit)
+		return fmt.Errorf("initramfs of %d MB does not fit a %d MB guest (at most %d MB): copy a smaller directory (exec --dir: the package directory rather than the module) or give the guest more memory", mb, memMB, limit)
 	}
 	f, err := os.Create(path)
 	if err != nil {
@@ -291,7 +315,7 @@ func (c *consoleBuffer) Bytes() []byte {
 }
 
 // boot runs QEMU once.
-func boot(ctx context.Context, opts Options, cmd Command, stdin io.Reader) (*Result, error) {
+func boot(ctx context.Context, opts Options, cmd Command, stdin io.Reader, outputs map[string]string) (*Result, error) {
 	argv := cmd.Argv()
 	res := &Result{Cmdline: argv, Repro: Repro(argv), ExitCode: -1}
 	if cmd.DataPipe != "" {
@@ -364,7 +388,8 @@ func boot(ctx context.Context, opts Options, cmd Command, stdin io.Reader) (*Res
 	exitCh := make(chan wire.Exit, 1)
 	dataDone := make(chan error, 1)
 	outErrCh := make(chan error, 1)
-	go func() { dataDone <- readFrames(dataR, opts, helloCh, exitCh, outErrCh) }()
+	files := &outputFiles{mapping: outputs}
+	go func() { dataDone <- readFrames(dataR, opts, files, helloCh, exitCh, outErrCh) }()
 
 	waitCh := make(chan error, 1)
 	go func() { waitCh <- c.Wait() }()
@@ -386,7 +411,9 @@ func boot(ctx context.Context, opts Options, cmd Command, stdin io.Reader) (*Res
 			return res, fmt.Errorf("run job: %s", e.Error)
 		}
 		res.ExitCode, res.Signal = e.Code, e.Signal
-		return res, nil
+		written, err := files.write()
+		res.Outputs = written
+		return res, err
 	}
 
 	bootTimer := time.NewTimer(opts.BootTimeout)
@@ -537,7 +564,7 @@ func (w *haltWatch) Write(p []byte) (int, error) {
 // frame was read, or that ended cleanly before it (the caller decides). An
 // error writing the output goes to outErrCh at once, and the rest of the
 // stream is read and dropped so that QEMU never blocks on the pipe.
-func readFrames(r io.Reader, opts Options, helloCh chan<- wire.Hello, exitCh chan<- wire.Exit, outErrCh chan<- error) error {
+func readFrames(r io.Reader, opts Options, files *outputFiles, helloCh chan<- wire.Hello, exitCh chan<- wire.Exit, outErrCh chan<- error) error {
 	fr := wire.NewReader(r, wire.Flate, zstdcodec.New())
 	outErr := func(err error) error {
 		outErrCh <- err
@@ -567,6 +594,10 @@ func readFrames(r io.Reader, opts Options, helloCh chan<- wire.Hello, exitCh cha
 		case wire.TypeStderr:
 			if _, err := opts.Stderr.Write(f.Payload); err != nil {
 				return outErr(fmt.Errorf("write job stderr: %w", err))
+			}
+		case wire.TypeFile:
+			if err := files.add(f.Payload); err != nil {
+				return err
 			}
 		case wire.TypeExit:
 			var e wire.Exit
@@ -603,4 +634,62 @@ func sendStdin(r io.Reader, pipe *os.File) {
 			return
 		}
 	}
+}
+
+// outputFiles collects the TypeFile frames of one boot, in memory (output
+// files are profiles and small test artefacts), until the exit frame says
+// the job is over.
+type outputFiles struct {
+	mapping map[string]string // guest path -> host path (Job.Outputs)
+	data    map[string][]byte // host path -> contents
+	order   []string
+}
+
+// add appends one frame's chunk to its file. A guest path outside the
+// job's outputs is a corrupt stream: the guest never chooses a host path.
+func (o *outputFiles) add(payload []byte) error {
+	name, chunk, err := wire.ParseFilePayload(payload)
+	if err != nil {
+		return err
+	}
+	host, ok := hostOutput(o.mapping, name)
+	if !ok {
+		return fmt.Errorf("read file frame: %s is not one of the job's outputs", name)
+	}
+	if o.data == nil {
+		o.data = map[string][]byte{}
+	}
+	if _, seen := o.data[host]; !seen {
+		o.order = append(o.order, host)
+		o.data[host] = []byte{}
+	}
+	o.data[host] = append(o.data[host], chunk...)
+	return nil
+}
+
+// write writes every collected file at its host path and returns the paths.
+func (o *outputFiles) write() ([]string, error) {
+	for _, p := range o.order {
+		if err := atomicfile.Write(p, o.data[p], false); err != nil {
+			return nil, fmt.Errorf("write job output: %w", err)
+		}
+	}
+	return o.order, nil
+}
+
+// hostOutput maps a guest path to its host path: the output itself, or a
+// file below an output directory. The guest path is cleaned first, and
+// ".." never leaves the directory.
+func hostOutput(mapping map[string]string, guest string) (string, bool) {
+	guest = path.Clean("/" + guest)
+	if h, ok := mapping[guest]; ok {
+		return h, true
+	}
+	best, host := "", ""
+	for g, h := range mapping { // the longest enclosing directory wins
+		if rel, ok := strings.CutPrefix(guest, strings.TrimSuffix(g, "/")+"/"); ok && rel != "" && len(g) > len(best) {
+			best, host = g, filepath.Join(h, filepath.FromSlash(rel))
+		}
+	}
+	return host, best != ""
 }

@@ -17,8 +17,9 @@
 // megabytes of output cheap. Incompressible chunks go out raw.
 //
 // The guest sends one [TypeHello] first, then any number of [TypeStdout] and
-// [TypeStderr] chunks in the order the job produced them (per stream), and
-// one [TypeExit] last. [Reader.Next] returns io.EOF only at a frame boundary;
+// [TypeStderr] chunks in the order the job produced them (per stream), then
+// the job's output files ([Job].Outputs) as [TypeFile] frames, and one
+// [TypeExit] last. [Reader.Next] returns io.EOF only at a frame boundary;
 // a stream that ends inside a frame is [ErrTruncated], a corrupt frame is
 // [ErrCorrupt]. Callers must treat a stream without a TypeExit frame as a
 // failure: a missing result is never an empty success.

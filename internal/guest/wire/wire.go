@@ -20,8 +20,12 @@ const (
 	JobPath = "/bpfmatrix/job.json"
 	// BinDir holds the job's program.
 	BinDir = "/bpfmatrix/bin"
-	// WorkDir is the job's working directory (the host Dir's contents).
+	// WorkDir holds the host Dir's contents; the job's working directory
+	// is WorkDir or a directory below it ([Job].Dir).
 	WorkDir = "/bpfmatrix/work"
+	// OutDir holds the directories and files the host rewrote a job's
+	// output paths to (go test's -test.coverprofile, -test.gocoverdir...).
+	OutDir = "/bpfmatrix/out"
 )
 
 // MaxPayload bounds one frame's payload (after decompression too), so a
@@ -43,6 +47,10 @@ const (
 	// TypeStdin goes the other way, host to guest, when Job.Stdin is set:
 	// raw bytes for the job's stdin; an empty payload is end of file.
 	TypeStdin Type = 5
+	// TypeFile carries part of a file the job wrote to one of
+	// [Job].Outputs: see [FilePayload]. Frames of one file come in order,
+	// the first one starting it; all of them come before TypeExit.
+	TypeFile Type = 6
 )
 
 func (t Type) String() string {
@@ -57,6 +65,8 @@ func (t Type) String() string {
 		return "stdin"
 	case TypeExit:
 		return "exit"
+	case TypeFile:
+		return "file"
 	}
 	return fmt.Sprintf("type(%d)", uint8(t))
 }
@@ -106,6 +116,10 @@ type Job struct {
 	// Stdin says the host sends the job's stdin as TypeStdin frames on the
 	// data port (its input side); otherwise stdin is /dev/null.
 	Stdin bool `json:"stdin,omitempty"`
+	// Outputs are guest paths sent back as TypeFile frames after the job
+	// exits, before TypeExit: a regular file as it is, a directory as
+	// every regular file below it that the job created or changed.
+	Outputs []string `json:"outputs,omitempty"`
 }
 
 // Hello is the agent's first frame.
@@ -128,6 +142,23 @@ type Exit struct {
 	Signal string `json:"signal,omitempty"`
 	// Error is set when the agent could not run the job at all.
 	Error string `json:"error,omitempty"`
+}
+
+// FilePayload is the payload of a TypeFile frame: the file's guest path,
+// length-prefixed (uvarint), then the next chunk of its contents.
+func FilePayload(name string, chunk []byte) []byte {
+	b := binary.AppendUvarint(make([]byte, 0, len(name)+len(chunk)+4), uint64(len(name)))
+	b = append(b, name...)
+	return append(b, chunk...)
+}
+
+// ParseFilePayload splits a TypeFile payload into path and chunk.
+func ParseFilePayload(p []byte) (name string, chunk []byte, err error) {
+	n, k := binary.Uvarint(p)
+	if k <= 0 || n == 0 || n > uint64(len(p)-k) {
+		return "", nil, fmt.Errorf("decode file frame: %w: bad name length", ErrCorrupt)
+	}
+	return string(p[k : k+int(n)]), p[k+int(n):], nil
 }
 
 // Frame is one decoded frame.

@@ -154,3 +154,22 @@ func TestOversizedCompressedPayloadIsCorrupt(t *testing.T) {
 	require.ErrorIs(t, err, ErrCorrupt)
 	require.ErrorContains(t, err, "payload exceeds")
 }
+
+func TestFilePayload(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		chunk []byte
+	}{
+		{"/bpfmatrix/out/1/c.out", []byte("mode: set\n")},
+		{"/bpfmatrix/work/empty", nil},
+	} {
+		name, chunk, err := ParseFilePayload(FilePayload(tc.name, tc.chunk))
+		require.NoError(t, err)
+		assert.Equal(t, tc.name, name)
+		assert.Equal(t, len(tc.chunk), len(chunk))
+	}
+	for _, bad := range [][]byte{nil, {0}, {5, 'a'}, {0x80}} {
+		_, _, err := ParseFilePayload(bad)
+		require.ErrorIs(t, err, ErrCorrupt, "%q", bad)
+	}
+}

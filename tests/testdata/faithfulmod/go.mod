@@ -1,0 +1,3 @@
+module example.com/faithfulmod
+
+go 1.22
