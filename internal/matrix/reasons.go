@@ -21,8 +21,16 @@ import (
 //     probe already named the release that opened it.
 //
 // Kernels that failed, and cells that are not unsupported, are left alone.
-// It is idempotent.
+// It is idempotent, and it depends only on the kernels' own probe results:
+// a reason it replaced keeps the probe's own in Reason.Probe, and every pass
+// starts from those, so that the pass over merged shards (each passed over
+// fewer kernels) gives the reasons of one run over all their kernels.
 func ExplainAcrossKernels(m *result.Matrix) {
+	for i := range m.Kernels {
+		for j := range m.Kernels[i].Features {
+			restoreProbeReason(&m.Kernels[i].Features[j])
+		}
+	}
 	type col struct {
 		kr *result.KernelResult
 		v  catalog.Version
@@ -73,22 +81,39 @@ func ExplainAcrossKernels(m *result.Matrix) {
 				r := f.Reason
 				switch {
 				case r.Kind == result.ReasonVersion && firstOK == nil && newestNotOffered != nil:
-					f.Reason = &result.Reason{Kind: result.ReasonProgramType,
+					f.Reason = replaced(&result.Reason{Kind: result.ReasonProgramType,
 						Detail: "not offered to " + key.progType + " programs on any kernel of this run up to " +
-							newestNotOffered.kr.Kernel.Name + "; the helper itself came in " + r.Version}
+							newestNotOffered.kr.Kernel.Name + "; the helper itself came in " + r.Version}, r)
 				case r.Kind == result.ReasonProgramType && firstOK != nil:
 					if r.Version != "" {
 						if rv, err := catalog.ParseVersion(r.Version); err == nil && c.v.Less(rv) && !firstOK.v.Less(rv) {
 							continue // the probe named the release, and it fits
 						}
 					}
-					f.Reason = &result.Reason{Kind: result.ReasonProgramType, Version: firstOK.kr.Kernel.Version,
+					f.Reason = replaced(&result.Reason{Kind: result.ReasonProgramType, Version: firstOK.kr.Kernel.Version,
 						Detail: "offered to " + key.progType + " programs by " + firstOK.kr.Kernel.Version +
-							" (" + firstOK.kr.Kernel.Name + ", the first kernel of this run that offers it)"}
+							" (" + firstOK.kr.Kernel.Name + ", the first kernel of this run that offers it)"}, r)
 				}
 			}
 		}
 	}
+}
+
+// restoreProbeReason puts back the reason a kernel's own probe gave a cell
+// whose reason ExplainAcrossKernels replaced.
+func restoreProbeReason(f *result.Feature) {
+	if f.Reason != nil && f.Reason.Probe != nil {
+		f.Reason = f.Reason.Probe
+	}
+}
+
+// replaced is the new reason r with the probe's own one kept in it.
+func replaced(r, probe *result.Reason) *result.Reason {
+	if probe.Probe != nil {
+		probe = probe.Probe
+	}
+	r.Probe = probe
+	return r
 }
 
 // ReasonViolations checks every unsupported cell's reason against the later

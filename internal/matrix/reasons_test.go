@@ -65,3 +65,45 @@ func TestExplainAcrossKernels(t *testing.T) {
 	assert.Equal(t, string(js1), string(js2), "the pass is idempotent")
 	t.Logf("%d violations before the pass", len(before))
 }
+
+// TestExplainAcrossKernelsShards: the pass over two shards' reports, then
+// over their merge, gives what one pass over all the kernels gives (the
+// scheduled workflow merges shards that each ran it over fewer kernels).
+func TestExplainAcrossKernelsShards(t *testing.T) {
+	whole := loadMatrixGz(t, "testdata/debian-x86_64-5.10-to-7.3.json.gz")
+	require.GreaterOrEqual(t, len(whole.Kernels), 4)
+	parts := [][]int{{0, 2}, {1, 3}}
+	merged := &result.Matrix{Schema: whole.Schema, Generated: whole.Generated}
+	for _, idx := range parts {
+		shard := loadMatrixGz(t, "testdata/debian-x86_64-5.10-to-7.3.json.gz")
+		var ks []result.KernelResult
+		for _, i := range idx {
+			ks = append(ks, shard.Kernels[i])
+		}
+		shard.Kernels = ks
+		ExplainAcrossKernels(shard)
+		merged.Kernels = append(merged.Kernels, shard.Kernels...)
+	}
+	for i := 4; i < len(whole.Kernels); i++ {
+		merged.Kernels = append(merged.Kernels, whole.Kernels[i])
+	}
+	ExplainAcrossKernels(merged)
+	ExplainAcrossKernels(whole)
+	byName := map[string]result.KernelResult{}
+	for _, k := range merged.Kernels {
+		byName[k.Kernel.Name] = k
+	}
+	changed := 0
+	for _, k := range whole.Kernels {
+		got := byName[k.Kernel.Name]
+		require.Len(t, got.Features, len(k.Features))
+		for j := range k.Features {
+			if !assert.Equal(t, k.Features[j].Reason, got.Features[j].Reason, "%s %s/%s", k.Kernel.Name, k.Features[j].ProgramType, k.Features[j].Name) {
+				changed++
+				if changed > 5 {
+					t.FailNow()
+				}
+			}
+		}
+	}
+}

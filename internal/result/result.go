@@ -63,6 +63,12 @@ type Reason struct {
 	Config string `json:"config,omitempty"`
 	// Detail is a human-readable sentence.
 	Detail string `json:"detail,omitempty"`
+	// Probe is the kernel's own reason, from its probe alone, where the
+	// cross-kernel pass (matrix.ExplainAcrossKernels) replaced it with what
+	// the other kernels of the run show. Kept so that the pass can be run
+	// again over another set of kernels (merging shards) with the same
+	// result as one run over them all.
+	Probe *Reason `json:"probe,omitempty"`
 }
 
 // Feature is one probed capability.
