@@ -37,6 +37,10 @@ bench: deps build
 	$(GO) test -run '^$$' -bench '^BenchmarkProbeVsBpftool$$' -benchtime 20x ./tests/
 	$(GO) test -run '^$$' -bench '^BenchmarkCorpus' -benchtime 20x ./internal/verifier/
 	$(GO) test -run '^$$' -bench '^BenchmarkHTMLInChromium$$' -benchtime 3x ./internal/matrix/
+	$(GO) test -run '^$$' -bench '^BenchmarkMerge20$$' -benchtime 3x ./internal/matrix/
+	$(GO) test -run '^$$' -bench '^BenchmarkVerifyBlob' -benchtime 2s ./internal/fetch/
+	$(GO) test -run '^$$' -bench '^BenchmarkExtract$$' -benchtime 20x ./internal/needs/
+	$(GO) test -run '^$$' -bench '^BenchmarkBoots$$' -benchtime 1x -timeout 30m ./vmtest/
 	$(GO) test -run '^$$' -bench '^BenchmarkBoot$$' -benchtime 20x -timeout 30m ./tests/
 	$(GO) test -run '^$$' -bench '^BenchmarkRun$$' -benchtime 2x -timeout 30m ./tests/
 
