@@ -399,3 +399,56 @@ func TestVendoredVmtest(t *testing.T) {
 	built, _ := filepath.Glob(filepath.Join(kernels, "agent", p.version+"-*", "bpfmatrix-init-amd64"))
 	assert.Len(t, built, 1, "bpfmatrix-init built from the module cache, keyed by the version")
 }
+
+// TestGoInstallFromCheckout: `go install ./cmd/bpfmatrix` in a checkout (a
+// development build, no version to fetch) into an empty GOBIN, then used
+// from a directory outside any module: the guest binaries are built in the
+// checkout the binary was compiled from, for both arches.
+func TestGoInstallFromCheckout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("installs bpfmatrix and boots kernels")
+	}
+	fetchKernel(t, "debian-6.1")
+	fetchKernel(t, "debian-6.1-arm64")
+	amd64Prog := buildStaticFor(t, "./testdata/archprobe", "archprobe", catalog.AMD64)
+	object, err := filepath.Abs(obj("loop.o"))
+	require.NoError(t, err)
+	root, err := filepath.Abs("..")
+	require.NoError(t, err)
+	tmp := t.TempDir()
+	gobin, work, xdg := filepath.Join(tmp, "gobin"), filepath.Join(tmp, "work"), filepath.Join(tmp, "xdg")
+	for _, d := range []string{gobin, work, xdg} {
+		require.NoError(t, os.MkdirAll(d, 0o755))
+	}
+	install := exec.Command("go", "install", "./cmd/bpfmatrix")
+	install.Dir = root
+	install.Env = cleanEnv("GOBIN="+gobin, "GOFLAGS=-mod=mod")
+	out, err := install.CombinedOutput()
+	require.NoError(t, err, "go install: %s", out)
+	entries, err := os.ReadDir(gobin)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "only bpfmatrix in GOBIN")
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"exec x86_64", []string{"exec", "--kernel", "debian-6.1", "--", amd64Prog}, `"machine":"x86_64"`},
+		{"check arm64", []string{"check", "--kernels", "debian-6.1-arm64", object}, "accepted"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(filepath.Join(gobin, "bpfmatrix"), append([]string{"--cache-dir", cacheDir(t)}, tc.args...)...)
+			cmd.Dir = work
+			// GOFLAGS=-mod=vendor would break a build in the current
+			// module; the guest binaries' build is isolated from it.
+			cmd.Env = cleanEnv("XDG_CACHE_HOME="+xdg, "GOFLAGS=-mod=vendor")
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			require.NoError(t, cmd.Run(), "stdout: %s\nstderr: %s", stdout.String(), stderr.String())
+			assert.Contains(t, stdout.String(), tc.want)
+		})
+	}
+	built, _ := filepath.Glob(filepath.Join(xdg, "bpfmatrix", "agent", "dir-*", "bpfmatrix-*"))
+	assert.Len(t, built, 2, "bpfmatrix-init-amd64 and bpfmatrix-agent-arm64, built in the checkout: %v", built)
+}

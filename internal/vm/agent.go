@@ -67,8 +67,8 @@ const AgentLDFlags = "-s -w"
 //     module cache's copy of the exact bpfmatrix version the running
 //     binary was built from, into the cache (<cache>/agent/<version>-<key>/,
 //     once per version, GOARCH and Go version; later runs need no go
-//     command), or, for a development build, from the current module
-//     graph once per process.
+//     command), or, for a development build, in the checkout it was
+//     compiled from (else the current module graph), once per process.
 func AgentBinary(ctx context.Context, arch catalog.Arch) (string, error) {
 	return agentBinary.find(ctx, arch)
 }
@@ -142,8 +142,9 @@ const (
 	// fromDir: a local directory holding the module (a replace directive
 	// naming a directory), built there once per process.
 	fromDir
-	// fromDevel: a development build; `go build` of the package in the
-	// current directory's module graph, once per process.
+	// fromDevel: a development build; `go build` in the checkout it was
+	// compiled from (builtFrom) when that is still there, else in the
+	// current directory's module graph; once per process.
 	fromDevel
 	// fromCurrentModule: the build info does not name bpfmatrix at all,
 	// which is what a test binary's looks like (`go test` records no
@@ -246,15 +247,64 @@ func (g *guestBinary) build(ctx context.Context, arch catalog.Arch, src guestSou
 		if err != nil {
 			return "", err
 		}
-		return g.buildInto(ctx, arch, dir, "./"+strings.TrimPrefix(g.pkg, ModulePath+"/"), filepath.Join(agentDir, "dir"), goEnv(arch, true))
+		return g.buildInDir(ctx, arch, dir, agentDir)
 	default:
+		// A development build's own checkout is its exact source: build
+		// there when it is still on disk, from whatever directory the
+		// binary runs in (`go install ./cmd/bpfmatrix`, then use it
+		// anywhere).
+		if dir, ok := checkout(); ok {
+			return g.buildInDir(ctx, arch, dir, agentDir)
+		}
 		p, err := g.buildInto(ctx, arch, "", g.pkg, filepath.Join(agentDir, "devel"), goEnv(arch, false))
 		if err != nil && notInModuleGraph.MatchString(err.Error()) {
-			return "", fmt.Errorf("%w: this bpfmatrix is a development build (version %s) and the current directory's module does not provide %s: run 'make build' in the bpfmatrix checkout (it puts the guest binaries next to bpfmatrix), set %s_%s, or install a release with 'go install %s/cmd/bpfmatrix@VERSION'",
+			return "", fmt.Errorf("%w: this bpfmatrix is a development build (version %s) whose checkout is not on disk (or it was built with -trimpath), and the current directory's module does not provide %s: run 'make build' in the bpfmatrix checkout (it puts the guest binaries next to bpfmatrix), set %s_%s, or install a release with 'go install %s/cmd/bpfmatrix@VERSION'",
 				ErrNoGuestSource, src.Version, g.pkg, g.env, strings.ToUpper(arch.GOARCH()), ModulePath)
 		}
 		return p, err
 	}
+}
+
+// buildInDir builds the guest package in dir, a directory holding this
+// module, isolated from the caller's go.work and GOFLAGS, into an output
+// directory of its own per source directory (two checkouts never replace
+// each other's binaries).
+func (g *guestBinary) buildInDir(ctx context.Context, arch catalog.Arch, dir, agentDir string) (string, error) {
+	h := sha256.Sum256([]byte(filepath.Clean(dir)))
+	out := filepath.Join(agentDir, "dir-"+hex.EncodeToString(h[:6]))
+	return g.buildInto(ctx, arch, dir, "./"+strings.TrimPrefix(g.pkg, ModulePath+"/"), out, goEnv(arch, true))
+}
+
+// checkout is builtFrom; tests replace it to stand for a binary whose
+// checkout is gone.
+var checkout = builtFrom
+
+// builtFrom returns the root of the checkout this binary was compiled
+// from, when the compiler recorded it (a build without -trimpath, which is
+// what `go build` and `go install ./cmd/bpfmatrix` do) and it still holds
+// this module.
+func builtFrom() (string, bool) {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok || !filepath.IsAbs(file) {
+		return "", false // -trimpath: the path is the import path
+	}
+	// file is <root>/internal/vm/agent.go.
+	root := filepath.Dir(filepath.Dir(filepath.Dir(file)))
+	return root, isModuleRoot(root)
+}
+
+// isModuleRoot reports whether dir's go.mod declares this module.
+func isModuleRoot(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "module" {
+			return strings.Trim(f[1], `"`) == ModulePath
+		}
+	}
+	return false
 }
 
 // notInModuleGraph matches the go command's ways of saying that a package

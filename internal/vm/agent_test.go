@@ -2,7 +2,9 @@ package vm
 
 import (
 	"context"
+	"debug/elf"
 	"errors"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -72,7 +74,33 @@ func TestCacheKey(t *testing.T) {
 // TestDevelBuildOutsideCheckout: a development build run outside any
 // module says in one line how to get guest binaries, instead of the go
 // command's advice to `go get` a package.
+// TestDevelBuildFromItsCheckout: a development build (`go install
+// ./cmd/bpfmatrix`) run from a directory outside any module builds its
+// guest binaries in the checkout it was compiled from.
+func TestDevelBuildFromItsCheckout(t *testing.T) {
+	root, ok := builtFrom()
+	require.True(t, ok, "this test binary was built without -trimpath, in a checkout")
+	assert.FileExists(t, filepath.Join(root, "cmd", "bpfmatrix-init", "main.go"))
+	cache := t.TempDir()
+	t.Setenv("BPFMATRIX_CACHE", cache)
+	t.Setenv("GOFLAGS", "-mod=vendor") // a user's setting that breaks in-module builds
+	t.Chdir(t.TempDir())
+	p, err := initBinary.build(context.Background(), catalog.ARM64, guestSource{kind: fromDevel, Version: "(devel)"})
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(p, filepath.Join(cache, "agent", "dir-")), p)
+	f, err := elf.Open(p)
+	require.NoError(t, err)
+	defer f.Close()
+	assert.Equal(t, elf.EM_AARCH64, f.Machine)
+}
+
+// TestDevelBuildOutsideCheckout: a development build whose checkout is gone
+// (or that was built with -trimpath), outside any module, says in one line
+// how to get guest binaries.
 func TestDevelBuildOutsideCheckout(t *testing.T) {
+	orig := checkout
+	checkout = func() (string, bool) { return "", false }
+	t.Cleanup(func() { checkout = orig })
 	t.Setenv("BPFMATRIX_CACHE", t.TempDir())
 	t.Setenv("GOFLAGS", "")
 	t.Chdir(t.TempDir())
