@@ -1,45 +1,22 @@
 package needs
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/object"
+	"github.com/bpfmatrix/bpfmatrix/internal/object/objecttest"
 )
 
 // seeds are the committed objects (tests/testdata/objects, the verifier
-// corpus, the 100-program object) with damaged copies of each: cut at the
-// ELF header, in the section data and one byte short, and one bit flipped
-// at 16 places spread over the file.
+// corpus, the 100-program object) with damaged copies of each.
 func seeds(f *testing.F) [][]byte {
 	f.Helper()
 	var out [][]byte
-	for _, glob := range []string{"../../tests/testdata/objects/*.o", "../../bpf/corpus/*.o", "testdata/*.o"} {
-		paths, err := filepath.Glob(glob)
-		if err != nil {
-			f.Fatal(err)
-		}
-		for _, p := range paths {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				f.Fatal(err)
-			}
-			out = append(out, b)
-			for _, n := range []int{16, 64, len(b) / 2, len(b) - 1} {
-				if n > 0 && n < len(b) {
-					out = append(out, b[:n])
-				}
-			}
-			for i := range 16 {
-				c := bytes.Clone(b)
-				pos := (i*len(c)/16 + 7*i) % len(c)
-				c[pos] ^= 1 << (i % 8)
-				out = append(out, c)
-			}
-		}
+	for _, b := range objecttest.Committed(f, 10, "../../tests/testdata/objects/*.o", "../../bpf/corpus/*.o", "testdata/*.o") {
+		out = append(out, objecttest.Variants(b)...)
 	}
 	if len(out) < 100 {
 		f.Fatalf("only %d seeds", len(out))

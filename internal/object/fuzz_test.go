@@ -8,51 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bpfmatrix/bpfmatrix/internal/object/objecttest"
 )
-
-// seedObjects are the committed objects FuzzOpen starts from: the test
-// objects and the verifier corpus, as clang built them.
-func seedObjects(f *testing.F) [][]byte {
-	f.Helper()
-	var objs [][]byte
-	for _, glob := range []string{"../../tests/testdata/objects/*.o", "../../bpf/corpus/*.o"} {
-		paths, err := filepath.Glob(glob)
-		if err != nil {
-			f.Fatal(err)
-		}
-		for _, p := range paths {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				f.Fatal(err)
-			}
-			objs = append(objs, b)
-		}
-	}
-	if len(objs) < 10 {
-		f.Fatalf("only %d seed objects", len(objs))
-	}
-	return objs
-}
-
-// variants are the damaged copies of a real object users hand us: cut at
-// the ELF header, in the section data and one byte short, and one bit
-// flipped at 16 places spread over the file (headers, section table,
-// BTF, instructions).
-func variants(b []byte) [][]byte {
-	out := [][]byte{b}
-	for _, n := range []int{16, 64, len(b) / 2, len(b) - 1} {
-		if n > 0 && n < len(b) {
-			out = append(out, b[:n])
-		}
-	}
-	for i := range 16 {
-		c := bytes.Clone(b)
-		pos := (i*len(c)/16 + 7*i) % len(c)
-		c[pos] ^= 1 << (i % 8)
-		out = append(out, c)
-	}
-	return out
-}
 
 // FuzzOpen: no input makes the host-side reading of an object (Open, then
 // Sources and Annotate on each program) panic, and every refusal is an
@@ -64,8 +22,8 @@ func variants(b []byte) [][]byte {
 // (the default minimization of every new input, up to a minute each on
 // these objects, leaves little time for fuzzing)
 func FuzzOpen(f *testing.F) {
-	for _, b := range seedObjects(f) {
-		for _, v := range variants(b) {
+	for _, b := range objecttest.Committed(f, 10, "../../tests/testdata/objects/*.o", "../../bpf/corpus/*.o") {
+		for _, v := range objecttest.Variants(b) {
 			f.Add(v)
 		}
 	}
