@@ -31,14 +31,7 @@ func TestActionScript(t *testing.T) {
 		cmd.Dir = mod
 		cmd.Env = append(os.Environ(), "BPFMATRIX_BIN_DIR="+bin, "BPFMATRIX_CACHE="+cacheDir(t), "GOFLAGS=-mod=mod", "GOPROXY=off")
 		cmd.Env = append(cmd.Env, env...)
-		out, err := cmd.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else {
-			require.NoError(t, err)
-		}
-		return string(out), code
+		return combinedOutput(t, cmd)
 	}
 
 	t.Run("passes", func(t *testing.T) {

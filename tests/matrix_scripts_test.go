@@ -42,14 +42,7 @@ func TestMatrixWorkflowScripts(t *testing.T) {
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "BPFMATRIX="+bpfmatrix, "BPFMATRIX_CACHE="+cacheDir(t), "BPFMATRIX_OCI_REGISTRY=")
 		cmd.Env = append(cmd.Env, env...)
-		out, err := cmd.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else {
-			require.NoError(t, err)
-		}
-		return string(out), code
+		return combinedOutput(t, cmd)
 	}
 	withoutGenerated := func(t *testing.T, d string) map[string]any {
 		t.Helper()

@@ -88,3 +88,15 @@ type buildError struct {
 }
 
 func (e *buildError) Error() string { return "build " + e.pkg + ": " + e.err.Error() + "\n" + e.out }
+
+// combinedOutput runs cmd and returns its stdout and stderr together and its
+// exit status; failing to start it at all fails the test.
+func combinedOutput(t *testing.T, cmd *exec.Cmd) (string, int) {
+	t.Helper()
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return string(out), ee.ExitCode()
+	}
+	require.NoError(t, err)
+	return string(out), 0
+}
