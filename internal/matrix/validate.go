@@ -57,35 +57,38 @@ func Validate(m *result.Matrix) error {
 		if k.Error == "" && len(k.Features) == 0 && len(k.Verifier) == 0 {
 			bad("kernel %s: no features, no verifier outcomes and no error", name)
 		}
-		keys := map[string]bool{}
+		keys := make(map[string]struct{}, len(k.Features))
 		for j := range k.Features {
 			f := &k.Features[j]
-			where := fmt.Sprintf("kernel %s: feature %s", name, f.Key())
+			key := f.Key()
+			// where is built only for a finding: this loop runs for every
+			// cell of every input of a merge.
+			where := func() string { return "kernel " + name + ": feature " + key }
 			if f.Name == "" {
 				bad("kernel %s: feature %d: empty name", name, j)
 			}
 			if !knownKind(f.Kind) {
-				bad("%s: unknown kind %q", where, f.Kind)
+				bad("%s: unknown kind %q", where(), f.Kind)
 			}
 			if f.Kind == result.KindHelper && f.ProgramType == "" {
-				bad("%s: helper without program type", where)
+				bad("%s: helper without program type", where())
 			}
-			if keys[f.Key()] {
-				bad("%s: listed twice", where)
+			if _, dup := keys[key]; dup {
+				bad("%s: listed twice", where())
 			}
-			keys[f.Key()] = true
+			keys[key] = struct{}{}
 			switch {
 			case !validStatus[f.Status]:
-				bad("%s: unknown status %q", where, f.Status)
+				bad("%s: unknown status %q", where(), f.Status)
 			case f.Status == result.Unsupported && f.Reason == nil:
-				bad("%s: unsupported without a reason", where)
+				bad("%s: unsupported without a reason", where())
 			case f.Status == result.Inconclusive && f.Error == "":
-				bad("%s: inconclusive without an error", where)
+				bad("%s: inconclusive without an error", where())
 			case f.Status == result.Present && f.Value == "":
-				bad("%s: present without a value", where)
+				bad("%s: present without a value", where())
 			}
 			if f.Reason != nil && !validReason[f.Reason.Kind] {
-				bad("%s: unknown reason kind %q", where, f.Reason.Kind)
+				bad("%s: unknown reason kind %q", where(), f.Reason.Kind)
 			}
 		}
 		cases := map[string]bool{}
