@@ -269,10 +269,11 @@ func BuildReport(inputs []Input, loads []KernelLoad) Report {
 // alone can name (internal/needs: the newest requirement the kernel's version
 // or config lacks, with its source line), next to the kernel's own summary.
 func explain(obj *object.Object, rows []*Row, kernels []Kernel) {
-	if obj.Spec == nil {
+	spec := obj.AnalysisSpec()
+	if spec == nil {
 		return
 	}
-	ex, err := needs.NewExplainer(obj.Spec)
+	ex, err := needs.NewExplainer(spec)
 	if err != nil {
 		return // nothing to explain with; the kernel's message stands alone
 	}

@@ -118,8 +118,8 @@ func Repro(ctx context.Context, spec catalog.KernelSpec, obj *object.Object, out
 	art.write("rerun.sh", rerun.Bytes())
 
 	var ex *needs.Explainer
-	if obj.Spec != nil {
-		ex, _ = needs.NewExplainer(obj.Spec) // no explainer: the kernel's log stands alone
+	if spec := obj.AnalysisSpec(); spec != nil {
+		ex, _ = needs.NewExplainer(spec) // no explainer: the kernel's log stands alone
 	}
 	why := func(kind, name string) string {
 		if ex == nil {

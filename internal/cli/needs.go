@@ -157,14 +157,15 @@ func readNeeds(path string) ([]needs.Program, []needs.Map, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if o.Spec == nil {
+	spec := o.AnalysisSpec()
+	if spec == nil {
 		return nil, nil, fmt.Errorf("%s: %w (%s)", path, needs.ErrNoSpec, o.CiliumUnreadable)
 	}
-	progs, err := needs.Extract(o.Spec)
+	progs, err := needs.Extract(spec)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	maps, err := needs.ExtractMaps(o.Spec)
+	maps, err := needs.ExtractMaps(spec)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}

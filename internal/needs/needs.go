@@ -80,8 +80,8 @@ type Map struct {
 }
 
 // ErrNoSpec: there is no cilium/ebpf reading of the object to extract
-// from (an object only libbpf reads, internal/object's CiliumUnreadable).
-var ErrNoSpec = errors.New("extract requirements: the object has no cilium/ebpf reading (libbpf-only objects are not analysed yet)")
+// from, not even internal/object's relaxed one (Object.AnalysisSpec).
+var ErrNoSpec = errors.New("extract requirements: cilium/ebpf cannot read the object, even with its weak symbols read as global")
 
 // ExtractMaps works out what creating each map of spec needs: its type,
 // its inner map's type and its flags. Maps come back sorted by name.
