@@ -117,7 +117,7 @@ func (f *Fetcher) cached(spec catalog.KernelSpec, repair bool) (*Kernel, []*Corr
 		ref  *blobRef
 		role string
 		dst  *string
-	}{{&r.Image, "image", &k.Image}, {r.Config, "config", &k.Config}, {r.SystemMap, "System.map", &k.SystemMap}, {r.Modules, "module index", &k.Modules}} {
+	}{{&r.Image, "image", &k.Image}, {r.Config, "config", &k.Config}, {r.SystemMap, "System.map", &k.SystemMap}} {
 		if b.ref == nil {
 			continue
 		}
@@ -137,6 +137,14 @@ func (f *Fetcher) cached(spec catalog.KernelSpec, repair bool) (*Kernel, []*Corr
 	}
 	if firstErr != nil {
 		return nil, nil, firstErr
+	}
+	if r.Modules != nil {
+		// The module index is optional: one missing or corrupt (then
+		// quarantined when repairing) leaves the kernel a hit without it,
+		// and ModuleIndex builds it again.
+		if p, err := f.verifyBlob(r.Modules, f.blobCheck(spec, "module index"), repair); err == nil {
+			k.Modules = p
+		}
 	}
 	return k, nil, nil
 }
