@@ -399,3 +399,27 @@ func TestModuleNeeded(t *testing.T) {
 		})
 	}
 }
+
+// TestExtractStructOps: the struct_ops type of a struct_ops map and of the
+// programs it holds (what a module's struct_ops need is looked up by).
+func TestExtractStructOps(t *testing.T) {
+	const path = "../../tests/testdata/objects/struct_ops.o"
+	for _, name := range []string{"bpfmx_ssthresh", "bpfmx_cong_avoid", "bpfmx_undo_cwnd"} {
+		p, ok := extract(t, path)[name]
+		require.True(t, ok, name)
+		assert.Equal(t, "struct_ops", p.Type)
+		r, ok := find(p, KindStructOps, "tcp_congestion_ops")
+		require.True(t, ok, "%+v", p.Requirements)
+		assert.True(t, r.Advisory)
+		assert.Contains(t, r.Why, "implements tcp_congestion_ops.")
+	}
+	spec, err := ebpf.LoadCollectionSpec(path)
+	require.NoError(t, err)
+	maps, err := ExtractMaps(spec)
+	require.NoError(t, err)
+	require.Len(t, maps, 1)
+	assert.Equal(t, "bpfmx_cc", maps[0].Name)
+	n, ok := ModuleNeeded(maps[0].Requirements, Modules{StructOps: map[string]string{"tcp_congestion_ops": "m"}})
+	require.True(t, ok)
+	assert.Equal(t, "needs module m: map bpfmx_cc is a struct_ops map of tcp_congestion_ops, registered in module m", n.String())
+}
