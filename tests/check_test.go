@@ -421,3 +421,44 @@ func TestCheckObjectKinds(t *testing.T) {
 		assert.Contains(t, stdout, "note: testdata/objects/user_values.o: program file_open_fentry: attach target set to security_file_open")
 	})
 }
+
+// TestCheckModuleKfunc: a program calling kfuncs that Debian's kernels
+// build into the nf_conntrack module (module_kfunc.c) is "needs module
+// nf_conntrack" on 6.1 and 6.12, whose guests load no modules, not a
+// rejection: the exit status stays 0 and the kernel's own message is kept.
+// The other program of the object is judged as usual. repro says the same.
+func TestCheckModuleKfunc(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots kernels")
+	}
+	kernels := []string{"debian-6.1", "debian-6.12"}
+	for _, k := range kernels {
+		fetchKernel(t, k)
+	}
+	stdout, stderr, code := bpfmatrix(t, nil, "check", "--kernels", strings.Join(kernels, ","), "--json", obj("module_kfunc.o"))
+	require.Equal(t, 0, code, "stderr: %s", stderr)
+	var rep check.Report
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep), stdout)
+	cells := map[string]map[string]check.Cell{}
+	for _, r := range rep.Rows {
+		cells[r.Kind+" "+r.Name] = r.Cells
+	}
+	for _, k := range kernels {
+		c := cells["program ct_lookup"][k]
+		assert.Equal(t, check.CellNeedsModule, c.Status, "%s: %+v", k, c)
+		assert.Equal(t, "nf_conntrack", c.Module, k)
+		assert.Contains(t, c.Summary, "needs module nf_conntrack: calls kfunc bpf_xdp_ct_lookup at module_kfunc.c:35, defined in module nf_conntrack", k)
+		assert.Contains(t, c.Summary, `(the kernel said: program ct_lookup: fixing up kfuncs: kfunc "bpf_xdp_ct_lookup": not supported)`, k)
+		assert.Equal(t, check.CellAccepted, cells["program plain_pass"][k].Status, k)
+	}
+	assert.Equal(t, 2, rep.NeedsModule)
+	assert.Zero(t, rep.Rejected)
+
+	t.Run("repro", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "repro")
+		stdout, stderr, code := bpfmatrix(t, nil, "repro", "--kernel", "debian-6.12", "--program", "ct_lookup", "--out", out, obj("module_kfunc.o"))
+		require.Equal(t, 0, code, "stdout: %s\nstderr: %s", stdout, stderr)
+		assert.Contains(t, stdout, "ct_lookup on debian-6.12 (6.12.")
+		assert.Contains(t, stdout, "NEEDS A MODULE: needs module nf_conntrack: calls kfunc bpf_xdp_ct_lookup at module_kfunc.c:35")
+	})
+}

@@ -51,7 +51,9 @@ func TestPredictionsMatchRealLoads(t *testing.T) {
 	}
 	// complexity.o is left out: it hits the verifier's limits on every
 	// kernel, which no feature explains.
-	objs := []string{obj("loop.o"), obj("never.o"), obj("libbpf_style.o"), obj("custom_section.o"), obj("maps_only.o")}
+	// module_kfunc.o calls a kfunc of the nf_conntrack module: "needs
+	// module" from both, from the kernels' module indexes.
+	objs := []string{obj("loop.o"), obj("never.o"), obj("libbpf_style.o"), obj("custom_section.o"), obj("maps_only.o"), obj("module_kfunc.o")}
 
 	stdout, stderr, code := bpfmatrix(t, nil, append([]string{"needs", "--json", "--matrix", needsMatrix(t)}, objs...)...)
 	require.Equal(t, 0, code, stderr)
@@ -68,12 +70,18 @@ func TestPredictionsMatchRealLoads(t *testing.T) {
 	}
 
 	type progKey struct{ object, program string }
-	lacks := map[progKey]map[string]string{} // kernel -> explanation ("" when nothing missing)
+	lacks := map[progKey]map[string]string{}   // kernel -> explanation ("" when nothing missing)
+	modules := map[progKey]map[string]string{} // kernel -> module needed ("" for none)
 	for _, o := range predicted.Objects {
 		require.Empty(t, o.Error)
 		for _, p := range o.Programs {
 			m := map[string]string{}
+			mods := map[string]string{}
+			modules[progKey{filepath.Base(o.Path), p.Name}] = mods
 			for _, pr := range p.Predictions {
+				if pr.Module != nil {
+					mods[pr.Kernel] = pr.Module.Module
+				}
 				if pr.Lacks != nil {
 					m[pr.Kernel] = pr.Text
 				} else {
@@ -117,6 +125,9 @@ func TestPredictionsMatchRealLoads(t *testing.T) {
 			switch {
 			case cell.Status == check.CellAccepted:
 				assert.Empty(t, why, "%v on %s: accepted, but predicted: %s", key, k, why)
+				assert.Empty(t, modules[key][k], "%v on %s: accepted, but predicted to need a module", key, k)
+			case cell.Status == check.CellNeedsModule:
+				assert.Equal(t, cell.Module, modules[key][k], "%v on %s: %s", key, k, cell.Summary)
 			case cell.Status == check.CellRejected && acceptedSomewhere:
 				if assert.NotEmpty(t, why, "%v on %s: rejected (%s) but accepted elsewhere, and nothing predicted missing", key, k, cell.Summary) {
 					explained++
@@ -129,6 +140,16 @@ func TestPredictionsMatchRealLoads(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 4, explained, "loop.o's two programs on debian-5.10, maps_only.o's arena on debian-5.10 and 6.1")
+	ct := progKey{"module_kfunc.o", "ct_lookup"}
+	assert.Equal(t, map[string]string{"debian-6.1": "nf_conntrack", "debian-6.12": "nf_conntrack"}, modules[ct])
+	// 5.10's nf_conntrack has no kfuncs (5.18), nor 5.10 kfuncs for XDP.
+	assert.Equal(t, "calls kfunc bpf_xdp_ct_lookup (5.13, e6ac2450d6de) at module_kfunc.c:35; debian-5.10 lacks it", lacks[ct]["debian-5.10"])
+	for _, row := range real.Rows {
+		if filepath.Base(row.Object) == ct.object && row.Name == ct.program {
+			assert.Equal(t, check.CellRejected, row.Cells["debian-5.10"].Status)
+			assert.Equal(t, lacks[ct]["debian-5.10"], row.Cells["debian-5.10"].Explanation)
+		}
+	}
 	assert.Equal(t, "map arena has type arena (6.9, 317460317a02); debian-6.1 lacks it", lacks[progKey{"maps_only.o", "map arena"}]["debian-6.1"])
 	assert.Equal(t, "calls bpf_loop (5.17, e6f2dd0f8067) at loop.c:30; debian-5.10 lacks it", lacks[progKey{"loop.o", "sum_loop"}]["debian-5.10"])
 	assert.Equal(t, "calls bpf_strncmp (5.17, c5fb19937455) at loop.c:42; debian-5.10 lacks it", lacks[progKey{"loop.o", "match_comm"}]["debian-5.10"])

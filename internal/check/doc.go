@@ -29,6 +29,14 @@
 //   - rejected: the kernel said no (verifier, map creation). Fails.
 //   - needs_value: user space sets something first (a map's max_entries of
 //     0, a placeholder attach target); give it with Values. Does not fail.
+//   - needs_module: the kernel refused it for want of a kernel module the
+//     guest does not load: a kfunc the module defines (bpf_xdp_ct_lookup in
+//     nf_conntrack) or a struct_ops type it registers, by the kernel's
+//     module index (fetch.ModuleIndex, read only when an object calls
+//     kfuncs or implements struct_ops). Cell.Module names it; the kernel's
+//     message stays in the summary. Does not fail. The module is not loaded
+//     to get the real verdict: that needs the module and its dependencies
+//     in the initramfs (xz-compressed on 6.12) and a loader in the guest.
 //   - not_loaded: the question could not be asked (an freplace program
 //     without a target in its object). Does not fail.
 //   - error: no verdict (the kernel failed, the object is unreadable, the

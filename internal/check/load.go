@@ -15,6 +15,7 @@ import (
 
 	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/fetch"
+	"github.com/bpfmatrix/bpfmatrix/internal/needs"
 	"github.com/bpfmatrix/bpfmatrix/internal/object"
 	"github.com/bpfmatrix/bpfmatrix/internal/run"
 	"github.com/bpfmatrix/bpfmatrix/internal/vm"
@@ -124,6 +125,11 @@ type KernelLoad struct {
 	// Err is set when the kernel could not be fetched or booted, or the
 	// agent failed: no verdict from this kernel.
 	Err error
+	// Modules is the kernel's module index (fetch.ModuleIndex), read only
+	// when an object calls kfuncs or implements struct_ops; nil otherwise,
+	// or when the kernel has none (ModulesErr says why).
+	Modules    *fetch.ModuleIndex
+	ModulesErr error
 }
 
 // Guest paths of a check job.
@@ -165,6 +171,21 @@ func Load(ctx context.Context, specs []catalog.KernelSpec, objs []*object.Object
 	return loads
 }
 
+// usesModules says whether any object calls kfuncs or implements
+// struct_ops types, which a kernel module may provide.
+func usesModules(objs []*object.Object) bool {
+	for _, o := range objs {
+		spec := o.AnalysisSpec()
+		if spec == nil {
+			continue
+		}
+		if ex, err := needs.NewExplainer(spec); err == nil && ex.UsesModules() {
+			return true
+		}
+	}
+	return false
+}
+
 // needsLibbpf says whether any object will be loaded with libbpf, so that
 // the guest needs bpftool.
 func needsLibbpf(objs []*object.Object, loader object.Loader) bool {
@@ -185,6 +206,14 @@ func loadKernel(ctx context.Context, spec catalog.KernelSpec, objs []*object.Obj
 	kl.Kernel, kl.Err = opts.Fetcher.Fetch(ctx, spec)
 	if kl.Err != nil {
 		return kl
+	}
+	if usesModules(objs) {
+		// The guest loads no modules: a kfunc or struct_ops type a module
+		// provides is missing there whatever the program does.
+		kl.Modules, kl.ModulesErr = opts.Fetcher.ModuleIndex(ctx, spec)
+		if kl.ModulesErr != nil {
+			log.Warn("no module index", "err", kl.ModulesErr)
+		}
 	}
 	agent := opts.Agent
 	if agent == "" {

@@ -9,14 +9,15 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/bpfmatrix/bpfmatrix/internal/fetch"
 	"github.com/bpfmatrix/bpfmatrix/internal/object"
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
 	"github.com/bpfmatrix/bpfmatrix/internal/verifier"
 )
 
 // ReportSchema versions Report. 2: cells carry the loader, and the
-// needs_value status.
-const ReportSchema = 2
+// needs_value status. 3: the needs_module status and Cell.Module.
+const ReportSchema = 3
 
 // Report is the check table: programs and maps as rows, kernels as
 // columns. It is what `bpfmatrix check --json` writes.
@@ -33,6 +34,8 @@ type Report struct {
 	Errors int `json:"errors,omitempty"`
 	// NeedsValue counts needs_value cells.
 	NeedsValue int `json:"needs_value,omitempty"`
+	// NeedsModule counts needs_module cells.
+	NeedsModule int `json:"needs_module,omitempty"`
 }
 
 // Kernel is one column.
@@ -74,6 +77,10 @@ const (
 	// of 0, a placeholder attach target the kernel does not have); give it
 	// with Values. Never a rejection.
 	CellNeedsValue = "needs_value"
+	// CellNeedsModule: the kernel refused it for want of a kernel module
+	// the guest does not load (a kfunc the module defines, a struct_ops
+	// type it registers): Cell.Module names it. Never a rejection.
+	CellNeedsModule = "needs_module"
 	// CellError: no verdict (the kernel failed, the object is unreadable,
 	// the program cannot be judged).
 	CellError = "error"
@@ -92,6 +99,8 @@ type Cell struct {
 	Loader string `json:"loader,omitempty"`
 	// LogFile is the whole log's path, with a logs directory (WriteLogs).
 	LogFile string `json:"log_file,omitempty"`
+	// Module is the kernel module a needs_module cell needs.
+	Module string `json:"module,omitempty"`
 	// Explanation is what the kernel lacks that the object needs, when the
 	// object alone can tell (internal/needs), e.g. "calls bpf_loop (5.17,
 	// e6f2dd0f8067) at loop.c:30; debian-5.10 lacks it". Summary keeps the
@@ -157,6 +166,8 @@ func BuildReport(inputs []Input, loads []KernelLoad) Report {
 			rep.Errors++
 		case CellNeedsValue:
 			rep.NeedsValue++
+		case CellNeedsModule:
+			rep.NeedsModule++
 		}
 		r.Cells[kernel] = c
 	}
@@ -179,6 +190,10 @@ func BuildReport(inputs []Input, loads []KernelLoad) Report {
 		}
 		j++
 		obj := in.Object
+		var ex *needs.Explainer
+		if spec := obj.AnalysisSpec(); spec != nil {
+			ex, _ = needs.NewExplainer(spec) // nil: no explanations, no module states
+		}
 		// Programs in the object's (sorted) order, then its maps.
 		progRows := map[string]*Row{}
 		var order []*Row
@@ -214,7 +229,7 @@ func BuildReport(inputs []Input, loads []KernelLoad) Report {
 				default:
 					c.Status, c.Summary = CellRejected, m.Error
 				}
-				set(r, kl.Spec.Name, c)
+				set(r, kl.Spec.Name, moduleCell(c, ex, KindMap, m.Name, kl.Modules))
 			}
 			for _, p := range or.Programs {
 				r := progRows[p.Program]
@@ -225,7 +240,7 @@ func BuildReport(inputs []Input, loads []KernelLoad) Report {
 				if c.Loader == "" {
 					c.Loader = or.Loader
 				}
-				set(r, kl.Spec.Name, c)
+				set(r, kl.Spec.Name, moduleCell(c, ex, KindProgram, p.Program, kl.Modules))
 			}
 			if or.Error != "" {
 				// Every program without a verdict from this kernel shares
@@ -257,7 +272,7 @@ func BuildReport(inputs []Input, loads []KernelLoad) Report {
 				r.Cells[kl.Spec.Name] = Cell{Status: CellError, Summary: oneLine(kl.Err.Error())}
 			}
 		}
-		explain(obj, order, rep.Kernels)
+		explain(ex, order, rep.Kernels)
 		for _, r := range order {
 			rep.Rows = append(rep.Rows, *r)
 		}
@@ -268,12 +283,8 @@ func BuildReport(inputs []Input, loads []KernelLoad) Report {
 // explain sets the Explanation of each rejected cell whose cause the object
 // alone can name (internal/needs: the newest requirement the kernel's version
 // or config lacks, with its source line), next to the kernel's own summary.
-func explain(obj *object.Object, rows []*Row, kernels []Kernel) {
-	if obj.Spec == nil {
-		return
-	}
-	ex, err := needs.NewExplainer(obj.Spec)
-	if err != nil {
+func explain(ex *needs.Explainer, rows []*Row, kernels []Kernel) {
+	if ex == nil {
 		return // nothing to explain with; the kernel's message stands alone
 	}
 	byName := map[string]result.Kernel{}
@@ -299,6 +310,34 @@ func explain(obj *object.Object, rows []*Row, kernels []Kernel) {
 			}
 		}
 	}
+}
+
+// moduleCell turns a refusal into needs_module when the program or map
+// uses a kfunc or struct_ops type that a module of the kernel provides
+// (idx): the guest loads no modules, so the kernel could not judge it.
+// The kernel's own message stays in the summary.
+func moduleCell(c Cell, ex *needs.Explainer, kind, name string, idx *fetch.ModuleIndex) Cell {
+	if ex == nil || idx == nil || (c.Status != CellRejected && c.Status != CellNotLoaded) {
+		return c
+	}
+	mods := needs.Modules{Kfuncs: idx.Kfuncs, StructOps: idx.StructOps}
+	var need needs.ModuleNeed
+	var ok bool
+	if kind == KindMap {
+		need, ok = ex.MapModule(name, mods)
+	} else {
+		need, ok = ex.ProgramModule(name, mods)
+	}
+	if !ok {
+		return c
+	}
+	said := c.Summary
+	c.Status, c.Module, c.Insns, c.Errno = CellNeedsModule, need.Module, 0, ""
+	c.Summary = need.String() + ", which the guest does not load"
+	if said != "" {
+		c.Summary += " (the kernel said: " + said + ")"
+	}
+	return c
 }
 
 func programCell(p object.ProgramOutcome) Cell {
@@ -385,6 +424,8 @@ func cellText(c Cell, kernelFailed bool, footnote func(string) int) string {
 		s = fmt.Sprintf("not loaded [%d]", footnote(c.Summary))
 	case CellNeedsValue:
 		s = fmt.Sprintf("needs value [%d]", footnote(c.Summary))
+	case CellNeedsModule:
+		s = fmt.Sprintf("needs module %s [%d]", c.Module, footnote(c.Summary))
 	case CellError:
 		if kernelFailed {
 			return "error"
@@ -454,13 +495,17 @@ func WriteTable(w io.Writer, rep Report) {
 	if rep.NeedsValue > 0 {
 		fmt.Fprintf(w, "%d of %d cells need a value from user space (give it with --set, --attach-target or --values)\n", rep.NeedsValue, cells)
 	}
+	if rep.NeedsModule > 0 {
+		fmt.Fprintf(w, "%d of %d cells need a kernel module the guest does not load\n", rep.NeedsModule, cells)
+	}
 	if rep.Errors > 0 {
 		fmt.Fprintf(w, "%d of %d cells without a verdict (error)\n", rep.Errors, cells)
 	}
 }
 
 // Failed says whether the report holds a rejection or an error: the
-// check's exit status 1. needs_value and not_loaded cells do not count.
+// check's exit status 1. needs_value, needs_module and not_loaded cells do
+// not count.
 func (r Report) Failed() bool {
 	return r.Rejected > 0 || r.Errors > 0
 }

@@ -33,7 +33,7 @@ type ReproResult struct {
 	// KERNEL (RELEASE): VERDICT" header and annotated log per program.
 	Text []byte
 	// Failed counts programs rejected or without a verdict, and maps not
-	// created (needs_value and not_loaded do not count).
+	// created (needs_value, needs_module and not_loaded do not count).
 	Failed int
 	Load   KernelLoad
 }
@@ -118,8 +118,8 @@ func Repro(ctx context.Context, spec catalog.KernelSpec, obj *object.Object, out
 	art.write("rerun.sh", rerun.Bytes())
 
 	var ex *needs.Explainer
-	if obj.Spec != nil {
-		ex, _ = needs.NewExplainer(obj.Spec) // no explainer: the kernel's log stands alone
+	if spec := obj.AnalysisSpec(); spec != nil {
+		ex, _ = needs.NewExplainer(spec) // no explainer: the kernel's log stands alone
 	}
 	why := func(kind, name string) string {
 		if ex == nil {
@@ -137,6 +137,25 @@ func Repro(ctx context.Context, spec catalog.KernelSpec, obj *object.Object, out
 		}
 		return "why: " + s + "\n"
 	}
+	// moduleNeed names the module a refused program or map needs ("" for
+	// none): the kernel's log follows, but it is no verdict on the object.
+	moduleNeed := func(kind, name string) string {
+		if ex == nil || kl.Modules == nil {
+			return ""
+		}
+		mods := needs.Modules{Kfuncs: kl.Modules.Kfuncs, StructOps: kl.Modules.StructOps}
+		var n needs.ModuleNeed
+		var ok bool
+		if kind == KindMap {
+			n, ok = ex.MapModule(name, mods)
+		} else {
+			n, ok = ex.ProgramModule(name, mods)
+		}
+		if !ok {
+			return ""
+		}
+		return n.String() + ", which the guest does not load"
+	}
 	var text bytes.Buffer
 	loader := ""
 	if or.Loader == string(object.LoaderLibbpf) {
@@ -146,6 +165,8 @@ func Repro(ctx context.Context, spec catalog.KernelSpec, obj *object.Object, out
 		switch {
 		case m.NeedsValue != "":
 			fmt.Fprintf(&text, "=== %s map %s (%s) on %s (%s)%s: NEEDS A VALUE: %s\n", filepath.Base(obj.Path), m.Name, m.Type, spec.Name, col.Release, loader, m.NeedsValue)
+		case !m.Created && moduleNeed(KindMap, m.Name) != "":
+			fmt.Fprintf(&text, "=== %s map %s (%s) on %s (%s)%s: NEEDS A MODULE: %s\n", filepath.Base(obj.Path), m.Name, m.Type, spec.Name, col.Release, loader, moduleNeed(KindMap, m.Name))
 		case !m.Created:
 			fmt.Fprintf(&text, "=== %s map %s (%s) on %s (%s)%s: NOT CREATED: %s\n", filepath.Base(obj.Path), m.Name, m.Type, spec.Name, col.Release, loader, m.Error)
 			text.WriteString(why(KindMap, m.Name))
@@ -164,6 +185,8 @@ func Repro(ctx context.Context, spec catalog.KernelSpec, obj *object.Object, out
 			res.Failed++
 		case p.NeedsValue != "":
 			verdict = "NEEDS A VALUE: " + p.NeedsValue
+		case !p.Accepted && moduleNeed(KindProgram, p.Program) != "":
+			verdict, summary = "NEEDS A MODULE: "+moduleNeed(KindProgram, p.Program), p.Summary
 		case p.Inconclusive != "":
 			verdict = "NOT LOADED: " + p.Inconclusive
 		case !p.Accepted:

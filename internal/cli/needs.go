@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/matrix"
 	"github.com/bpfmatrix/bpfmatrix/internal/needs"
 	"github.com/bpfmatrix/bpfmatrix/internal/object"
@@ -36,7 +38,10 @@ program's minimum is the newest of those versions.
 With --matrix, says for every kernel of a published matrix (bpfmatrix run's
 matrix.json) the first requirement that kernel lacks: its probe results
 decide where they answer, the kernel's version and config otherwise.
-Nothing is booted. A program can still be rejected for reasons no feature
+Nothing is booted. A program that calls a kfunc (or implements a
+struct_ops type) that a kernel provides only in a module is "needs module
+M" there, as in check, from the kernel cache's module index of the same
+kernel image (built once from the kernel's package when missing). A program can still be rejected for reasons no feature
 table knows (a missing NULL check); "nothing missing" is not "accepted".
 
 Advisory entries (BTF kinds cilium/ebpf rewrites for older kernels, kfunc
@@ -46,7 +51,7 @@ and CO-RE relocation names, attach types a load ignores) are shown with
 Exit status: 0; 2 on bad usage, an unreadable --matrix, or any object that
 cannot be read (each gets its own Error: line; the others are listed).`,
 		Args: cobra.ArbitraryArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return runNeeds(g, f, args) },
+		RunE: func(cmd *cobra.Command, args []string) error { return runNeeds(cmd.Context(), g, f, args) },
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&f.asJSON, "json", false, "write the requirements as JSON")
@@ -60,6 +65,8 @@ type NeedsReport struct {
 	Schema  int           `json:"schema"`
 	Kernels []string      `json:"kernels,omitempty"`
 	Objects []NeedsObject `json:"objects"`
+	// Notes say which kernels' module indexes could not be read.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // NeedsObject is one object argument.
@@ -84,7 +91,7 @@ type NeedsProgram struct {
 	Predictions []needs.Prediction `json:"predictions,omitempty"`
 }
 
-func runNeeds(g *globals, f needsFlags, args []string) error {
+func runNeeds(ctx context.Context, g *globals, f needsFlags, args []string) error {
 	if len(args) == 0 {
 		return usageError("needs: no objects given (usage: bpfmatrix needs [--matrix report/matrix.json] OBJECT.o...)")
 	}
@@ -102,6 +109,9 @@ func runNeeds(g *globals, f needsFlags, args []string) error {
 		for _, k := range kernels {
 			rep.Kernels = append(rep.Kernels, k.Name)
 		}
+	}
+	if kernels != nil {
+		rep.Notes = g.moduleIndexes(ctx, kernels, args)
 	}
 	var bad []error
 	for _, path := range args {
@@ -151,20 +161,66 @@ func runNeeds(g *globals, f needsFlags, args []string) error {
 	return &ExitError{Code: 2, Err: bad[len(bad)-1]}
 }
 
+// moduleIndexes gives each kernel of a matrix what its modules provide,
+// when an object calls kfuncs or implements struct_ops (otherwise nothing
+// depends on it): from the kernel cache's module index of the same kernel
+// image (the matrix's digest), built once from the kernel's package when
+// the kernel is cached and the index is not (fetch.ModuleIndex). A kernel
+// that is not in the cache is predicted without (a note says so).
+func (g *globals) moduleIndexes(ctx context.Context, kernels []needs.Kernel, paths []string) []string {
+	uses := false
+	for _, p := range paths {
+		if o, err := object.Open(p); err == nil && o.AnalysisSpec() != nil {
+			if ex, err := needs.NewExplainer(o.AnalysisSpec()); err == nil && ex.UsesModules() {
+				uses = true
+			}
+		}
+	}
+	if !uses {
+		return nil
+	}
+	f, err := g.fetcher(nil)
+	if err != nil {
+		return []string{"module indexes not read: " + oneLine(err.Error())}
+	}
+	var notes []string
+	for i := range kernels {
+		k := &kernels[i]
+		spec, err := catalog.Default().Lookup(k.Name)
+		if err != nil {
+			notes = append(notes, fmt.Sprintf("%s: no module index (not a catalog kernel)", k.Name))
+			continue
+		}
+		cached, ok := f.Cached(spec)
+		if !ok || (k.Digest != "" && cached.Digest != k.Digest) {
+			notes = append(notes, fmt.Sprintf("%s: no module index: the matrix's kernel image is not in the cache (bpfmatrix kernels fetch %s)", k.Name, k.Name))
+			continue
+		}
+		idx, err := f.ModuleIndex(ctx, spec)
+		if err != nil {
+			notes = append(notes, fmt.Sprintf("%s: no module index: %s", k.Name, oneLine(err.Error())))
+			continue
+		}
+		k.Modules = &needs.Modules{Kfuncs: idx.Kfuncs, StructOps: idx.StructOps}
+	}
+	return notes
+}
+
 // readNeeds reads one object on the host and extracts its requirements.
 func readNeeds(path string) ([]needs.Program, []needs.Map, error) {
 	o, err := object.Open(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	if o.Spec == nil {
+	spec := o.AnalysisSpec()
+	if spec == nil {
 		return nil, nil, fmt.Errorf("%s: %w (%s)", path, needs.ErrNoSpec, o.CiliumUnreadable)
 	}
-	progs, err := needs.Extract(o.Spec)
+	progs, err := needs.Extract(spec)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	maps, err := needs.ExtractMaps(o.Spec)
+	maps, err := needs.ExtractMaps(spec)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -209,6 +265,9 @@ func printNeeds(w io.Writer, rep NeedsReport, advisory bool) {
 		}
 	}
 	tw.Flush()
+	for _, n := range rep.Notes {
+		fmt.Fprintln(w, "note:", n)
+	}
 }
 
 func printRequirements(w io.Writer, reqs []needs.Requirement, advisory bool) {

@@ -90,3 +90,19 @@ func TestNeedsOutput(t *testing.T) {
 	assert.Equal(t, "5.17", rep.Objects[0].Programs[0].Minimum)
 	assert.Empty(t, rep.Objects[1].Programs)
 }
+
+// TestNeedsLibbpfOnly: objects cilium/ebpf refuses to load are analysed
+// too: usdt.bpf.h's weak symbols (read as global for the analysis) and a
+// typedef'd LINUX_KERNEL_VERSION (read, refused only at load).
+func TestNeedsLibbpfOnly(t *testing.T) {
+	usdt := filepath.Join(objects, "usdt.o")
+	stdout, stderr, code := runNeedsCLI(t, usdt, filepath.Join(objects, "kconfig_typedef.o"))
+	require.Equal(t, 0, code, stderr)
+	assert.Empty(t, stderr)
+	assert.Contains(t, stdout, usdt+" on_request (kprobe, section usdt): needs 5.15")
+	// The USDT argument fetch in usdt.bpf.h, with its source line.
+	assert.Regexp(t, `helper +bpf_get_attach_cookie +5\.15 .*usdt\.bpf\.h:\d+ +calls bpf_get_attach_cookie`, stdout)
+	assert.Regexp(t, `map_type +hash .*map __bpf_usdt_ip_to_spec_id has type hash`, stdout)
+	assert.Contains(t, stdout, "usdt.o map __bpf_usdt_specs (array)")
+	assert.Contains(t, stdout, "kconfig_typedef.o version_gate (xdp, section xdp): needs 4.8")
+}

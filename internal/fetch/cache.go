@@ -22,17 +22,20 @@ const recordSchema = 1
 
 // record is the small JSON file naming a cached kernel's blobs.
 type record struct {
-	Schema         int       `json:"schema"`
-	Name           string    `json:"name"`
-	Arch           string    `json:"arch"`
-	Version        string    `json:"version"`
-	Release        string    `json:"release"`
-	Source         string    `json:"source"`
-	PackageVersion string    `json:"package_version"`
-	Image          blobRef   `json:"image"`
-	Config         *blobRef  `json:"config,omitempty"`
-	SystemMap      *blobRef  `json:"system_map,omitempty"`
-	FetchedAt      time.Time `json:"fetched_at"`
+	Schema         int      `json:"schema"`
+	Name           string   `json:"name"`
+	Arch           string   `json:"arch"`
+	Version        string   `json:"version"`
+	Release        string   `json:"release"`
+	Source         string   `json:"source"`
+	PackageVersion string   `json:"package_version"`
+	Image          blobRef  `json:"image"`
+	Config         *blobRef `json:"config,omitempty"`
+	SystemMap      *blobRef `json:"system_map,omitempty"`
+	// Modules is the module index (ModuleIndex), added when first asked
+	// for: older records and kernels not from Debian have none.
+	Modules   *blobRef  `json:"modules,omitempty"`
+	FetchedAt time.Time `json:"fetched_at"`
 }
 
 type blobRef struct {
@@ -73,7 +76,7 @@ func parseRecord(data []byte) (*record, error) {
 	if r.Schema != recordSchema {
 		return nil, fmt.Errorf("parse record: schema %d, want %d", r.Schema, recordSchema)
 	}
-	for _, b := range []*blobRef{&r.Image, r.Config, r.SystemMap} {
+	for _, b := range []*blobRef{&r.Image, r.Config, r.SystemMap, r.Modules} {
 		if b != nil && (!validDigest(b.Digest) || b.Size < 0) {
 			return nil, fmt.Errorf("parse record: malformed blob %q (%d bytes)", b.Digest, b.Size)
 		}
@@ -134,6 +137,14 @@ func (f *Fetcher) cached(spec catalog.KernelSpec, repair bool) (*Kernel, []*Corr
 	}
 	if firstErr != nil {
 		return nil, nil, firstErr
+	}
+	if r.Modules != nil {
+		// The module index is optional: one missing or corrupt (then
+		// quarantined when repairing) leaves the kernel a hit without it,
+		// and ModuleIndex builds it again.
+		if p, err := f.verifyBlob(r.Modules, f.blobCheck(spec, "module index"), repair); err == nil {
+			k.Modules = p
+		}
 	}
 	return k, nil, nil
 }

@@ -81,6 +81,15 @@
 // broken entry. Fetch and Cached consult the cache first and never touch the
 // network on a hit.
 //
+// Modules: ModuleIndex says which kfuncs and struct_ops types of a Debian
+// kernel live in loadable modules (the guest loads none, so a program using
+// one is refused for want of the module, not by the verifier). It is built
+// on first use from the kernel's own .deb, downloaded again and verified as
+// at fetch, read module by module (.ko, .ko.xz) from their ELF symbols
+// (BTF ID sets) and BTF strings, and kept as a blob the record names
+// ("modules"), verified like the image. Fetch itself does not build it: it
+// would decompress the whole modules tree (30-55 s here) for every kernel.
+//
 // Verification: a blob's name is its digest, but a name is not content. Every
 // blob is hashed where it lands when it enters the cache (a file already
 // there under the same name is hashed too and replaced if wrong, never kept

@@ -153,6 +153,9 @@ type Kernel struct {
 	Image string
 	// Config and SystemMap are absolute paths, "" when the source had none.
 	Config, SystemMap string
+	// Modules is the path of the module index blob (ModuleIndex), "" until
+	// ModuleIndex has built it.
+	Modules string
 	// Digest is "sha256:<hex>" of Image.
 	Digest string
 	// Source says where the kernel came from, e.g. "debian bookworm-security

@@ -71,8 +71,10 @@ func copyEntry(t *testing.T, spec catalog.KernelSpec, k *fetch.Kernel) string {
 		}
 	}
 	require.Equal(t, 1, n, "one record of %s in %s", spec.Name, src)
-	for _, b := range []string{k.Image, k.Config} {
-		copyFile(t, b, filepath.Join(dst, "kernels", "blobs", "sha256", filepath.Base(b)))
+	for _, b := range []string{k.Image, k.Config, k.Modules} {
+		if b != "" {
+			copyFile(t, b, filepath.Join(dst, "kernels", "blobs", "sha256", filepath.Base(b)))
+		}
 	}
 	return dst
 }

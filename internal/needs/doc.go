@@ -2,7 +2,9 @@
 // program of a BPF object needs from one, and which kernels lack it.
 //
 // [Extract] reads a parsed object (cilium/ebpf's CollectionSpec, as
-// internal/object opens it) and lists per program: program and attach type,
+// internal/object opens it; for an object built for libbpf that
+// cilium/ebpf refuses, such as usdt.bpf.h's with weak symbols, the relaxed
+// reading Object.AnalysisSpec returns) and lists per program: program and attach type,
 // helpers (by ID), kfuncs (by name), the types and flags of the maps it
 // uses, instruction-set features (v2 jumps, v3 32-bit jumps, v4
 // instructions, atomics beyond add, may_goto, backward jumps), BPF-to-BPF

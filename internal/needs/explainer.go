@@ -65,3 +65,44 @@ func (e *Explainer) Map(name string, kernel result.Kernel) (string, bool) {
 	}
 	return m.String(), true
 }
+
+// ProgramModule says which module of mods program name needs (a kfunc
+// the module defines, a struct_ops type it registers); false when none.
+func (e *Explainer) ProgramModule(name string, mods Modules) (ModuleNeed, bool) {
+	p, ok := Lookup(e.progs, name)
+	if !ok {
+		return ModuleNeed{}, false
+	}
+	return ModuleNeeded(p.Requirements, mods)
+}
+
+// MapModule is ProgramModule for a map (a struct_ops map of a type a
+// module registers).
+func (e *Explainer) MapModule(name string, mods Modules) (ModuleNeed, bool) {
+	i, ok := slices.BinarySearchFunc(e.maps, name, func(m Map, n string) int { return strings.Compare(m.Name, n) })
+	if !ok {
+		return ModuleNeed{}, false
+	}
+	return ModuleNeeded(e.maps[i].Requirements, mods)
+}
+
+// UsesModules says whether anything in the object could come from a kernel
+// module (it calls kfuncs or implements struct_ops types): only then is a
+// kernel's module index worth reading.
+func (e *Explainer) UsesModules() bool {
+	for _, p := range e.progs {
+		for _, r := range p.Requirements {
+			if r.Kind == KindKfunc || r.Kind == KindStructOps {
+				return true
+			}
+		}
+	}
+	for _, m := range e.maps {
+		for _, r := range m.Requirements {
+			if r.Kind == KindStructOps {
+				return true
+			}
+		}
+	}
+	return false
+}

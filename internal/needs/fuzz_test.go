@@ -45,7 +45,7 @@ func FuzzExtract(f *testing.F) {
 			}
 			return
 		}
-		progs, err := Extract(o.Spec)
+		progs, err := Extract(o.AnalysisSpec())
 		if errors.Is(err, errCrashed) {
 			t.Fatal(err)
 		}

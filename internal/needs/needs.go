@@ -24,6 +24,11 @@ const (
 	// KindCORE: a CO-RE relocation kind; resolved by the loader against the
 	// kernel's BTF, which the "kernel_btf" misc feature stands for.
 	KindCORE result.Kind = "core_relocation"
+	// KindStructOps: the kernel struct a struct_ops map implements (and its
+	// programs fill in), such as tcp_congestion_ops. Advisory: the table
+	// has no per-type versions; a type a module registers needs the module
+	// (ModuleNeeded).
+	KindStructOps result.Kind = "struct_ops"
 )
 
 // Requirement is one thing a program needs from a kernel.
@@ -80,8 +85,8 @@ type Map struct {
 }
 
 // ErrNoSpec: there is no cilium/ebpf reading of the object to extract
-// from (an object only libbpf reads, internal/object's CiliumUnreadable).
-var ErrNoSpec = errors.New("extract requirements: the object has no cilium/ebpf reading (libbpf-only objects are not analysed yet)")
+// from, not even internal/object's relaxed one (Object.AnalysisSpec).
+var ErrNoSpec = errors.New("extract requirements: cilium/ebpf cannot read the object, even with its weak symbols read as global")
 
 // ExtractMaps works out what creating each map of spec needs: its type,
 // its inner map's type and its flags. Maps come back sorted by name.
@@ -238,6 +243,14 @@ func extractProgram(spec *ebpf.CollectionSpec, ps *ebpf.ProgramSpec, objBTF []Re
 	switch ps.AttachType {
 	case ebpf.AttachTraceFEntry, ebpf.AttachTraceFExit, ebpf.AttachModifyReturn, ebpf.AttachLSMMac:
 		b.add(misc("trampolines", "attaches through a BPF trampoline"))
+	}
+	if ps.Type == ebpf.StructOps {
+		// cilium/ebpf sets AttachTo to "struct:member" from the struct_ops
+		// map that holds the program.
+		if st, member, ok := strings.Cut(ps.AttachTo, ":"); ok && st != "" {
+			b.add(Requirement{Kind: KindStructOps, Name: st, Advisory: true,
+				Why: fmt.Sprintf("implements %s.%s (struct_ops)", st, member)})
+		}
 	}
 
 	var cur *Source
@@ -431,6 +444,10 @@ func mapRequirements(spec *ebpf.CollectionSpec, ms *ebpf.MapSpec, at func(Requir
 		if ms.Flags&f.flag != 0 {
 			at(misc(f.name, fmt.Sprintf("map %s has %s", ms.Name, f.text)))
 		}
+	}
+	if st, ok := ms.Value.(*btf.Struct); ok && ms.Type == ebpf.StructOpsMap && st.Name != "" {
+		at(Requirement{Kind: KindStructOps, Name: st.Name, Advisory: true,
+			Why: fmt.Sprintf("map %s is a struct_ops map of %s", ms.Name, st.Name)})
 	}
 	if ms.InnerMap != nil {
 		if s, ok := features.ByValue(result.KindMapType, int64(ms.InnerMap.Type)); ok {

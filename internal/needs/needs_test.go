@@ -360,3 +360,66 @@ func TestExplainer(t *testing.T) {
 		})
 	}
 }
+
+// TestModuleNeeded: a kfunc or struct_ops type a kernel's module index
+// names is that module's need, first use first; predictions carry it.
+func TestModuleNeeded(t *testing.T) {
+	kfunc := Requirement{Kind: KindKfunc, Name: "bpf_xdp_ct_lookup", Why: "calls kfunc bpf_xdp_ct_lookup (its first release is not in the features table)",
+		Source: &Source{File: "ct.c", Line: 30}, Advisory: true}
+	ops := Requirement{Kind: KindStructOps, Name: "hid_bpf_ops", Why: "map ops is a struct_ops map of hid_bpf_ops", Advisory: true}
+	mods := Modules{Kfuncs: map[string]string{"bpf_xdp_ct_lookup": "nf_conntrack"}, StructOps: map[string]string{"hid_bpf_ops": "hid"}}
+	for _, tc := range []struct {
+		name   string
+		reqs   []Requirement
+		mods   Modules
+		module string
+		text   string
+	}{
+		{"kfunc", []Requirement{kfunc}, mods, "nf_conntrack",
+			"needs module nf_conntrack: calls kfunc bpf_xdp_ct_lookup at ct.c:30, defined in module nf_conntrack"},
+		{"struct_ops", []Requirement{ops, kfunc}, mods, "hid",
+			"needs module hid: map ops is a struct_ops map of hid_bpf_ops, registered in module hid"},
+		{"built in", []Requirement{kfunc, ops}, Modules{}, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, ok := ModuleNeeded(tc.reqs, tc.mods)
+			assert.Equal(t, tc.module != "", ok)
+			assert.Equal(t, tc.module, n.Module)
+			if ok {
+				assert.Equal(t, tc.text, n.String())
+			}
+			prs := Predict(Program{Type: "xdp", Requirements: tc.reqs}, []Kernel{{Name: "k", Modules: &tc.mods}})
+			require.Len(t, prs, 1)
+			if tc.module == "" {
+				assert.Nil(t, prs[0].Module)
+				assert.Equal(t, "nothing missing", prs[0].Text)
+			} else if assert.NotNil(t, prs[0].Module) {
+				assert.Equal(t, tc.text, prs[0].Text)
+			}
+		})
+	}
+}
+
+// TestExtractStructOps: the struct_ops type of a struct_ops map and of the
+// programs it holds (what a module's struct_ops need is looked up by).
+func TestExtractStructOps(t *testing.T) {
+	const path = "../../tests/testdata/objects/struct_ops.o"
+	for _, name := range []string{"bpfmx_ssthresh", "bpfmx_cong_avoid", "bpfmx_undo_cwnd"} {
+		p, ok := extract(t, path)[name]
+		require.True(t, ok, name)
+		assert.Equal(t, "struct_ops", p.Type)
+		r, ok := find(p, KindStructOps, "tcp_congestion_ops")
+		require.True(t, ok, "%+v", p.Requirements)
+		assert.True(t, r.Advisory)
+		assert.Contains(t, r.Why, "implements tcp_congestion_ops.")
+	}
+	spec, err := ebpf.LoadCollectionSpec(path)
+	require.NoError(t, err)
+	maps, err := ExtractMaps(spec)
+	require.NoError(t, err)
+	require.Len(t, maps, 1)
+	assert.Equal(t, "bpfmx_cc", maps[0].Name)
+	n, ok := ModuleNeeded(maps[0].Requirements, Modules{StructOps: map[string]string{"tcp_congestion_ops": "m"}})
+	require.True(t, ok)
+	assert.Equal(t, "needs module m: map bpfmx_cc is a struct_ops map of tcp_congestion_ops, registered in module m", n.String())
+}

@@ -67,6 +67,10 @@ type Kernel struct {
 	Features map[string]*result.Feature
 	// Config is the kernel's config; nil when unknown.
 	Config map[string]string
+	// Digest is the sha256 of the kernel image, as the matrix has it.
+	Digest string
+	// Modules are what the kernel's modules provide; nil when unknown.
+	Modules *Modules
 }
 
 // KernelFromInfo is a kernel known by its version alone (check and repro
@@ -94,7 +98,7 @@ func KernelFromResult(kr *result.KernelResult) (Kernel, error) {
 	if err != nil {
 		return Kernel{}, fmt.Errorf("kernel %s: version %q: %w", kr.Kernel.Name, kr.Kernel.Version, err)
 	}
-	k := Kernel{Name: kr.Kernel.Name, Version: v.Mainline(), Config: kr.Config, Features: map[string]*result.Feature{}}
+	k := Kernel{Name: kr.Kernel.Name, Version: v.Mainline(), Config: kr.Config, Digest: kr.Kernel.Digest, Features: map[string]*result.Feature{}}
 	for i := range kr.Features {
 		f := &kr.Features[i]
 		k.Features[f.Key()] = f
@@ -213,7 +217,11 @@ type Prediction struct {
 	Kernel string `json:"kernel"`
 	// Lacks is the first missing requirement; nil when nothing is missing.
 	Lacks *Missing `json:"lacks,omitempty"`
-	// Text is Lacks as one line, or "nothing missing".
+	// Module is set when the kernel provides a kfunc or struct_ops type the
+	// program uses only in a module: a load without the module loaded is
+	// refused whatever else holds ("needs module"; check's needs_module).
+	Module *ModuleNeed `json:"module,omitempty"`
+	// Text is Module or Lacks as one line, or "nothing missing".
 	Text string `json:"text"`
 }
 
@@ -233,6 +241,14 @@ func predict(progType string, reqs []Requirement, kernels []Kernel) []Prediction
 		pr := Prediction{Kernel: k.Name, Text: "nothing missing"}
 		if m, ok := explain(progType, reqs, k); ok {
 			pr.Lacks, pr.Text = &m, m.String()
+		}
+		if k.Modules != nil {
+			// As check decides: a load that uses what only a module
+			// provides is refused without it, whatever else holds (Lacks
+			// is kept).
+			if n, ok := ModuleNeeded(reqs, *k.Modules); ok {
+				pr.Module, pr.Text = &n, n.String()
+			}
 		}
 		out = append(out, pr)
 	}

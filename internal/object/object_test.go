@@ -124,6 +124,29 @@ func TestAnnotate(t *testing.T) {
 	}
 }
 
+// TestOpenRelaxed: an object whose weak symbols cilium/ebpf refuses has no
+// Spec but a Relaxed reading with every program and map of the ELF.
+func TestOpenRelaxed(t *testing.T) {
+	o, err := Open(filepath.Join(objects, "usdt.o"))
+	require.NoError(t, err)
+	assert.Nil(t, o.Spec)
+	assert.Contains(t, o.CiliumUnreadable, "STB_WEAK")
+	require.NotNil(t, o.Relaxed)
+	assert.Same(t, o.Relaxed, o.AnalysisSpec())
+	assert.Equal(t, []string{"on_request"}, o.Programs)
+	for _, p := range o.Programs {
+		assert.Contains(t, o.Relaxed.Programs, p)
+	}
+	for _, m := range o.Maps {
+		assert.Contains(t, o.Relaxed.Maps, m)
+	}
+
+	o, err = Open(filepath.Join(objects, "loop.o"))
+	require.NoError(t, err)
+	assert.Nil(t, o.Relaxed)
+	assert.Same(t, o.Spec, o.AnalysisSpec())
+}
+
 func TestOpenMoreObjects(t *testing.T) {
 	for _, tc := range []struct {
 		object         string

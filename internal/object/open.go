@@ -39,6 +39,13 @@ type Object struct {
 	// usdt.bpf.h, a typedef'd LINUX_KERNEL_VERSION): it is loaded with
 	// libbpf. Programs and Maps then come from the ELF symbols.
 	CiliumUnreadable string
+	// Relaxed is, when Spec is nil, cilium/ebpf's reading of a copy of the
+	// object whose weak symbols are made global (the one thing it refuses
+	// in usdt.bpf.h's objects): instructions, maps and BTF as the kernel
+	// would see them after libbpf's load, for host-side analysis
+	// (internal/needs). It is never loaded. nil when even that copy cannot
+	// be read.
+	Relaxed *ebpf.CollectionSpec
 	// Programs are the object's program names, sorted.
 	Programs []string
 	// Maps are the object's map names (.data, .rodata, .bss included), sorted.
@@ -104,6 +111,7 @@ func Open(path string) (o *Object, err error) {
 		}
 		o = &Object{Path: path, CiliumUnreadable: "cilium/ebpf: " + oneLine(err.Error())}
 		o.Programs, o.Maps = elfNames(ef)
+		o.Relaxed = relaxedSpec(f, ef, fi.Size())
 		if len(o.Programs) == 0 && len(o.Maps) == 0 {
 			return nil, invalidf("%s: no BPF programs or maps in the object (are they in SEC(\"...\") sections?)", path)
 		}
@@ -122,6 +130,54 @@ func Open(path string) (o *Object, err error) {
 	}
 	slices.Sort(o.Maps)
 	return o, nil
+}
+
+// AnalysisSpec is the reading host-side analysis uses: Spec, or Relaxed
+// for an object cilium/ebpf refuses; nil when there is neither.
+func (o *Object) AnalysisSpec() *ebpf.CollectionSpec {
+	if o.Spec != nil {
+		return o.Spec
+	}
+	return o.Relaxed
+}
+
+// relaxedSpec reads a copy of the object in which every STB_WEAK symbol is
+// STB_GLOBAL. usdt.bpf.h declares its helpers (bpf_usdt_arg, ...) and maps
+// (__bpf_usdt_specs, __bpf_usdt_ip_to_spec_id) __weak so that several
+// objects of one skeleton can each carry them and the linker keeps one;
+// in a single object each is defined once, so reading it as global
+// changes nothing of the code. nil when the copy cannot be read either.
+func relaxedSpec(f io.ReaderAt, ef *elf.File, size int64) *ebpf.CollectionSpec {
+	raw := make([]byte, size)
+	if _, err := f.ReadAt(raw, 0); err != nil {
+		return nil
+	}
+	changed := false
+	for _, sec := range ef.Sections {
+		if sec.Type != elf.SHT_SYMTAB || sec.Entsize != elf.Sym64Size {
+			continue
+		}
+		end := sec.Offset + sec.Size
+		if end > uint64(size) || end < sec.Offset {
+			continue
+		}
+		// st_info is the byte after the 4-byte st_name (elf.Sym64).
+		for off := sec.Offset; off+elf.Sym64Size <= end; off += elf.Sym64Size {
+			info := raw[off+4]
+			if elf.ST_BIND(info) == elf.STB_WEAK {
+				raw[off+4] = byte(elf.STB_GLOBAL)<<4 | info&0xf
+				changed = true
+			}
+		}
+	}
+	if !changed {
+		return nil
+	}
+	spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(raw))
+	if err != nil {
+		return nil
+	}
+	return spec
 }
 
 // oneLine keeps an error one line.
