@@ -17,10 +17,14 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
-// ociReference builds <registry>/<repository>:<tag>. Loopback registries are
-// spoken to over plain HTTP (name.Insecure), as test registries are.
+// ociReference builds <registry>/<repository>:<tag> (or @<digest>), the
+// registry being the source's own when it names one. Loopback registries
+// are spoken to over plain HTTP (name.Insecure), as test registries are.
 func ociReference(registry string, src *catalog.OCISource) (name.Reference, error) {
 	var opts []name.Option
+	if src.Registry != "" {
+		registry = src.Registry
+	}
 	host := registry
 	if h, _, err := net.SplitHostPort(registry); err == nil {
 		host = h
@@ -28,7 +32,7 @@ func ociReference(registry string, src *catalog.OCISource) (name.Reference, erro
 	if host == "localhost" || net.ParseIP(host).IsLoopback() {
 		opts = append(opts, name.Insecure)
 	}
-	return name.ParseReference(registry+"/"+src.Repository+":"+src.Tag, opts...)
+	return name.ParseReference(src.Ref(registry), opts...)
 }
 
 // fetchOCI pulls the image for spec's architecture and extracts the kernel
