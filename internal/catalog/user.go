@@ -40,7 +40,15 @@ func (e *CatalogError) Unwrap() error { return e.Err }
 // I/O: file names the data for messages and paths only.
 func ParseFile(file string, data []byte) (*Catalog, error) {
 	fail := func(off int64, name string, err error) error {
-		return &CatalogError{File: file, Line: lineAt(data, off), Name: name, Err: err}
+		// A syntax error knows where it is; otherwise the entry (or
+		// key) starts after the separators before off.
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			off = se.Offset
+		} else {
+			off = skipSeparators(data, off)
+		}
+		return &CatalogError{File: file, Line: lineAt(data, off), Name: name, Err: jsonErr(err)}
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, &CatalogError{File: file, Err: errors.New("empty file (want {\"schema\": 1, \"kernels\": [...]})")}
@@ -56,7 +64,7 @@ func ParseFile(file string, data []byte) (*Catalog, error) {
 		keyOff := dec.InputOffset()
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, fail(keyOff, "", jsonErr(err))
+			return nil, fail(keyOff, "", err)
 		}
 		switch key, _ := tok.(string); key {
 		case "schema":
@@ -74,7 +82,7 @@ func ParseFile(file string, data []byte) (*Catalog, error) {
 				off := dec.InputOffset()
 				var raw json.RawMessage
 				if err := dec.Decode(&raw); err != nil {
-					return nil, fail(off, "", jsonErr(err))
+					return nil, fail(off, "", err)
 				}
 				off = skipSeparators(data, off)
 				k, err := parseEntry(raw)
@@ -97,14 +105,14 @@ func ParseFile(file string, data []byte) (*Catalog, error) {
 				c.Kernels = append(c.Kernels, k)
 			}
 			if _, err := dec.Token(); err != nil {
-				return nil, fail(dec.InputOffset(), "", jsonErr(err))
+				return nil, fail(dec.InputOffset(), "", err)
 			}
 		default:
 			return nil, fail(keyOff, "", fmt.Errorf("unknown key %q (want schema, kernels)", key))
 		}
 	}
 	if _, err := dec.Token(); err != nil {
-		return nil, fail(dec.InputOffset(), "", jsonErr(err))
+		return nil, fail(dec.InputOffset(), "", err)
 	}
 	if schema == -1 {
 		return nil, fail(0, "", fmt.Errorf("no \"schema\": %d", SchemaVersion))
@@ -118,7 +126,7 @@ func parseEntry(raw json.RawMessage) (KernelSpec, error) {
 	dec.DisallowUnknownFields()
 	var k KernelSpec
 	if err := dec.Decode(&k); err != nil {
-		return KernelSpec{}, jsonErr(err)
+		return KernelSpec{}, err
 	}
 	return k, nil
 }

@@ -99,7 +99,7 @@ func (g *globals) resolveKernels(ctx context.Context, args []string, kernelConfi
 		case strings.HasPrefix(a, catalog.OCIPrefix):
 			src, err := catalog.ParseOCIRef(a)
 			if err != nil {
-				return nil, usageError("--kernel %v", err)
+				return nil, usageError("%v", err)
 			}
 			spec = catalog.KernelSpec{Name: ociName(src), Arch: catalog.ArchOf(runtime.GOARCH), Sources: []catalog.Source{{OCI: src}}}
 			if !offline {

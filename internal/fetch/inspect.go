@@ -56,7 +56,7 @@ func InspectImage(p string, withConfig bool) (*ImageInfo, error) {
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", p)
+		return nil, errors.New("not a regular file")
 	}
 	arch, format, err := checkImage(fh, st.Size())
 	if err != nil {
