@@ -131,7 +131,7 @@ func TestKernelSources(t *testing.T) {
 		stdout, stderr, code := run(t, "exec", "--kernel", armImage, "--", "/bin/busybox", "true")
 		assert.Equal(t, 2, code, stderr)
 		assert.Empty(t, stdout)
-		assert.Regexp(t, `^Error: .*the kernel is arm64\n$`, stderr)
+		assert.Regexp(t, `^Error: /bin/busybox cannot run in the guest: it is built for x86_64 \(EM_X86_64\) and the kernel is arm64 \(EM_AARCH64\)\n$`, stderr)
 	})
 }
 
