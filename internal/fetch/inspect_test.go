@@ -1,8 +1,11 @@
 package fetch
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,4 +117,46 @@ func TestInspectRefuses(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "6.1.0-57-cloud-amd64", info.Release)
 	assert.Nil(t, info.Config)
+}
+
+// TestScanKernelIKCONFIG reads an IKCONFIG block laid out as
+// kernel/configs.c lays it out ("IKCFG_ST", the gzipped .config,
+// "IKCFG_ED") around this machine's real config data
+// (testdata/ikconfig-6.18.44.config.gz: /proc/config.gz, which serves that
+// same gzip member), straddling the scanner's chunk boundary, with the
+// banner before or after it. No Debian image has IKCONFIG; an image that
+// does (a kernel built here with CONFIG_IKCONFIG=y) is the end-to-end check.
+func TestScanKernelIKCONFIG(t *testing.T) {
+	gz, err := os.ReadFile("testdata/ikconfig-6.18.44.config.gz")
+	require.NoError(t, err)
+	want := gunzip(t, gz)
+	block := append(append([]byte("IKCFG_ST"), gz...), "IKCFG_ED"...)
+	banner := []byte("Linux version 6.18.44-fc-v1045 (root@build) #1 SMP\x00")
+	for _, tc := range []struct {
+		name   string
+		layout [][]byte
+	}{
+		{"banner first, block across the chunk boundary", [][]byte{banner, make([]byte, 1<<20-100), block, make([]byte, 4096)}},
+		{"block first", [][]byte{make([]byte, 300), block, make([]byte, 2<<20), banner}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var body []byte
+			for _, b := range tc.layout {
+				body = append(body, b...)
+			}
+			rel, cfg, err := scanKernel(bytes.NewReader(body), true, true)
+			require.NoError(t, err)
+			assert.Equal(t, "6.18.44-fc-v1045", rel)
+			assert.Equal(t, want, cfg)
+		})
+	}
+}
+
+func gunzip(t *testing.T, b []byte) []byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	require.NoError(t, err)
+	out, err := io.ReadAll(zr)
+	require.NoError(t, err)
+	return out
 }
