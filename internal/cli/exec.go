@@ -31,8 +31,8 @@ type execFlags struct {
 func newExecCmd(g *globals) *cobra.Command {
 	var f execFlags
 	cmd := &cobra.Command{
-		Use:   "exec --kernel NAME [flags] [--] PROGRAM [ARGS...]",
-		Short: "Run a program inside a catalog kernel and exit with its status",
+		Use:   "exec --kernel KERNEL [flags] [--] PROGRAM [ARGS...]",
+		Short: "Run a program inside a kernel (catalog name, image path or OCI reference) and exit with its status",
 		Long: `Boot the kernel under QEMU with the bpfmatrix agent as /init, run PROGRAM in it
 with ARGS, print its stdout and stderr, and exit with its status. PROGRAM reads
 exec's standard input (go test gives /dev/null: an immediate end of file).

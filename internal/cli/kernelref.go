@@ -42,22 +42,34 @@ func kernelConfigFlag(fl *pflag.FlagSet, p *string) {
 	fl.StringVar(p, "kernel-config", "", "kernel config `FILE` for a kernel given by path (default: the image's embedded IKCONFIG, if any)")
 }
 
-// catalog is the embedded catalog with the user's (--catalog, else
-// BPFMATRIX_CATALOG) merged over it. A catalog that cannot be read or
-// parsed is bad input.
-func (g *globals) catalog() (*catalog.Catalog, error) {
+// catalogLayers are the catalog files merged over the embedded catalog,
+// later ones winning: today only the user's (--catalog, else
+// BPFMATRIX_CATALOG). Kernels recorded by other commands (built ones)
+// belong in a layer before the user's, so that a user entry of the same
+// name still wins.
+func (g *globals) catalogLayers() []string {
 	if g.catalogFile == "" {
-		return catalog.Default(), nil
+		return nil
 	}
-	data, err := os.ReadFile(g.catalogFile)
-	if err != nil {
-		return nil, usageError("read catalog: %v", err)
+	return []string{g.catalogFile}
+}
+
+// catalog is the embedded catalog with catalogLayers merged over it. A
+// catalog file that cannot be read or parsed is bad input.
+func (g *globals) catalog() (*catalog.Catalog, error) {
+	cat := catalog.Default()
+	for _, file := range g.catalogLayers() {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return nil, usageError("read catalog: %v", err)
+		}
+		layer, err := catalog.ParseFile(file, data)
+		if err != nil {
+			return nil, usageError("%v", err)
+		}
+		cat = cat.Merge(layer)
 	}
-	user, err := catalog.ParseFile(g.catalogFile, data)
-	if err != nil {
-		return nil, usageError("%v", err)
-	}
-	return catalog.Default().Merge(user), nil
+	return cat, nil
 }
 
 // resolveKernel resolves one --kernel value (resolveKernels).

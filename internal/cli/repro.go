@@ -43,7 +43,7 @@ const (
 func newReproCmd(g *globals) *cobra.Command {
 	var f reproFlags
 	cmd := &cobra.Command{
-		Use:   "repro --kernel NAME [--program NAME] OBJECT.o | repro --shell --kernel NAME [OBJECT.o]",
+		Use:   "repro --kernel KERNEL [--program NAME] OBJECT.o | repro --shell --kernel KERNEL [OBJECT.o]",
 		Short: "Reproduce a verifier verdict in one kernel with the whole log, or open a shell in it",
 		Long: `Boot one kernel, load the object's programs (or only --program) with the
 verifier log at level 2, and print each log annotated with the source lines
