@@ -175,7 +175,15 @@ func pathSpec(p, kernelConfig string) (catalog.KernelSpec, error) {
 	if err != nil {
 		return catalog.KernelSpec{}, usageError("kernel %s: %v", p, err)
 	}
-	info, err := fetch.InspectImage(abs, kernelConfig == "")
+	config := ""
+	if kernelConfig != "" {
+		if config, err = checkKernelConfig(kernelConfig); err != nil {
+			return catalog.KernelSpec{}, err
+		}
+	}
+	// The config is not read here: fetch reads IKCONFIG once, when the
+	// image enters the cache, and never again on a hit.
+	info, err := fetch.InspectImage(abs, false)
 	if err != nil {
 		return catalog.KernelSpec{}, usageError("kernel %s: %v", p, err)
 	}
@@ -183,12 +191,7 @@ func pathSpec(p, kernelConfig string) (catalog.KernelSpec, error) {
 	if err != nil {
 		return catalog.KernelSpec{}, usageError("kernel %s: %v", p, err)
 	}
-	src := &catalog.FileSource{Image: abs, Digest: digest}
-	if kernelConfig != "" {
-		if src.Config, err = checkKernelConfig(kernelConfig); err != nil {
-			return catalog.KernelSpec{}, err
-		}
-	}
+	src := &catalog.FileSource{Image: abs, Config: config, Digest: digest}
 	return catalog.KernelSpec{
 		Name: releaseName(info.Release), Version: info.Version, Arch: info.Arch,
 		Sources: []catalog.Source{{File: src}},

@@ -43,8 +43,8 @@ type ImageInfo struct {
 // zstd, lz4, bzip2; what the kernel's own build offers) to find the banner
 // and the IKCONFIG block, so it costs up to a second for a large image.
 //
-// Without withConfig, Config is left nil and an x86 bzImage is not
-// decompressed at all (its header has the version string).
+// Without withConfig, Config is left nil and an x86 bzImage's payload is
+// only located, not decompressed (its header has the version string).
 func InspectImage(p string, withConfig bool) (*ImageInfo, error) {
 	fh, err := os.Open(p)
 	if err != nil {
@@ -71,11 +71,14 @@ func InspectImage(p string, withConfig bool) (*ImageInfo, error) {
 		config  []byte
 		scanErr error
 	)
+	// Finding the payload and its compression is cheap and refuses a
+	// truncated image; decompressing it is not, and is done only when
+	// the header has no version string or the config is wanted.
+	body, err := kernelBody(fh, st.Size())
+	if err != nil {
+		return nil, fmt.Errorf("%w (%s: %v)", ErrNotKernelImage, format, err)
+	}
 	if info.Release == "" || withConfig {
-		body, err := kernelBody(fh, st.Size())
-		if err != nil {
-			return nil, fmt.Errorf("%w (%s: %v)", ErrNotKernelImage, format, err)
-		}
 		banner, config, scanErr = scanKernel(body, info.Release == "", withConfig)
 	}
 	if info.Release == "" {

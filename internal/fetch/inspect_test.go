@@ -53,6 +53,10 @@ func TestInspectRealImages(t *testing.T) {
 			require.NoError(t, err)
 			k, err := f.Fetch(context.Background(), spec)
 			require.NoError(t, err)
+			quick, err := InspectImage(k.Image, false)
+			require.NoError(t, err)
+			assert.Equal(t, k.Release, quick.Release)
+			assert.Nil(t, quick.Config, "not looked for")
 			info, err := InspectImage(k.Image, true)
 			require.NoError(t, err)
 			assert.Equal(t, tc.arch, info.Arch)
@@ -112,11 +116,11 @@ func TestInspectRefuses(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
-	// Without the config, a bzImage's header is all that is read.
-	info, err := InspectImage(write("bzImage2", head), false)
-	require.NoError(t, err)
-	assert.Equal(t, "6.1.0-57-cloud-amd64", info.Release)
-	assert.Nil(t, info.Config)
+	// Without the config the payload is not decompressed, but it is
+	// still located: a truncated one is refused all the same.
+	_, err = InspectImage(write("bzImage2", head), false)
+	require.ErrorIs(t, err, ErrNotKernelImage)
+	assert.Contains(t, err.Error(), "payload at")
 }
 
 // TestScanKernelIKCONFIG reads an IKCONFIG block laid out as
