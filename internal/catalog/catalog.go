@@ -130,14 +130,41 @@ type DebianSource struct {
 // (BPFMATRIX_OCI_REGISTRY or --oci-registry), defaulting to ghcr.io, where
 // cilium/ci-kernels publishes (fetch.DefaultOCIRegistry).
 type OCISource struct {
+	// Registry is host[:port]; empty takes the configured registry. A
+	// reference given on the command line (oci:REGISTRY/REPO:TAG) sets it.
+	Registry   string `json:"registry,omitempty"`
 	Repository string `json:"repository"`
-	Tag        string `json:"tag"`
+	// Tag or Digest (sha256:<hex>) names the image; exactly one is set.
+	Tag    string `json:"tag,omitempty"`
+	Digest string `json:"digest,omitempty"`
 }
 
-// FileSource is a kernel image on the local disk.
+// Ref is the reference as it is pulled: [REGISTRY/]REPO:TAG or
+// [REGISTRY/]REPO@sha256:..., registry as configured when empty.
+func (s *OCISource) Ref(registry string) string {
+	if s.Registry != "" {
+		registry = s.Registry
+	}
+	r := s.Repository
+	if registry != "" {
+		r = registry + "/" + r
+	}
+	if s.Digest != "" {
+		return r + "@" + s.Digest
+	}
+	return r + ":" + s.Tag
+}
+
+// FileSource is a kernel image on the local disk. In a catalog file, a
+// relative path is relative to the file's directory (ParseFile).
 type FileSource struct {
 	Image  string `json:"image"`
 	Config string `json:"config,omitempty"`
+	// Digest (sha256:<hex>), when set, pins the image's content: a file
+	// that no longer hashes to it is refused instead of booted. The
+	// command line pins every image it is given, so that a rebuilt image
+	// at the same path is a new kernel for the cache, not the old one.
+	Digest string `json:"digest,omitempty"`
 }
 
 // Source is one way to obtain a kernel. Exactly one field is set.
@@ -165,7 +192,7 @@ func (s Source) String() string {
 	case s.Debian != nil:
 		return "debian:" + s.Debian.Suite + "/" + s.Debian.Package
 	case s.OCI != nil:
-		return "oci:" + s.OCI.Repository + ":" + s.OCI.Tag
+		return "oci:" + s.OCI.Ref("")
 	case s.File != nil:
 		return "file:" + s.File.Image
 	}
@@ -185,14 +212,20 @@ func (s Source) validate() error {
 	}
 	if s.OCI != nil {
 		n++
-		if s.OCI.Repository == "" || s.OCI.Tag == "" {
-			return errors.New("oci source needs repository and tag")
+		if s.OCI.Repository == "" || (s.OCI.Tag == "") == (s.OCI.Digest == "") {
+			return errors.New("oci source needs repository and one of tag, digest")
+		}
+		if s.OCI.Digest != "" && !digestRE.MatchString(s.OCI.Digest) {
+			return fmt.Errorf("oci source digest %q: want sha256:<64 hex digits>", s.OCI.Digest)
 		}
 	}
 	if s.File != nil {
 		n++
 		if s.File.Image == "" {
 			return errors.New("file source needs image")
+		}
+		if s.File.Digest != "" && !digestRE.MatchString(s.File.Digest) {
+			return fmt.Errorf("file source digest %q: want sha256:<64 hex digits>", s.File.Digest)
 		}
 	}
 	if n != 1 {
@@ -221,7 +254,15 @@ type document struct {
 	Kernels []KernelSpec `json:"kernels"`
 }
 
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.\-]*$`)
+var (
+	nameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9.\-]*$`)
+	digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+)
+
+// ValidName reports whether s can name a kernel: lower-case letters,
+// digits, dots and dashes, starting with a letter or digit (it becomes
+// file names in reports and caches).
+func ValidName(s string) bool { return nameRE.MatchString(s) }
 
 // Parse parses a catalog document, rejecting unknown keys, duplicate names and
 // entries without sources.
@@ -237,29 +278,37 @@ func Parse(data []byte) (*Catalog, error) {
 	}
 	c := &Catalog{Kernels: doc.Kernels, byName: make(map[string]int)}
 	for i, k := range c.Kernels {
-		if !nameRE.MatchString(k.Name) {
-			return nil, fmt.Errorf("parse catalog: invalid kernel name %q", k.Name)
+		if err := k.validate(); err != nil {
+			return nil, fmt.Errorf("parse catalog: %w", err)
 		}
 		if _, dup := c.byName[k.Name]; dup {
 			return nil, fmt.Errorf("parse catalog: duplicate kernel %q", k.Name)
 		}
-		if k.Arch != AMD64 && k.Arch != ARM64 {
-			return nil, fmt.Errorf("parse catalog: kernel %s: unknown arch %q", k.Name, k.Arch)
-		}
-		if k.Version.Major == 0 {
-			return nil, fmt.Errorf("parse catalog: kernel %s: missing version", k.Name)
-		}
-		if len(k.Sources) == 0 {
-			return nil, fmt.Errorf("parse catalog: kernel %s: no sources", k.Name)
-		}
-		for _, s := range k.Sources {
-			if err := s.validate(); err != nil {
-				return nil, fmt.Errorf("parse catalog: kernel %s: %w", k.Name, err)
-			}
-		}
 		c.byName[k.Name] = i
 	}
 	return c, nil
+}
+
+// validate checks one entry: its name, arch, version and sources.
+func (k KernelSpec) validate() error {
+	if !nameRE.MatchString(k.Name) {
+		return fmt.Errorf("invalid kernel name %q (want lower-case letters, digits, '.' and '-')", k.Name)
+	}
+	if k.Arch != AMD64 && k.Arch != ARM64 {
+		return fmt.Errorf("kernel %s: unknown arch %q (want %s or %s)", k.Name, k.Arch, AMD64, ARM64)
+	}
+	if k.Version.Major == 0 {
+		return fmt.Errorf("kernel %s: missing version", k.Name)
+	}
+	if len(k.Sources) == 0 {
+		return fmt.Errorf("kernel %s: no sources", k.Name)
+	}
+	for _, s := range k.Sources {
+		if err := s.validate(); err != nil {
+			return fmt.Errorf("kernel %s: %w", k.Name, err)
+		}
+	}
+	return nil
 }
 
 // Default returns the catalog embedded in the binary.

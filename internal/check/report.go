@@ -114,6 +114,9 @@ func Column(kl KernelLoad) Kernel {
 	if kl.Kernel != nil {
 		ck.Source, ck.PackageVersion, ck.Digest = kl.Kernel.Source, kl.Kernel.PackageVersion, kl.Kernel.Digest
 		ck.Release = kl.Kernel.Release
+		// A kernel given by OCI reference leaves its version to the
+		// image; the fetched kernel has it.
+		ck.Version = kl.Kernel.Version.String()
 	}
 	if kl.VM != nil && kl.VM.Release != "" {
 		ck.Release = kl.VM.Release

@@ -16,13 +16,15 @@ import (
 )
 
 type checkFlags struct {
-	kernels  []string
-	arch     string
-	asJSON   bool
-	logs     string
-	parallel int
-	vm       vmFlags
-	values   valueFlags
+	kernels []string
+	// kernelConfig is --kernel-config, for a kernel given by path.
+	kernelConfig string
+	arch         string
+	asJSON       bool
+	logs         string
+	parallel     int
+	vm           vmFlags
+	values       valueFlags
 }
 
 // valueFlags are what user space sets before load, shared by check and
@@ -127,6 +129,7 @@ when no object could be read at all (then nothing is booted).`,
 	}
 	fl := cmd.Flags()
 	kernelsFlag(fl, &f.kernels, "kernels to check against (default: the catalog's default set for --arch)")
+	kernelConfigFlag(fl, &f.kernelConfig)
 	fl.StringVar(&f.arch, "arch", "all", "architecture of the default set: x86_64, arm64 or all")
 	fl.BoolVar(&f.asJSON, "json", false, "write the table as JSON")
 	fl.StringVar(&f.logs, "logs", "", "write every rejected program's whole verifier log under `DIR`/KERNEL/")
@@ -157,7 +160,7 @@ func runCheck(ctx context.Context, g *globals, f checkFlags, args []string) erro
 	if err != nil {
 		return err
 	}
-	specs, err := selectKernels(f.kernels, f.arch)
+	specs, err := g.selectKernels(ctx, f.kernels, f.arch, f.kernelConfig, false)
 	if err != nil {
 		return err
 	}

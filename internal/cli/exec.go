@@ -14,12 +14,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/vm"
 )
 
 type execFlags struct {
 	kernel       string
+	kernelConfig string
 	vm           vmFlags
 	dir          string
 	dirSet       bool
@@ -31,8 +31,8 @@ type execFlags struct {
 func newExecCmd(g *globals) *cobra.Command {
 	var f execFlags
 	cmd := &cobra.Command{
-		Use:   "exec --kernel NAME [flags] [--] PROGRAM [ARGS...]",
-		Short: "Run a program inside a catalog kernel and exit with its status",
+		Use:   "exec --kernel KERNEL [flags] [--] PROGRAM [ARGS...]",
+		Short: "Run a program inside a kernel (catalog name, image path or OCI reference) and exit with its status",
 		Long: `Boot the kernel under QEMU with the bpfmatrix agent as /init, run PROGRAM in it
 with ARGS, print its stdout and stderr, and exit with its status. PROGRAM reads
 exec's standard input (go test gives /dev/null: an immediate end of file).
@@ -79,7 +79,8 @@ Use it as a go test wrapper:
 	fl := cmd.Flags()
 	// Flags end at PROGRAM: go test passes -test.* flags after it.
 	fl.SetInterspersed(false)
-	fl.StringVar(&f.kernel, "kernel", "", "catalog kernel to boot (see 'bpfmatrix kernels list')")
+	fl.StringVar(&f.kernel, "kernel", "", kernelUsage)
+	kernelConfigFlag(fl, &f.kernelConfig)
 	f.vm.register(fl, 2, 10*time.Minute, "time the program may run")
 	fl.StringVar(&f.dir, "dir", ".", "host directory copied to the program's working directory, without .git and other VCS metadata (\"\" for none; default: the enclosing Go module's root, starting in the working directory's place in it, else \".\")")
 	fl.BoolVar(&f.printCmdline, "print-cmdline", false, "print the QEMU command line and exit")
@@ -109,9 +110,9 @@ func execStdin(r io.Reader) io.Reader {
 
 func runExec(cmd *cobra.Command, g *globals, f execFlags, args []string) error {
 	ctx := cmd.Context()
-	spec, err := catalog.Default().Lookup(f.kernel)
+	spec, err := g.resolveKernel(ctx, f.kernel, f.kernelConfig)
 	if err != nil {
-		return usageError("%v", err)
+		return err
 	}
 	if err := f.vm.validate(); err != nil {
 		return err

@@ -51,29 +51,27 @@ func badImage(k *fetch.Kernel, err error) (*fetch.Kernel, error) {
 	return k, err
 }
 
-// selectKernels returns the named kernels, or the catalog's default set for
-// arch ("x86_64", "arm64" or "all") when no names are given.
-func selectKernels(names []string, arch string) ([]catalog.KernelSpec, error) {
+// selectKernels returns the named kernels (resolveKernels: catalog names,
+// image paths, OCI references), or the catalog's default set for arch
+// ("x86_64", "arm64" or "all") when none are given.
+func (g *globals) selectKernels(ctx context.Context, names []string, arch, kernelConfig string, offline bool) ([]catalog.KernelSpec, error) {
 	if len(names) > 0 {
-		return lookupKernels(names)
+		return g.resolveKernels(ctx, names, kernelConfig, offline)
+	}
+	if kernelConfig != "" {
+		return nil, usageError("--kernel-config %s: applies to a kernel given by path, and none is", kernelConfig)
+	}
+	cat, err := g.catalog()
+	if err != nil {
+		return nil, err
 	}
 	switch arch {
 	case "all":
-		return catalog.Default().Defaults(""), nil
+		return cat.Defaults(""), nil
 	case string(catalog.AMD64), string(catalog.ARM64):
-		return catalog.Default().Defaults(catalog.Arch(arch)), nil
+		return cat.Defaults(catalog.Arch(arch)), nil
 	}
 	return nil, usageError("--arch %q: want x86_64, arm64 or all", arch)
-}
-
-// lookupKernels resolves names against the embedded catalog; an unknown name
-// is bad input (exit 2) with the catalog's closest-match hint.
-func lookupKernels(names []string) ([]catalog.KernelSpec, error) {
-	specs, err := catalog.Default().LookupAll(names)
-	if err != nil {
-		return nil, usageError("%v", err)
-	}
-	return specs, nil
 }
 
 func newKernelsCmd(g *globals) *cobra.Command {
@@ -113,13 +111,17 @@ it. It does no network I/O and reads no cache.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if jsonOut {
-				return listKernelsJSON(g, kernelsF, arch, shards)
+				return listKernelsJSON(cmd.Context(), g, kernelsF, arch, shards)
 			}
 			f, err := g.fetcher(nil)
 			if err != nil {
 				return err
 			}
-			kernels := catalog.Default().Kernels
+			cat, err := g.catalog()
+			if err != nil {
+				return err
+			}
+			kernels := cat.Kernels
 			obtainable := make([]string, len(kernels))
 			if check {
 				var eg errgroup.Group
@@ -173,16 +175,21 @@ type kernelJSON struct {
 	Shard   int     `json:"shard,omitempty"`
 }
 
-func listKernelsJSON(g *globals, names []string, arch string, shards int) error {
+func listKernelsJSON(ctx context.Context, g *globals, names []string, arch string, shards int) error {
 	if shards < 0 {
 		return usageError("--shards must not be negative")
 	}
 	var specs []catalog.KernelSpec
 	if arch == "catalog" && len(names) == 0 {
-		specs = catalog.Default().Kernels
+		cat, err := g.catalog()
+		if err != nil {
+			return err
+		}
+		specs = cat.Kernels
 	} else {
 		var err error
-		if specs, err = selectKernels(names, arch); err != nil {
+		// Offline: an OCI reference's version stays unknown ("0.0").
+		if specs, err = g.selectKernels(ctx, names, arch, "", true); err != nil {
 			return err
 		}
 	}
@@ -229,16 +236,19 @@ func sourcesSummary(srcs []catalog.Source) string {
 }
 
 func newKernelsFetchCmd(g *globals) *cobra.Command {
-	var jobs int
+	var (
+		jobs         int
+		kernelConfig string
+	)
 	cmd := &cobra.Command{
-		Use:   "fetch NAME...",
+		Use:   "fetch KERNEL...",
 		Short: "Download and verify kernels into the cache (parallel)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if jobs < 1 {
 				return usageError("--jobs must be at least 1")
 			}
-			specs, err := lookupKernels(args)
+			specs, err := g.resolveKernels(cmd.Context(), args, kernelConfig, false)
 			if err != nil {
 				return err
 			}
@@ -246,6 +256,7 @@ func newKernelsFetchCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().IntVarP(&jobs, "jobs", "j", 4, "parallel downloads")
+	kernelConfigFlag(cmd.Flags(), &kernelConfig)
 	return cmd
 }
 

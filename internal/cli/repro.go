@@ -18,12 +18,14 @@ import (
 )
 
 type reproFlags struct {
-	kernel  string
-	program string
-	out     string
-	shell   bool
-	busybox string
-	bpftool string
+	kernel string
+	// kernelConfig is --kernel-config, for a kernel given by path.
+	kernelConfig string
+	program      string
+	out          string
+	shell        bool
+	busybox      string
+	bpftool      string
 	// busyboxSet and bpftoolSet: the flags were given, so they also apply
 	// to kernels of another architecture.
 	busyboxSet, bpftoolSet bool
@@ -41,7 +43,7 @@ const (
 func newReproCmd(g *globals) *cobra.Command {
 	var f reproFlags
 	cmd := &cobra.Command{
-		Use:   "repro --kernel NAME [--program NAME] OBJECT.o | repro --shell --kernel NAME [OBJECT.o]",
+		Use:   "repro --kernel KERNEL [--program NAME] OBJECT.o | repro --shell --kernel KERNEL [OBJECT.o]",
 		Short: "Reproduce a verifier verdict in one kernel with the whole log, or open a shell in it",
 		Long: `Boot one kernel, load the object's programs (or only --program) with the
 verifier log at level 2, and print each log annotated with the source lines
@@ -75,7 +77,8 @@ and cached like kernels, unless --busybox or --bpftool are given.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.kernel, "kernel", "", "catalog kernel to boot (see 'bpfmatrix kernels list')")
+	fl.StringVar(&f.kernel, "kernel", "", kernelUsage)
+	kernelConfigFlag(fl, &f.kernelConfig)
 	fl.StringVar(&f.program, "program", "", "load only this program (default: all)")
 	fl.StringVar(&f.out, "out", "", "artifact `DIR` (default repro-OBJECT-KERNEL-TIME in the current directory)")
 	fl.BoolVar(&f.shell, "shell", false, "open an interactive shell in the kernel instead")
@@ -86,27 +89,16 @@ and cached like kernels, unless --busybox or --bpftool are given.`,
 	return cmd
 }
 
-func lookupKernel(name string) (catalog.KernelSpec, error) {
-	if name == "" {
-		return catalog.KernelSpec{}, usageError("--kernel is required (see 'bpfmatrix kernels list')")
-	}
-	specs, err := lookupKernels([]string{name})
-	if err != nil {
-		return catalog.KernelSpec{}, err
-	}
-	return specs[0], nil
-}
-
 // reproInputs checks repro's flags and inputs on the host, before any VM
 // boots: the timeout (default for the mode), the kernel name and the objects.
-func reproInputs(f *reproFlags, args []string, defaultTimeout time.Duration) (catalog.KernelSpec, []*object.Object, error) {
+func reproInputs(ctx context.Context, g *globals, f *reproFlags, args []string, defaultTimeout time.Duration) (catalog.KernelSpec, []*object.Object, error) {
 	if f.vm.timeout == 0 {
 		f.vm.timeout = defaultTimeout
 	}
 	if err := f.vm.validate(); err != nil {
 		return catalog.KernelSpec{}, nil, err
 	}
-	spec, err := lookupKernel(f.kernel)
+	spec, err := g.resolveKernel(ctx, f.kernel, f.kernelConfig)
 	if err != nil {
 		return catalog.KernelSpec{}, nil, err
 	}
@@ -121,7 +113,7 @@ func runRepro(ctx context.Context, g *globals, f reproFlags, args []string) erro
 	if len(args) != 1 {
 		return usageError("repro: want exactly one OBJECT.o (usage: bpfmatrix repro --kernel NAME [--program NAME] OBJECT.o)")
 	}
-	spec, objs, err := reproInputs(&f, args, 10*time.Minute)
+	spec, objs, err := reproInputs(ctx, g, &f, args, 10*time.Minute)
 	if err != nil {
 		return err
 	}
@@ -186,7 +178,7 @@ func runReproShell(ctx context.Context, g *globals, f reproFlags, args []string)
 	if len(args) > 1 {
 		return usageError("repro --shell: at most one OBJECT.o")
 	}
-	spec, objs, err := reproInputs(&f, args, 24*time.Hour)
+	spec, objs, err := reproInputs(ctx, g, &f, args, 24*time.Hour)
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,7 @@ type globals struct {
 	mirror         string
 	securityMirror string
 	ociRegistry    string
+	catalogFile    string
 	verbose        bool
 }
 
@@ -122,6 +123,7 @@ func newRootCmd(g *globals) *cobra.Command {
 	pf.StringVar(&g.mirror, "mirror", os.Getenv("BPFMATRIX_DEBIAN_MIRROR"), "Debian archive URL (env BPFMATRIX_DEBIAN_MIRROR; default: from the machine's apt sources)")
 	pf.StringVar(&g.securityMirror, "security-mirror", os.Getenv("BPFMATRIX_DEBIAN_SECURITY_MIRROR"), "Debian security archive URL (env BPFMATRIX_DEBIAN_SECURITY_MIRROR; default: from apt sources)")
 	pf.StringVar(&g.ociRegistry, "oci-registry", os.Getenv("BPFMATRIX_OCI_REGISTRY"), "registry host for the catalog's OCI kernel images (env BPFMATRIX_OCI_REGISTRY; default "+fetch.DefaultOCIRegistry+", where cilium/ci-kernels publishes)")
+	pf.StringVar(&g.catalogFile, "catalog", os.Getenv("BPFMATRIX_CATALOG"), "user kernel catalog `FILE` merged over the embedded one, in its format (env BPFMATRIX_CATALOG)")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "show VM consoles and debug logs")
 	root.AddCommand(
 		newKernelsCmd(g),

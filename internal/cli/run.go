@@ -17,15 +17,17 @@ import (
 )
 
 type runFlags struct {
-	kernels    []string
-	arch       string
-	out        string
-	parallel   int
-	noCache    bool
-	noBpftool  bool
-	noVerifier bool
-	shard      string
-	vm         vmFlags
+	kernels []string
+	// kernelConfig is --kernel-config, for a kernel given by path.
+	kernelConfig string
+	arch         string
+	out          string
+	parallel     int
+	noCache      bool
+	noBpftool    bool
+	noVerifier   bool
+	shard        string
+	vm           vmFlags
 }
 
 func newRunCmd(g *globals) *cobra.Command {
@@ -56,6 +58,7 @@ one shard into their own DIR, and merge combines them.`,
 	}
 	fl := cmd.Flags()
 	kernelsFlag(fl, &f.kernels, "kernels to run (default: the catalog's default set)")
+	kernelConfigFlag(fl, &f.kernelConfig)
 	fl.StringVar(&f.arch, "arch", "all", "architecture of the default set: x86_64, arm64 or all")
 	fl.StringVar(&f.out, "out", "report", "output directory")
 	fl.IntVar(&f.parallel, "parallel", 2, "kernels booted at once")
@@ -69,7 +72,7 @@ one shard into their own DIR, and merge combines them.`,
 
 func runRun(cmd *cobra.Command, g *globals, f runFlags) error {
 	ctx := cmd.Context()
-	specs, err := selectKernels(f.kernels, f.arch)
+	specs, err := g.selectKernels(ctx, f.kernels, f.arch, f.kernelConfig, false)
 	if err != nil {
 		return err
 	}

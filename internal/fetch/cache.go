@@ -111,6 +111,14 @@ func (f *Fetcher) cached(spec catalog.KernelSpec, repair bool) (*Kernel, []*Corr
 		Name: spec.Name, Arch: spec.Arch, Version: spec.Version, Release: r.Release,
 		Digest: r.Image.Digest, Source: r.Source, PackageVersion: r.PackageVersion,
 	}
+	if k.Version.Major == 0 {
+		// The spec leaves the version to the image; commit recorded it.
+		if v, err := catalog.ParseVersion(r.Version); err == nil && v.Major != 0 {
+			k.Version = v
+		} else {
+			return nil, nil, errNoRecord
+		}
+	}
 	var corrupt []*CorruptBlobError
 	var firstErr error
 	for _, b := range []struct {
@@ -200,9 +208,9 @@ func (f *Fetcher) lock(ctx context.Context, spec catalog.KernelSpec) (func(), er
 // where they land, a wrong file already there replaced and returned) and
 // then writes the record; the record's rename is what makes the entry
 // visible.
-func (f *Fetcher) commit(spec catalog.KernelSpec, kf *kernelFiles, source, pkgVersion string) (*Kernel, []*CorruptBlobError, error) {
+func (f *Fetcher) commit(spec catalog.KernelSpec, version catalog.Version, kf *kernelFiles, source, pkgVersion string) (*Kernel, []*CorruptBlobError, error) {
 	r := record{
-		Schema: recordSchema, Name: spec.Name, Arch: string(spec.Arch), Version: spec.Version.String(),
+		Schema: recordSchema, Name: spec.Name, Arch: string(spec.Arch), Version: version.String(),
 		Release: kf.Release, Source: source, PackageVersion: pkgVersion, FetchedAt: f.now().UTC(),
 	}
 	var replaced []*CorruptBlobError

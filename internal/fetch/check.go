@@ -73,7 +73,7 @@ func (f *Fetcher) checkSource(ctx context.Context, spec catalog.KernelSpec, src 
 		}
 		desc, err := remote.Get(ref, f.remoteOptions(ctx, spec)...)
 		if err != nil {
-			return "", f.ociErr(err)
+			return "", f.ociErr(err, src.OCI)
 		}
 		return "oci " + ref.String() + "@" + desc.Digest.String(), nil
 	case src.File != nil:

@@ -34,7 +34,19 @@
 //     (/data/kernels/<v>/boot/vmlinuz-<release>) layouts. A registry that
 //     cannot be connected to (unknown host, refused, 10 s dial timeout) is
 //     one "registry ... not reachable" line, without retries.
-//   - file: a local image and optional config, digested into the cache.
+//   - file: a local image and optional config, digested into the cache. A
+//     FileSource.Digest pins the image: a file that no longer hashes to
+//     it is an *IntegrityError (the CLI pins every image it is given, so
+//     a rebuilt image at the same path is a new cache entry).
+//
+// What a source does not say is read from the image (InspectImage): the
+// release from its version string (the x86 boot header's kernel_version,
+// else the "Linux version" banner in the decompressed kernel: bzImage and
+// EFI zboot payloads and gzip Images are decompressed with maintained
+// readers for gzip, xz, lzma, zstd, lz4 and bzip2), the version when the
+// spec leaves it zero, and the config from the kernel's IKCONFIG block
+// when the source has no config file (Kernel.Source then says so). The
+// file name is never read for any of these.
 //
 // Errors: Fetch wraps ErrNotObtainable, naming every source tried and why,
 // when no source could be reached or resolved here (package missing,

@@ -1,6 +1,7 @@
 package fetch
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -328,13 +329,16 @@ func (f *Fetcher) fetchSources(ctx context.Context, spec catalog.KernelSpec) (*K
 			errs = append(errs, err)
 			continue
 		}
-		if kf.Release == "" {
-			kf.Release = imageRelease(kf.Image.Path)
+		version, note, err := f.completeFromImage(spec, kf)
+		if err != nil {
+			kf.remove()
+			return nil, nil, fmt.Errorf("%s: %w", src, err)
 		}
+		desc += note
 		if len(tried) > 0 {
 			desc += " (after " + strings.Join(tried, "; ") + ")"
 		}
-		k, replaced, err := f.commit(spec, kf, desc, pkgVersion)
+		k, replaced, err := f.commit(spec, version, kf, desc, pkgVersion)
 		kf.remove()
 		if err != nil {
 			return nil, nil, err
@@ -345,6 +349,41 @@ func (f *Fetcher) fetchSources(ctx context.Context, spec catalog.KernelSpec) (*K
 		return nil, nil, err
 	}
 	return nil, nil, fmt.Errorf("%w: %s", ErrNotObtainable, strings.Join(tried, "; "))
+}
+
+// completeFromImage fills in what the source did not say from the image
+// itself (InspectImage): the release, the config from IKCONFIG when the
+// source had no config file (note says so, for Kernel.Source), and the
+// version when spec leaves it to the image (a zero Version: an OCI
+// reference given on the command line). An image without a version
+// string it needs wraps ErrNotKernelImage.
+func (f *Fetcher) completeFromImage(spec catalog.KernelSpec, kf *kernelFiles) (version catalog.Version, note string, err error) {
+	version = spec.Version
+	if kf.Release != "" && kf.Config != nil && version.Major != 0 {
+		return version, "", nil
+	}
+	info, err := InspectImage(kf.Image.Path, kf.Config == nil)
+	if err != nil {
+		if kf.Release == "" || version.Major == 0 {
+			return version, "", err
+		}
+		// The source named the release and version; a config it lacks
+		// stays missing, as it did before IKCONFIG was read.
+		return version, "", nil
+	}
+	if kf.Release == "" {
+		kf.Release = info.Release
+	}
+	if version.Major == 0 {
+		version = info.Version
+	}
+	if kf.Config == nil && info.Config != nil {
+		if kf.Config, err = writeTemp(f.tmpDir(), bytes.NewReader(info.Config)); err != nil {
+			return version, "", fmt.Errorf("store IKCONFIG: %w", err)
+		}
+		note = " (config from the image's IKCONFIG)"
+	}
+	return version, note, nil
 }
 
 // checkKernelFiles refuses, before anything is cached, an image QEMU could
@@ -390,6 +429,10 @@ func (f *Fetcher) fetchFile(spec catalog.KernelSpec, src *catalog.FileSource) (*
 			return nil, "", "", fmt.Errorf("read kernel config: %w", err)
 		}
 		kf.Config = cfg
+	}
+	if src.Digest != "" && src.Digest != img.Digest {
+		kf.remove()
+		return nil, "", "", &IntegrityError{What: src.Image, Err: fmt.Errorf("hashes to %s, pinned as %s (the file changed since it was named)", img.Digest, src.Digest)}
 	}
 	abs, _ := filepath.Abs(src.Image)
 	return kf, "file " + abs, img.Digest, nil
@@ -449,7 +492,7 @@ func (f *Fetcher) Obtainable(spec catalog.KernelSpec) (bool, string) {
 			}
 			why = append(why, "debian "+src.Debian.Suite+": "+f.errNoMirror(src.Debian.Suite).Error())
 		case src.OCI != nil:
-			return true, "yes (oci " + f.ociRegistry + "/" + src.OCI.Repository + ":" + src.OCI.Tag + ")"
+			return true, "yes (oci " + src.OCI.Ref(f.ociRegistry) + ")"
 		case src.File != nil:
 			if _, err := os.Stat(src.File.Image); err == nil {
 				return true, "yes (file)"

@@ -17,10 +17,14 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
-// ociReference builds <registry>/<repository>:<tag>. Loopback registries are
-// spoken to over plain HTTP (name.Insecure), as test registries are.
+// ociReference builds <registry>/<repository>:<tag> (or @<digest>), the
+// registry being the source's own when it names one. Loopback registries
+// are spoken to over plain HTTP (name.Insecure), as test registries are.
 func ociReference(registry string, src *catalog.OCISource) (name.Reference, error) {
 	var opts []name.Option
+	if src.Registry != "" {
+		registry = src.Registry
+	}
 	host := registry
 	if h, _, err := net.SplitHostPort(registry); err == nil {
 		host = h
@@ -28,7 +32,7 @@ func ociReference(registry string, src *catalog.OCISource) (name.Reference, erro
 	if host == "localhost" || net.ParseIP(host).IsLoopback() {
 		opts = append(opts, name.Insecure)
 	}
-	return name.ParseReference(registry+"/"+src.Repository+":"+src.Tag, opts...)
+	return name.ParseReference(src.Ref(registry), opts...)
 }
 
 // fetchOCI pulls the image for spec's architecture and extracts the kernel
@@ -40,11 +44,11 @@ func (f *Fetcher) fetchOCI(ctx context.Context, spec catalog.KernelSpec, src *ca
 	}
 	img, err := remote.Image(ref, f.remoteOptions(ctx, spec)...)
 	if err != nil {
-		return nil, "", "", fmt.Errorf("pull %s: %w", ref, f.ociErr(err))
+		return nil, "", "", fmt.Errorf("pull %s: %w", ref, f.ociErr(err, src))
 	}
 	digest, err := img.Digest()
 	if err != nil {
-		return nil, "", "", fmt.Errorf("pull %s: %w", ref, f.ociErr(err))
+		return nil, "", "", fmt.Errorf("pull %s: %w", ref, f.ociErr(err, src))
 	}
 	rc := mutate.Extract(img)
 	defer rc.Close()
@@ -92,7 +96,7 @@ var errRegistryUnreachable = errors.New("not reachable")
 
 // ociErr turns "no such manifest/repository" into errNotServed and a
 // connection failure into one short "registry ... not reachable" line.
-func (f *Fetcher) ociErr(err error) error {
+func (f *Fetcher) ociErr(err error, src *catalog.OCISource) error {
 	var te *transport.Error
 	if errors.As(err, &te) && (te.StatusCode == http.StatusNotFound || te.StatusCode == http.StatusUnauthorized) {
 		return fmt.Errorf("%v: %w", err, errNotServed)
@@ -105,6 +109,10 @@ func (f *Fetcher) ociErr(err error) error {
 			cause = dnsErr
 		} else {
 			cause = opErr
+		}
+		if src.Registry != "" {
+			// The reference named its registry: the setting is not the fix.
+			return fmt.Errorf("registry %s %w (%v)", src.Registry, errRegistryUnreachable, cause)
 		}
 		return fmt.Errorf("registry %s %w (%v; set BPFMATRIX_OCI_REGISTRY or --oci-registry to a registry serving cilium/ci-kernels)", f.ociRegistry, errRegistryUnreachable, cause)
 	}

@@ -90,6 +90,9 @@ func failed(spec catalog.KernelSpec, k *fetch.Kernel, err error) result.KernelRe
 func kernelInfo(spec catalog.KernelSpec, k *fetch.Kernel) result.Kernel {
 	ki := result.Kernel{Name: spec.Name, Version: spec.Version.String(), Arch: string(spec.Arch)}
 	if k != nil {
+		// A kernel given by OCI reference leaves its version to the
+		// image; the fetched kernel has it.
+		ki.Version = k.Version.String()
 		ki.Release = k.Release
 		ki.Source = k.Source
 		ki.PackageVersion = k.PackageVersion
