@@ -79,7 +79,7 @@ func (e *env) burst(ctx context.Context, out output, n int, row result.Feature) 
 	}
 	defer prog.Close()
 	e2 := &env{maps: m}
-	rd, err := e2.newReader(burstPerfPages * os.Getpagesize())
+	rd, err := e2.newReader(burstPerfPages*os.Getpagesize(), true)
 	if err != nil {
 		return fail(err)
 	}
@@ -90,6 +90,9 @@ func (e *env) burst(ctx context.Context, out output, n int, row result.Feature) 
 		var prec perf.Record
 		for {
 			sample, lost, err := rd.read(&rrec, &prec)
+			if errors.Is(err, perf.ErrFlushed) {
+				continue // flush's marker, not an end
+			}
 			if err != nil {
 				if errors.Is(err, os.ErrClosed) || errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, perf.ErrClosed) {
 					err = nil
@@ -115,12 +118,14 @@ func (e *env) burst(ctx context.Context, out output, n int, row result.Feature) 
 		sent += burstChunk
 	}
 	wrote := time.Since(start)
+	rd.flush()
 	drops := func() uint64 { v, _ := m.count(0); return v }
 	// Wait for the reader to catch up: every event is either received or
 	// counted as dropped by the program, or 1 s passes without progress.
 	last, idle := received.Load(), time.Now()
 	for received.Load()+drops() < uint64(sent) && time.Since(idle) < time.Second {
 		time.Sleep(5 * time.Millisecond)
+		rd.flush()
 		if r := received.Load(); r != last {
 			last, idle = r, time.Now()
 		}

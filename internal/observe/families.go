@@ -76,28 +76,38 @@ var families = []family{
 		},
 		trigger: getpid,
 	},
+	// The trampoline families hook security_file_open: Debian's 6.1 refuses
+	// fentry on __x64_sys_getpid (EOPNOTSUPP, measured) while kprobes on it
+	// work, and security_* functions take fmod_ret without
+	// CONFIG_FUNCTION_ERROR_INJECTION, which Debian does not set.
 	{
-		name:    "fentry",
-		need:    trampoline("5.5", "fec56f5890d9"),
-		shape:   func(e *env) progShape { return progShape{typ: ebpf.Tracing, attach: ebpf.AttachTraceFEntry, attachTo: e.syscallFunc} },
-		attach:  attachTracing,
-		trigger: getpid,
+		name: "fentry",
+		need: trampoline("5.5", "fec56f5890d9"),
+		shape: func(e *env) progShape {
+			return progShape{typ: ebpf.Tracing, attach: ebpf.AttachTraceFEntry, attachTo: "security_file_open"}
+		},
+		attach:  attachTrampoline,
+		trigger: openFile,
 	},
 	{
-		name:    "fexit",
-		need:    trampoline("5.5", "fec56f5890d9"),
-		shape:   func(e *env) progShape { return progShape{typ: ebpf.Tracing, attach: ebpf.AttachTraceFExit, attachTo: e.syscallFunc} },
-		attach:  attachTracing,
-		trigger: getpid,
+		name: "fexit",
+		need: trampoline("5.5", "fec56f5890d9"),
+		shape: func(e *env) progShape {
+			return progShape{typ: ebpf.Tracing, attach: ebpf.AttachTraceFExit, attachTo: "security_file_open"}
+		},
+		attach:  attachTrampoline,
+		trigger: openFile,
 	},
 	{
 		// Debian builds without CONFIG_FUNCTION_ERROR_INJECTION, so the
 		// syscalls are not error-injectable; security_* functions always
 		// accept fmod_ret (check_attach_modify_return, 6ba43b761c41, 5.7).
-		name:    "fmod_ret",
-		need:    trampoline("5.7", ""),
-		shape:   func(*env) progShape { return progShape{typ: ebpf.Tracing, attach: ebpf.AttachModifyReturn, attachTo: "security_file_open"} },
-		attach:  attachTracing,
+		name: "fmod_ret",
+		need: trampoline("5.7", ""),
+		shape: func(*env) progShape {
+			return progShape{typ: ebpf.Tracing, attach: ebpf.AttachModifyReturn, attachTo: "security_file_open"}
+		},
+		attach:  attachTrampoline,
 		trigger: openFile,
 	},
 	{
@@ -110,11 +120,13 @@ var families = []family{
 		trigger: getpid,
 	},
 	{
-		name:    "tp_btf",
+		name: "tp_btf",
 		// BTF-typed raw tracepoints attach through bpf_probe_register,
 		// not a trampoline: arm64 has them since 5.5 too.
-		need:    need{version: "5.5", config: []string{"CONFIG_DEBUG_INFO_BTF"}},
-		shape:   func(*env) progShape { return progShape{typ: ebpf.Tracing, attach: ebpf.AttachTraceRawTp, attachTo: "sys_enter"} },
+		need: need{version: "5.5", config: []string{"CONFIG_DEBUG_INFO_BTF"}},
+		shape: func(*env) progShape {
+			return progShape{typ: ebpf.Tracing, attach: ebpf.AttachTraceRawTp, attachTo: "sys_enter"}
+		},
 		attach:  attachTracing,
 		trigger: getpid,
 	},
@@ -215,18 +227,22 @@ var families = []family{
 		trigger: func(e *env, l io.Closer) error { return l.(*filteredSocket).roundTrip() },
 	},
 	{
-		name:  "cgroup_skb",
-		need:  need{version: "4.10", commit: "0e33661de493", config: []string{"CONFIG_CGROUP_BPF"}},
-		shape: func(*env) progShape { return progShape{typ: ebpf.CGroupSKB, attach: ebpf.AttachCGroupInetEgress, ret: 1} },
+		name: "cgroup_skb",
+		need: need{version: "4.10", commit: "0e33661de493", config: []string{"CONFIG_CGROUP_BPF"}},
+		shape: func(*env) progShape {
+			return progShape{typ: ebpf.CGroupSKB, attach: ebpf.AttachCGroupInetEgress, ret: 1}
+		},
 		attach: func(e *env, p *ebpf.Program) (io.Closer, error) {
 			return e.attachCgroup(p, ebpf.AttachCGroupInetEgress)
 		},
 		trigger: sendUDPInCgroup,
 	},
 	{
-		name:  "cgroup_sock_addr",
-		need:  need{version: "4.17", commit: "4fbac77d2d09", config: []string{"CONFIG_CGROUP_BPF"}},
-		shape: func(*env) progShape { return progShape{typ: ebpf.CGroupSockAddr, attach: ebpf.AttachCGroupInet4Connect, ret: 1} },
+		name: "cgroup_sock_addr",
+		need: need{version: "4.17", commit: "4fbac77d2d09", config: []string{"CONFIG_CGROUP_BPF"}},
+		shape: func(*env) progShape {
+			return progShape{typ: ebpf.CGroupSockAddr, attach: ebpf.AttachCGroupInet4Connect, ret: 1}
+		},
 		attach: func(e *env, p *ebpf.Program) (io.Closer, error) {
 			return e.attachCgroup(p, ebpf.AttachCGroupInet4Connect)
 		},
@@ -247,19 +263,21 @@ var families = []family{
 		trigger: sendUDP,
 	},
 	{
-		name:  "lsm",
-		need:  trampoline("5.7", "fc611f47f218", "CONFIG_BPF_LSM"),
-		shape: func(*env) progShape { return progShape{typ: ebpf.LSM, attach: ebpf.AttachLSMMac, attachTo: "file_open"} },
-		attach: func(e *env, p *ebpf.Program) (io.Closer, error) {
-			return link.AttachLSM(link.LSMOptions{Program: p})
+		name: "lsm",
+		need: trampoline("5.7", "fc611f47f218", "CONFIG_BPF_LSM"),
+		shape: func(*env) progShape {
+			return progShape{typ: ebpf.LSM, attach: ebpf.AttachLSMMac, attachTo: "file_open"}
 		},
+		attach:  attachTrampoline,
 		trigger: openFile,
 		silent:  lsmInactive,
 	},
 	{
-		name:  "iter_task",
-		need:  need{version: "5.8", config: []string{"CONFIG_DEBUG_INFO_BTF"}},
-		shape: func(*env) progShape { return progShape{typ: ebpf.Tracing, attach: ebpf.AttachTraceIter, attachTo: "task"} },
+		name: "iter_task",
+		need: need{version: "5.8", config: []string{"CONFIG_DEBUG_INFO_BTF"}},
+		shape: func(*env) progShape {
+			return progShape{typ: ebpf.Tracing, attach: ebpf.AttachTraceIter, attachTo: "task"}
+		},
 		attach: func(e *env, p *ebpf.Program) (io.Closer, error) {
 			return link.AttachIter(link.IterOptions{Program: p})
 		},
@@ -278,6 +296,28 @@ var families = []family{
 func attachTracing(e *env, p *ebpf.Program) (io.Closer, error) {
 	return link.AttachTracing(link.TracingOptions{Program: p})
 }
+
+// attachTrampoline attaches an fentry, fexit, fmod_ret or LSM program with
+// BPF_RAW_TRACEPOINT_OPEN, the path every kernel since 5.5 has, as a raw
+// syscall: cilium/ebpf turns the ENOTSUPP a missing trampoline gives
+// (arm64 before 6.4) into ErrNotSupported and the errno is lost.
+func attachTrampoline(e *env, p *ebpf.Program) (io.Closer, error) {
+	attr := struct {
+		name   uint64
+		progFD uint32
+		_      uint32
+	}{progFD: uint32(p.FD())}
+	fd, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_RAW_TRACEPOINT_OPEN, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
+	runtime.KeepAlive(p)
+	if errno != 0 {
+		return nil, fmt.Errorf("BPF_RAW_TRACEPOINT_OPEN: %w", errno)
+	}
+	return fdCloser(fd), nil
+}
+
+type fdCloser int
+
+func (f fdCloser) Close() error { return unix.Close(int(f)) }
 
 func getpid(*env, io.Closer) error {
 	// A raw syscall: nothing in between may cache it.

@@ -37,17 +37,17 @@ const DefaultBurst = 100_000
 
 // env is what the families share during a run.
 type env struct {
-	kernel      Kernel
-	maps        *maps
-	slot        int // the running family's counter slot
-	syscallFunc string
-	exe         *link.Executable
-	exeErr      error
+	kernel       Kernel
+	maps         *maps
+	slot         int // the running family's counter slot
+	syscallFunc  string
+	exe          *link.Executable
+	exeErr       error
 	uprobeOffset uint64
-	lo          int
-	cgroupRoot  string
-	cgroup      string
-	cgroupErr   error
+	lo           int
+	cgroupRoot   string
+	cgroup       string
+	cgroupErr    error
 }
 
 // Run attaches, triggers and observes every hook family, then runs the
@@ -68,7 +68,7 @@ func Run(ctx context.Context, opts Options) ([]result.Feature, error) {
 	defer e.teardown()
 	// A perf event array drops what is written while no reader has a
 	// buffer for the CPU: open the reader before any trigger.
-	rd, err := e.newReader(os.Getpagesize() * 4)
+	rd, err := e.newReader(os.Getpagesize()*4, false)
 	if err != nil {
 		return nil, err
 	}
@@ -313,14 +313,21 @@ type reader struct {
 	pb *perf.Reader
 }
 
-func (e *env) newReader(perCPU int) (*reader, error) {
+func (e *env) newReader(perCPU int, watermark bool) (*reader, error) {
 	var r reader
 	var err error
 	switch e.maps.out {
 	case outRingbuf:
 		r.rb, err = ringbuf.NewReader(e.maps.events)
 	case outPerf:
-		r.pb, err = perf.NewReader(e.maps.events, perCPU)
+		wm := 0
+		if watermark {
+			wm = perCPU / 2
+		}
+		// Wake the reader at half a buffer, not at every sample: one
+		// wakeup per event costs an interrupt each, which under arm64
+		// TCG made a 100,000-event burst take 13.6 s (measured).
+		r.pb, err = perf.NewReaderWithOptions(e.maps.events, perCPU, perf.ReaderOptions{Watermark: wm})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s reader: %w", e.maps.out, err)
@@ -336,6 +343,13 @@ func (r *reader) Close() error {
 		return r.pb.Close()
 	}
 	return nil
+}
+
+// flush makes what sits below a perf reader's watermark readable.
+func (r *reader) flush() {
+	if r.pb != nil {
+		r.pb.Flush()
+	}
 }
 
 func (r *reader) setDeadline(t time.Time) {
