@@ -28,6 +28,11 @@
 // and perf_buffer.burst carry sent, received and lost counts in Value
 // ("lost" is what the program's output helper refused, counted in a map).
 //
+// RunObject is the guest half of `check --run`: it loads each program of a
+// user's object on its own (pins stripped), attaches it by its section name,
+// runs generic triggers, and returns its run count (BPF stats, 5.8+) and its
+// maps' contents as an ObjectRun.
+//
 // Run needs root, the mounts internal/guest makes (tracefs, cgroup2,
 // bpffs) and RLIMIT_MEMLOCK raised on kernels before 5.11. It changes the
 // guest: it sets lo up, creates a child cgroup and moves its own process
