@@ -85,6 +85,11 @@ func errnoName(err error) string {
 	if e == 524 {
 		return "ENOTSUPP"
 	}
+	// 95 is both ENOTSUP and EOPNOTSUPP on Linux; the kernel's sources
+	// say EOPNOTSUPP, and x/sys/unix names it ENOTSUP.
+	if e == unix.EOPNOTSUPP {
+		return "EOPNOTSUPP"
+	}
 	if n := unix.ErrnoName(e); n != "" {
 		return n
 	}
