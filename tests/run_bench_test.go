@@ -78,7 +78,12 @@ func BenchmarkObserve(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		for _, observe := range []bool{false, true} {
 			start := time.Now()
-			m, err := run.Run(context.Background(), specs, run.Options{Fetcher: f, CPUs: 2, Observe: observe})
+			m, err := run.Run(context.Background(), specs, run.Options{
+				Fetcher: f, CPUs: 2, Observe: observe,
+				// Generous: other jobs on these 2 cores stretch boots (a
+				// 1 min boot timeout was hit while eight helpers ran).
+				BootTimeout: 5 * time.Minute, RunTimeout: 10 * time.Minute,
+			})
 			took := time.Since(start)
 			require.NoError(b, err)
 			kr := m.Kernels[0]
