@@ -179,8 +179,7 @@ func attachBySection(prog *ebpf.Program, ps *ebpf.ProgramSpec, lo int) (string, 
 		if ps.AttachType == ebpf.AttachNone {
 			return "", nil, fmt.Errorf("section %q names no cgroup attach point", sec)
 		}
-		cg := filepath.Join("/sys/fs/cgroup")
-		l, err := link.AttachCgroup(link.CgroupOptions{Path: cg, Attach: ps.AttachType, Program: prog})
+		l, err := link.AttachCgroup(link.CgroupOptions{Path: "/sys/fs/cgroup", Attach: ps.AttachType, Program: prog})
 		return "root cgroup " + ps.AttachType.String(), l, err
 	case "sk_lookup":
 		ns, err := os.Open("/proc/self/ns/net")

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -402,5 +401,3 @@ func count(counts []uint64, sample []byte) {
 		counts[slot]++
 	}
 }
-
-var _ io.Closer = (*ebpf.Program)(nil)
