@@ -43,6 +43,7 @@ bench: deps build
 	$(GO) test -run '^$$' -bench '^BenchmarkBoots$$' -benchtime 1x -timeout 30m ./vmtest/
 	$(GO) test -run '^$$' -bench '^BenchmarkBoot$$' -benchtime 20x -timeout 30m ./tests/
 	$(GO) test -run '^$$' -bench '^BenchmarkRun$$' -benchtime 2x -timeout 30m ./tests/
+	$(GO) test -run '^$$' -bench '^BenchmarkObserve$$' -benchtime 2x -timeout 30m ./tests/
 
 matrix: deps build
 	$(BIN)/bpfmatrix run --out $(REPORT) $(if $(KERNELS),--kernels $(KERNELS))

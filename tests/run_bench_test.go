@@ -10,6 +10,7 @@ import (
 
 	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/fetch"
+	"github.com/bpfmatrix/bpfmatrix/internal/result"
 	"github.com/bpfmatrix/bpfmatrix/internal/run"
 )
 
@@ -58,4 +59,49 @@ func BenchmarkRun(b *testing.B) {
 		b.ReportMetric(d[1].Seconds()/n, short+"-probe-s")
 		b.ReportMetric(d[2].Seconds()/n, short+"-verifier-s")
 	}
+}
+
+// BenchmarkObserve measures what the attach-and-observe section adds to a
+// kernel's run: the same kernel (debian-6.1, image cached, result cache
+// off, no verifier corpus, no bpftool) run without and with it in every
+// iteration, one boot each. added-s is the difference of the two wall
+// times (the budget is 5 s per kernel under TCG); observe-s is the section's
+// own time inside the guest, the delivery bursts included.
+func BenchmarkObserve(b *testing.B) {
+	const name = "debian-6.1"
+	specs, err := catalog.Default().LookupAll([]string{name})
+	require.NoError(b, err)
+	fetchKernel(b, name)
+	f, err := fetch.New(fetch.Options{CacheDir: cacheDir(b)})
+	require.NoError(b, err)
+	var without, with, inGuest time.Duration
+	for i := 0; i < b.N; i++ {
+		for _, observe := range []bool{false, true} {
+			start := time.Now()
+			m, err := run.Run(context.Background(), specs, run.Options{
+				Fetcher: f, CPUs: 2, Observe: observe,
+				// Generous: other jobs on these 2 cores stretch boots (a
+				// 1 min boot timeout was hit while eight helpers ran).
+				BootTimeout: 5 * time.Minute, RunTimeout: 10 * time.Minute,
+			})
+			took := time.Since(start)
+			require.NoError(b, err)
+			kr := m.Kernels[0]
+			require.Empty(b, kr.Error)
+			if !observe {
+				without += took
+				continue
+			}
+			with += took
+			inGuest += kr.ObserveTime.Std()
+			for _, ft := range kr.Features {
+				require.NotEqual(b, result.Inconclusive, ft.Status, ft.Name)
+			}
+		}
+	}
+	n := float64(b.N)
+	b.ReportMetric(without.Seconds()/n, "without-s")
+	b.ReportMetric(with.Seconds()/n, "with-s")
+	b.ReportMetric((with-without).Seconds()/n, "added-s")
+	b.ReportMetric(inGuest.Seconds()/n, "observe-s")
 }

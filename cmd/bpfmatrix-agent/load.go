@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/object"
+	"github.com/bpfmatrix/bpfmatrix/internal/observe"
 	"github.com/bpfmatrix/bpfmatrix/internal/rlimit"
 )
 
@@ -26,7 +27,7 @@ func init() { subcommands["load"] = runLoad }
 // runLoad loads users' objects into the running kernel: the guest half of
 // `bpfmatrix check` and `repro`.
 //
-//	bpfmatrix-agent load [--json] [--full-log] [--program NAME,...]
+//	bpfmatrix-agent load [--json] [--full-log] [--run] [--program NAME,...]
 //	    [--loader cilium|libbpf] [--bpftool PATH] [--values JSON] OBJECT...
 //
 // --loader libbpf loads every object with libbpf through bpftool (--bpftool);
@@ -55,6 +56,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	loader := fl.String("loader", "", "cilium or libbpf (default: cilium, libbpf for objects cilium/ebpf cannot read)")
 	bpftool := fl.String("bpftool", "", "bpftool `PATH` for the libbpf loader")
 	valuesJSON := fl.String("values", "", "JSON list of per-object values (object.ObjectValues)")
+	runThem := fl.Bool("run", false, "also attach each program by its section name, trigger it and dump its maps (check --run)")
 	worker := fl.Bool("worker", false, "internal: load the objects and write one ObjectReport per line")
 	if err := fl.Parse(args); err != nil {
 		return 2
@@ -102,7 +104,12 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			if values != nil {
 				lo.Values = values[i]
 			}
-			if err := enc.Encode(object.Load(path, lo)); err != nil {
+			or := object.Load(path, lo)
+			if *runThem && or.Error == "" {
+				run := observe.RunObject(path)
+				or.Run = &run
+			}
+			if err := enc.Encode(or); err != nil {
 				fmt.Fprintln(stderr, "Error: write report:", err)
 				return 1
 			}
@@ -121,6 +128,9 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if *bpftool != "" {
 		workerArgs = append(workerArgs, "--bpftool", *bpftool)
+	}
+	if *runThem {
+		workerArgs = append(workerArgs, "--run")
 	}
 	objs, err := superviseLoad(ctx, workerArgs, values, fl.Args())
 	if err != nil {

@@ -17,17 +17,21 @@ func init() { subcommands["matrix"] = runMatrix }
 // (with --verifier) the verifier corpus in one boot, written as one compact
 // result.KernelResult on stdout.
 //
-//	bpfmatrix-agent matrix [--config PATH] [--bpftool PATH] [--verifier]
+//	bpfmatrix-agent matrix [--config PATH] [--bpftool PATH] [--verifier] [--observe]
 func runMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("matrix", flag.ContinueOnError)
 	config := fs.String("config", "", "kernel config `PATH`")
 	bpftool := fs.String("bpftool", "", "bpftool `PATH` for the cross-check")
 	withVerifier := fs.Bool("verifier", false, "also run the verifier corpus")
+	withObserve := fs.Bool("observe", false, "also run the attach-and-observe section (internal/observe)")
 	if !parseNoArgs(fs, args, stderr) {
 		return 2
 	}
 	kr, ok := probeKernel(ctx, probe.Options{ConfigPath: *config, BpftoolPath: *bpftool}, stderr)
 	if !ok {
+		return 1
+	}
+	if *withObserve && !observeKernel(ctx, kr, *config, 0, stderr) {
 		return 1
 	}
 	if *withVerifier {

@@ -46,5 +46,13 @@
 // Explanation field this package leaves empty, for a host-side requirement
 // extractor to fill in (what the kernel lacks that the object needs).
 //
+// With Options.Run the agent also attaches every program the way its
+// section name says, runs generic triggers (getpid, an open, an unlink, a
+// UDP datagram on lo, reading iterators) and reports the kernel's run count
+// for it (internal/observe RunObject): Cell.Ran says "ran N times (how)",
+// "attached (how), did not run" or "not attached: why", and WriteLogs
+// writes each program's maps as they were afterwards (Cell.MapsFile).
+// Whether a program ran never changes Report.Failed.
+//
 // This package does not log; Options.Logger receives progress records.
 package check

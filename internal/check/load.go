@@ -51,6 +51,11 @@ type Options struct {
 	// Values are what user space sets before load (object.ParseValues).
 	Values *object.Values
 
+	// Run also attaches each program the way its section name says,
+	// triggers it generically and dumps its maps (internal/observe
+	// RunObject): Cell.Ran, and WriteLogs writes the dumps.
+	Run bool
+
 	// Programs restricts the programs loaded (nil: all).
 	Programs []string
 	// FullLog keeps the level-2 log of accepted programs too (repro).
@@ -260,6 +265,9 @@ func buildJob(ctx context.Context, spec catalog.KernelSpec, k *fetch.Kernel, age
 	job := vm.Job{Program: agent, Args: []string{"load", "--json"}, Files: map[string]string{}}
 	if opts.FullLog {
 		job.Args = append(job.Args, "--full-log")
+	}
+	if opts.Run {
+		job.Args = append(job.Args, "--run")
 	}
 	if len(opts.Programs) > 0 {
 		job.Args = append(job.Args, "--program", strings.Join(opts.Programs, ","))

@@ -1,16 +1,20 @@
 package check
 
 import (
+	"encoding/json"
 	"fmt"
 	"github.com/bpfmatrix/bpfmatrix/internal/needs"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/bpfmatrix/bpfmatrix/internal/atomicfile"
 	"github.com/bpfmatrix/bpfmatrix/internal/fetch"
 	"github.com/bpfmatrix/bpfmatrix/internal/object"
+	"github.com/bpfmatrix/bpfmatrix/internal/observe"
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
 	"github.com/bpfmatrix/bpfmatrix/internal/verifier"
 )
@@ -106,6 +110,12 @@ type Cell struct {
 	// e6f2dd0f8067) at loop.c:30; debian-5.10 lacks it". Summary keeps the
 	// kernel's own message.
 	Explanation string `json:"explanation,omitempty"`
+	// Ran is set with Options.Run for a program: "ran 3 times (kprobe
+	// do_unlinkat)", "attached (...), did not run", or "not attached: why".
+	Ran string `json:"ran,omitempty"`
+	// MapsFile is the JSON dump of the program's maps after the run
+	// (WriteLogs, with Options.Run).
+	MapsFile string `json:"maps_file,omitempty"`
 }
 
 // Column is kl's column header.
@@ -243,6 +253,9 @@ func BuildReport(inputs []Input, loads []KernelLoad) Report {
 				if c.Loader == "" {
 					c.Loader = or.Loader
 				}
+				if or.Run != nil {
+					c.Ran = ranText(or.Run, p.Program)
+				}
 				set(r, kl.Spec.Name, moduleCell(c, ex, KindProgram, p.Program, kl.Modules))
 			}
 			if or.Error != "" {
@@ -360,6 +373,31 @@ func programCell(p object.ProgramOutcome) Cell {
 	return c
 }
 
+// ranText says whether a program attached and ran under check --run.
+func ranText(run *observe.ObjectRun, program string) string {
+	if run.Error != "" {
+		return "not run: " + run.Error
+	}
+	for _, pr := range run.Programs {
+		if pr.Program != program {
+			continue
+		}
+		switch {
+		case pr.Attach == "":
+			s := "not attached: " + pr.AttachError
+			if pr.Errno != "" {
+				s += " (" + pr.Errno + ")"
+			}
+			return s
+		case pr.Ran:
+			return fmt.Sprintf("ran %d times (%s)", pr.RunCount, pr.Attach)
+		default:
+			return "attached (" + pr.Attach + "), did not run"
+		}
+	}
+	return ""
+}
+
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -389,6 +427,9 @@ func WriteLogs(dir string, loads []KernelLoad, rep *Report) error {
 			if err := verifier.WriteLogs(filepath.Join(dir, kl.Spec.Name), outs); err != nil {
 				return err
 			}
+			if err := writeMapDumps(filepath.Join(dir, kl.Spec.Name), kl.Spec.Name, or, rep); err != nil {
+				return err
+			}
 			for _, o := range outs {
 				if o.LogFile == "" {
 					continue
@@ -401,6 +442,38 @@ func WriteLogs(dir string, loads []KernelLoad, rep *Report) error {
 						row.Cells[kl.Spec.Name] = c
 					}
 				}
+			}
+		}
+	}
+	return nil
+}
+
+// writeMapDumps writes each run program's maps as
+// dir/OBJECT.PROGRAM.maps.json (check --run's artifact) and records the
+// paths in rep's cells.
+func writeMapDumps(dir, kernel string, or *object.ObjectReport, rep *Report) error {
+	if or.Run == nil {
+		return nil
+	}
+	for _, pr := range or.Run.Programs {
+		b, err := json.MarshalIndent(pr, "", "  ")
+		if err != nil {
+			return fmt.Errorf("encode map dump: %w", err)
+		}
+		name := strings.TrimSuffix(filepath.Base(or.Path), ".o") + "." + pr.Program + ".maps.json"
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("write map dump: %w", err)
+		}
+		if err := atomicfile.Write(path, append(b, '\n'), false); err != nil {
+			return fmt.Errorf("write map dump: %w", err)
+		}
+		for r := range rep.Rows {
+			row := &rep.Rows[r]
+			if row.Kind == KindProgram && row.Name == pr.Program && row.Object == or.Path {
+				c := row.Cells[kernel]
+				c.MapsFile = path
+				row.Cells[kernel] = c
 			}
 		}
 	}
@@ -437,6 +510,9 @@ func cellText(c Cell, kernelFailed bool, footnote func(string) int) string {
 	}
 	if c.Loader == string(object.LoaderLibbpf) {
 		s += " (libbpf)"
+	}
+	if c.Ran != "" {
+		s += fmt.Sprintf("; run [%d]", footnote(c.Ran))
 	}
 	return s
 }

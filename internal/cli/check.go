@@ -21,6 +21,7 @@ type checkFlags struct {
 	kernelConfig string
 	arch         string
 	asJSON       bool
+	run          bool
 	logs         string
 	parallel     int
 	vm           vmFlags
@@ -123,7 +124,17 @@ space, or could not be loaded on their own, do not count); 1 when any
 program or map is rejected, any cell is an error (an unreadable object, a
 program that could not be judged) or a kernel could not be booted; 2 on
 bad usage (a value that fits no object, a malformed --values file), or
-when no object could be read at all (then nothing is booted).`,
+when no object could be read at all (then nothing is booted).
+
+--run attaches each loaded program the way its section name says (kprobe/,
+kretprobe/, tracepoint/, raw_tp/, fentry/, fexit/, tp_btf/, lsm/, iter/,
+xdp on lo in generic mode, tc/tcx on lo, socket, cgroup_skb/ and cgroup/ on
+the root cgroup, sk_lookup, perf_event on a CPU clock, uprobe/PATH:SYMBOL),
+runs generic triggers and adds "run: ran N times (how)", "attached, did not
+run" or "not attached: why" to its cell, from the kernel's run count (BPF
+stats, 5.8+). Each program is loaded with its own copy of the maps, and
+--logs DIR keeps what they hold afterwards. Whether a program ran does not
+change the exit status.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runCheck(cmd.Context(), g, f, args) },
 	}
@@ -133,6 +144,7 @@ when no object could be read at all (then nothing is booted).`,
 	fl.StringVar(&f.arch, "arch", "all", "architecture of the default set: x86_64, arm64 or all")
 	fl.BoolVar(&f.asJSON, "json", false, "write the table as JSON")
 	fl.StringVar(&f.logs, "logs", "", "write every rejected program's whole verifier log under `DIR`/KERNEL/")
+	fl.BoolVar(&f.run, "run", false, "also attach each program as its section name says, trigger it (syscalls, an open, an unlink, a packet on lo) and report whether it ran; with --logs, its maps' contents go to DIR/KERNEL/OBJECT.PROGRAM.maps.json")
 	fl.IntVar(&f.parallel, "parallel", 2, "kernels booted at once")
 	f.vm.register(fl, 1, 5*time.Minute, "time the loads may take per VM")
 	f.values.register(fl)
@@ -175,7 +187,7 @@ func runCheck(ctx context.Context, g *globals, f checkFlags, args []string) erro
 		Fetcher: fetcher, Parallel: f.parallel,
 		CPUs: f.vm.cpus, Memory: f.vm.memory, BootTimeout: f.vm.bootTimeout, RunTimeout: f.vm.timeout,
 		Logger: g.logger(), Console: g.consoleWriter(),
-		Loader: loader, Values: values,
+		Loader: loader, Values: values, Run: f.run,
 	})
 	if err != nil {
 		return err

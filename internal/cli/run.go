@@ -26,6 +26,7 @@ type runFlags struct {
 	noCache      bool
 	noBpftool    bool
 	noVerifier   bool
+	noObserve    bool
 	shard        string
 	vm           vmFlags
 }
@@ -65,6 +66,7 @@ one shard into their own DIR, and merge combines them.`,
 	fl.BoolVar(&f.noCache, "no-cache", false, "ignore cached results")
 	fl.BoolVar(&f.noBpftool, "no-bpftool", false, "skip the bpftool feature probe cross-check (host's bpftool for the host's arch, Debian's, fetched, for the other)")
 	fl.BoolVar(&f.noVerifier, "no-verifier", false, "skip the verifier corpus")
+	fl.BoolVar(&f.noObserve, "no-observe", false, "skip the attach-and-observe section (attach, trigger and observe a program per hook family)")
 	fl.StringVar(&f.shard, "shard", "", "run only shard I of N (I/N, 1-based) of the selected kernels, balanced by cost")
 	f.vm.register(fl, 1, 5*time.Minute, "time the probes and the corpus may take per VM")
 	return cmd
@@ -111,7 +113,8 @@ func runRun(cmd *cobra.Command, g *globals, f runFlags) error {
 		Parallel: f.parallel, CPUs: f.vm.cpus, Memory: f.vm.memory,
 		BootTimeout: f.vm.bootTimeout, RunTimeout: f.vm.timeout,
 		Bpftool: bpftool, ForeignBpftool: !f.noBpftool, Verifier: !f.noVerifier,
-		Logger: g.logger(), Console: g.consoleWriter(),
+		Observe: !f.noObserve,
+		Logger:  g.logger(), Console: g.consoleWriter(),
 	}
 	names := specNames(specs)
 	build := buildID()

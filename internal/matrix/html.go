@@ -103,7 +103,7 @@ func (t *noteTable) add(n pageNote) int {
 }
 
 func featureNote(f *result.Feature) pageNote {
-	n := pageNote{Error: f.Error, Value: f.Value, Bpftool: f.Bpftool}
+	n := pageNote{Error: f.Error, Value: f.Value, Bpftool: f.Bpftool, Errno: f.Errno}
 	if f.Value != "" {
 		n.Text = truncate(f.Value, 12)
 	}

@@ -31,7 +31,7 @@ type Line struct {
 	Value      string `json:"value,omitempty"`
 	Finding    string `json:"finding,omitempty"`
 	Bpftool    string `json:"bpftool,omitempty"`
-	// Verifier cases only.
+	// Verifier cases, and attach-and-observe rows (Errno).
 	Expected *bool  `json:"expected,omitempty"`
 	Errno    string `json:"errno,omitempty"`
 	Summary  string `json:"summary,omitempty"`
@@ -59,7 +59,7 @@ func JSONLines(w io.Writer, m *result.Matrix) error {
 		for _, f := range k.Features {
 			l := base
 			l.Kind, l.Name, l.ProgramType, l.Status = string(f.Kind), f.Name, f.ProgramType, string(f.Status)
-			l.Reason, l.Error, l.Value, l.Bpftool = f.Reason, f.Error, f.Value, f.Bpftool
+			l.Reason, l.Error, l.Value, l.Bpftool, l.Errno = f.Reason, f.Error, f.Value, f.Bpftool, f.Errno
 			if f.Reason != nil {
 				l.ReasonText = ReasonText(f.Reason)
 			}

@@ -298,6 +298,9 @@ func featureCase(kernel string, f *result.Feature) JUnitCase {
 		c.Skipped = &JUnitMessage{Message: presentText(f)}
 	case f.Status == result.Unsupported:
 		c.SystemOut = "unsupported: " + ReasonText(f.Reason)
+		if f.Errno != "" {
+			c.SystemOut += " (" + f.Errno + ")"
+		}
 	case f.Value != "":
 		c.SystemOut = f.Value
 	}
@@ -312,6 +315,9 @@ func featureDetail(f *result.Feature) string {
 	}
 	if f.Error != "" {
 		fmt.Fprintf(&b, "error: %s\n", f.Error)
+	}
+	if f.Errno != "" {
+		fmt.Fprintf(&b, "errno: %s\n", f.Errno)
 	}
 	if f.Bpftool != "" {
 		fmt.Fprintf(&b, "bpftool: %s\n", f.Bpftool)

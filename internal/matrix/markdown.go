@@ -214,7 +214,11 @@ func featureCellMarkdown(f *result.Feature, fn *footnotes) string {
 			s = mdEscape(truncate(f.Value, 24))
 		}
 	case result.Unsupported:
-		s = symUnsupported + fn.ref(reasonFootnote(f.Reason))
+		note := reasonFootnote(f.Reason)
+		if f.Errno != "" {
+			note += " (" + f.Errno + ")"
+		}
+		s = symUnsupported + fn.ref(note)
 	case result.Present:
 		s = symPresent + fn.ref(presentText(f))
 	default:

@@ -16,6 +16,7 @@ var kindOrder = []result.Kind{
 	result.KindLinkType,
 	result.KindMisc,
 	result.KindSystem,
+	result.KindObserve,
 	result.KindHelper,
 }
 
@@ -31,6 +32,7 @@ var kindTitles = map[result.Kind]string{
 	result.KindLinkType:    "Link types",
 	result.KindMisc:        "Misc features",
 	result.KindSystem:      "System state",
+	result.KindObserve:     "Attach and observe",
 	result.KindHelper:      "Helpers",
 }
 

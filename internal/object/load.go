@@ -11,6 +11,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 
+	"github.com/bpfmatrix/bpfmatrix/internal/observe"
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
 	"github.com/bpfmatrix/bpfmatrix/internal/verifier"
 )
@@ -45,6 +46,9 @@ type ObjectReport struct {
 	Notes []string `json:"notes,omitempty"`
 	// Loader is the loader that produced the verdicts: "cilium" or "libbpf".
 	Loader string `json:"loader,omitempty"`
+	// Run is set by `load --run` (check --run): each program attached by
+	// its section name, triggered, its run count and its maps' contents.
+	Run *observe.ObjectRun `json:"run,omitempty"`
 }
 
 // Loader names a BPF loader.

@@ -30,6 +30,11 @@ const (
 	KindLinkType    Kind = "link_type"
 	KindMisc        Kind = "misc"
 	KindSystem      Kind = "system"
+	// KindObserve: attach and observe (internal/observe). Each hook family
+	// has three rows, NAME.attached, NAME.fired and NAME.delivered, and the
+	// delivery bursts one row each (ringbuf.burst, perf_buffer.burst) with
+	// their counts in Value.
+	KindObserve Kind = "observe"
 )
 
 // ReasonKind says why a feature is unsupported.
@@ -88,6 +93,9 @@ type Feature struct {
 	Finding string `json:"finding,omitempty"`
 	// Bpftool is what `bpftool feature probe` claimed, when it disagrees with the load.
 	Bpftool string `json:"bpftool,omitempty"`
+	// Errno is the kernel's answer where a step failed with one (E2BIG,
+	// ENOTSUPP): attach-and-observe rows (KindObserve).
+	Errno string `json:"errno,omitempty"`
 }
 
 // Key identifies a feature across kernels.
@@ -146,9 +154,12 @@ type KernelResult struct {
 	// ProbeTime is the time spent in probes inside the guest.
 	ProbeTime Duration `json:"probe_time,omitempty"`
 	// VerifierTime is the time spent loading the verifier corpus.
-	VerifierTime Duration          `json:"verifier_time,omitempty"`
-	Features     []Feature         `json:"features,omitempty"`
-	Verifier     []VerifierOutcome `json:"verifier,omitempty"`
+	VerifierTime Duration `json:"verifier_time,omitempty"`
+	// ObserveTime is the time spent attaching and triggering programs
+	// (internal/observe), when the run asked for it.
+	ObserveTime Duration          `json:"observe_time,omitempty"`
+	Features    []Feature         `json:"features,omitempty"`
+	Verifier    []VerifierOutcome `json:"verifier,omitempty"`
 	// Bpftool records whether the cross-check ran and how many claims disagreed.
 	Bpftool *BpftoolCheck `json:"bpftool,omitempty"`
 	// Error is set when the kernel could not be fetched, booted or probed.

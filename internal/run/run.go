@@ -52,6 +52,9 @@ type Options struct {
 	ForeignBpftool bool
 	// Verifier also runs the verifier corpus.
 	Verifier bool
+	// Observe also runs the attach-and-observe section (internal/observe):
+	// features of kind observe and KernelResult.ObserveTime.
+	Observe bool
 	// Agent overrides vm.AgentBinary.
 	Agent string
 	// Logger receives progress records (kernel started, cached, failed).
@@ -253,6 +256,9 @@ func buildJob(k *fetch.Kernel, agent, bpftool string, bpftoolLibs map[string]str
 	}
 	if opts.Verifier {
 		job.Args = append(job.Args, "--verifier")
+	}
+	if opts.Observe {
+		job.Args = append(job.Args, "--observe")
 	}
 	if bpftool != "" {
 		for g, h := range bpftoolLibs {
