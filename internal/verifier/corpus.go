@@ -58,8 +58,9 @@ func Cases() ([]bpf.Case, error) {
 	return cases, nil
 }
 
-// CaseSpec returns the collection a case loads from, and the program to judge.
-func CaseSpec(c bpf.Case) (*ebpf.CollectionSpec, string, error) {
+// CaseSpec returns the collection a case loads from, and the program to
+// judge, as kernel k is to see it (specFixups may depend on k's version).
+func CaseSpec(c bpf.Case, k Kernel) (*ebpf.CollectionSpec, string, error) {
 	if c.Source == bpf.SourceAsm {
 		build := asmCases[c.Name]
 		if build == nil {
@@ -76,7 +77,7 @@ func CaseSpec(c bpf.Case) (*ebpf.CollectionSpec, string, error) {
 		return nil, "", fmt.Errorf("case %s: parse object: %w", c.Name, err)
 	}
 	if fix := specFixups[c.Name]; fix != nil {
-		if err := fix(spec); err != nil {
+		if err := fix(spec, k); err != nil {
 			return nil, "", fmt.Errorf("case %s: fix up object: %w", c.Name, err)
 		}
 	}
@@ -122,7 +123,7 @@ func RunCorpus(ctx context.Context, k Kernel, opts CorpusOptions) ([]result.Veri
 					return
 				}
 				c := cases[i]
-				spec, prog, err := CaseSpec(c)
+				spec, prog, err := CaseSpec(c, k)
 				if err != nil {
 					errs[i] = err
 					broken.Store(true)

@@ -9,6 +9,7 @@ import (
 	"github.com/bpfmatrix/bpfmatrix/bpf"
 	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
+	"github.com/cilium/ebpf/btf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -258,6 +259,29 @@ func TestExpectCaseReasons(t *testing.T) {
 			assert.Equal(t, tc.kind, e.Reason.Kind)
 			assert.Equal(t, tc.version, e.Reason.Version)
 			assert.Equal(t, tc.config, e.Reason.Config)
+		})
+	}
+}
+
+// TestKptrTag: the kptr case's map value member carries the tag that the
+// loading kernel reads as a referenced kptr ("kptr_ref" before 6.3).
+func TestKptrTag(t *testing.T) {
+	for _, tc := range []struct {
+		kernel catalog.Version
+		tag    string
+	}{
+		{catalog.Version{Major: 6, Minor: 2}, "kptr_ref"},
+		{catalog.Version{Major: 6, Minor: 3}, "kptr"},
+		{catalog.Version{Major: 6, Minor: 12}, "kptr"},
+	} {
+		t.Run(tc.kernel.String(), func(t *testing.T) {
+			spec, _, err := CaseSpec(caseNamed(t, "kptr"), Kernel{Version: tc.kernel})
+			require.NoError(t, err)
+			val := spec.Maps["tasks"].Value.(*btf.Struct)
+			require.Len(t, val.Members, 1)
+			tag, ok := val.Members[0].Type.(*btf.Pointer).Target.(*btf.TypeTag)
+			require.True(t, ok)
+			assert.Equal(t, tc.tag, tag.Value)
 		})
 	}
 }
