@@ -373,6 +373,8 @@ func TestMatrixGate(t *testing.T) {
 		// task_storage from a tp_btf program: a10787e6d58c (5.13), not
 		// the LSM-only map of 5.11.
 		{"debian-5.10", "task_storage", false, result.ReasonVersion, "5.13"},
+		// kptr: bpf_task_acquire is 90660309b0c7 (6.2); the tag rename
+		// (03b77e17aeb2, 6.3) is handled by the case's fixup.
 		{"debian-6.1", "kptr", false, result.ReasonVersion, "6.2"},
 		{"debian-6.12", "kptr", true, "", ""},
 	} {
@@ -387,6 +389,16 @@ func TestMatrixGate(t *testing.T) {
 			assert.Equal(t, c.reason, o.Reason.Kind, "%+v", o.Reason)
 			assert.Equal(t, c.version, o.Reason.Version, "%+v", o.Reason)
 		})
+	}
+
+	// 7. Uninitialised stack reads: 6715df8d5d24 (6.5) let a privileged
+	// program read them; stable 6.1.100 took it (Debian's changelog), so
+	// 6.1.192 already refuses only the dereference, as 6.12 does, and
+	// 5.10 still refuses the read.
+	for kernel, msg := range map[string]string{
+		"debian-5.10": "invalid read from stack", "debian-6.1": "invalid mem access 'scalar'", "debian-6.12": "invalid mem access 'scalar'",
+	} {
+		assert.Contains(t, outcome(t, m[kernel], "neg_uninit_stack").Summary, msg, kernel)
 	}
 
 	// 8. bpftool's disagreements are grouped by what it gets wrong: the
