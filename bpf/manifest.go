@@ -99,6 +99,18 @@ func (c Case) BackportFor(series, arch string) (Backport, bool) {
 	return Backport{}, false
 }
 
+// BackportElsewhere returns a backport of the case into series that is
+// limited to another architecture than arch: the verifier of that series
+// takes the case, arch's JIT does not.
+func (c Case) BackportElsewhere(series, arch string) (Backport, bool) {
+	for _, b := range c.Backports {
+		if b.Series == series && b.Arch != "" && b.Arch != arch {
+			return b, true
+		}
+	}
+	return Backport{}, false
+}
+
 // AttachFor returns the release from which a program the case's kernel
 // accepts can also be attached on arch, when that differs from Since.
 func (c Case) AttachFor(arch string) (ArchSince, bool) {

@@ -345,6 +345,86 @@ func TestMatrixGate(t *testing.T) {
 			if c.Before != "" && kv.Less(since) && !o.Accepted {
 				assert.Regexp(t, c.Before, o.Log+"\n"+o.Summary, "%s %s: before pattern", name, c.Name)
 			}
+			// 7. No outcome is unexpected: a stable backport is an
+			// expected acceptance, and the judge asserts before patterns.
+			assert.Empty(t, o.Finding, "%s %s", name, c.Name)
+			if o.Inconclusive == "" {
+				require.NotNil(t, o.Expected, "%s %s", name, c.Name)
+				assert.Equal(t, *o.Expected, o.Accepted, "%s %s: %+v", name, c.Name, o.Reason)
+			}
 		}
 	}
+	for _, c := range []struct {
+		kernel, name string
+		accepted     bool
+		reason       result.ReasonKind
+		version      string
+	}{
+		// isa_v4_gotol (4cd58e9af8b9, 6.6) came to stable 6.1.72, which
+		// Debian 6.1.192 includes; x86_64's JIT emits it.
+		{"debian-6.1", "isa_v4_gotol", true, result.ReasonBackport, "6.1.72"},
+		{"debian-5.10", "isa_v4_gotol", false, result.ReasonVersion, "6.6"},
+		{"debian-6.12", "isa_v4_gotol", true, "", ""},
+		{"debian-5.10", "timer", false, result.ReasonVersion, "5.15"},
+		{"debian-5.10", "user_ringbuf", false, result.ReasonVersion, "6.1"},
+		// dynptr: 5.19 (97e03f521050, bc34dee65a65), not 6.0.
+		{"debian-6.1", "dynptr", true, "", ""},
+		{"debian-5.10", "dynptr", false, result.ReasonVersion, "5.19"},
+		// task_storage from a tp_btf program: a10787e6d58c (5.13), not
+		// the LSM-only map of 5.11.
+		{"debian-5.10", "task_storage", false, result.ReasonVersion, "5.13"},
+		// kptr: bpf_task_acquire is 90660309b0c7 (6.2); the tag rename
+		// (03b77e17aeb2, 6.3) is handled by the case's fixup.
+		{"debian-6.1", "kptr", false, result.ReasonVersion, "6.2"},
+		{"debian-6.12", "kptr", true, "", ""},
+	} {
+		t.Run("corpus/"+c.kernel+"/"+c.name, func(t *testing.T) {
+			o := outcome(t, m[c.kernel], c.name)
+			require.Equal(t, c.accepted, o.Accepted, "%s", o.Summary)
+			if c.reason == "" {
+				assert.Nil(t, o.Reason, "%+v", o.Reason)
+				return
+			}
+			require.NotNil(t, o.Reason)
+			assert.Equal(t, c.reason, o.Reason.Kind, "%+v", o.Reason)
+			assert.Equal(t, c.version, o.Reason.Version, "%+v", o.Reason)
+		})
+	}
+
+	// 7. Uninitialised stack reads: 6715df8d5d24 (6.5) let a privileged
+	// program read them; stable 6.1.100 took it (Debian's changelog), so
+	// 6.1.192 already refuses only the dereference, as 6.12 does, and
+	// 5.10 still refuses the read.
+	for kernel, msg := range map[string]string{
+		"debian-5.10": "invalid read from stack", "debian-6.1": "invalid mem access 'scalar'", "debian-6.12": "invalid mem access 'scalar'",
+	} {
+		assert.Contains(t, outcome(t, m[kernel], "neg_uninit_stack").Summary, msg, kernel)
+	}
+
+	// 8. bpftool's disagreements are grouped by what it gets wrong: the
+	// causes add up to the count, none is unexplained, and on 6.12+ most
+	// are misread refusals ("program of this type cannot use helper").
+	for name, kr := range m {
+		require.NotNil(t, kr.Bpftool, name)
+		require.True(t, kr.Bpftool.Ran, "%s: %s", name, kr.Bpftool.Error)
+		sum := 0
+		causes := map[string]int{}
+		for _, c := range kr.Bpftool.Causes {
+			sum += c.Cells
+			causes[c.Cause] = c.Cells
+			assert.NotEqual(t, c.Cause, c.Text, "%s: %s has no sentence", name, c.Cause)
+		}
+		assert.Equal(t, kr.Bpftool.Disagreements, sum, name)
+		assert.Zero(t, causes["other"], "%s: disagreements without a cause", name)
+		assert.Positive(t, causes["no attach target"], name)
+		assert.Positive(t, causes["skipped: writes to the kernel log"], name)
+		if name == "debian-6.12" || name == "debian-7.3" {
+			assert.Greater(t, causes["misread refusal"], kr.Bpftool.Disagreements/2, name)
+			assert.Positive(t, causes["helper unknown to bpftool"], name)
+		}
+	}
+	assert.Equal(t, "supported (misread refusal)", feature(t, m["debian-6.12"], result.KindHelper, "kprobe", "bpf_skb_store_bytes").Bpftool)
+	md := string(matrix.Markdown(matrixResult))
+	assert.Contains(t, md, "## bpftool cross-check")
+	assert.Contains(t, md, "misreads newer verifier messages")
 }

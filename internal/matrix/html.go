@@ -124,6 +124,10 @@ func verifierNote(v *result.VerifierOutcome) pageNote {
 	if v.Expected != nil {
 		n.Expected = acceptWord(*v.Expected)
 	}
+	if r := v.Reason; r != nil {
+		n.ReasonKind, n.Version, n.Commit, n.Config = string(r.Kind), r.Version, r.Commit, r.Config
+		n.Detail = verifierReasonText(r)
+	}
 	if v.Accepted && v.Insns > 0 {
 		n.Text = strconv.Itoa(v.Insns)
 	}
@@ -178,6 +182,17 @@ func buildPage(m *result.Matrix) *pageData {
 			switch {
 			case k.Bpftool.Ran:
 				pk.Bpftool = fmt.Sprintf("%s: %d disagreements with our loads", orDefault(k.Bpftool.Version, "ran"), k.Bpftool.Disagreements)
+				for i, c := range bpftoolCauses(k) {
+					sep := "; "
+					if i == 0 {
+						sep = ": "
+					}
+					what := c.Cause
+					if c.Text != c.Cause {
+						what = c.Text + " (" + c.Cause + ")"
+					}
+					pk.Bpftool += fmt.Sprintf("%s%s: %d cells", sep, what, c.Cells)
+				}
 			case k.Bpftool.Error != "":
 				pk.Bpftool = "not run: " + k.Bpftool.Error
 			}

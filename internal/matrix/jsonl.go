@@ -82,6 +82,9 @@ func JSONLines(w io.Writer, m *result.Matrix) error {
 				l.Status = "rejected"
 			}
 			l.Expected, l.Errno, l.Summary, l.Insns, l.LogFile = v.Expected, v.Errno, v.Summary, v.Insns, v.LogFile
+			if v.Reason != nil {
+				l.Reason, l.ReasonText = v.Reason, verifierReasonText(v.Reason)
+			}
 			l.Finding = verifierMismatch(&v)
 			if err := enc.Encode(l); err != nil {
 				return fmt.Errorf("write json lines: %w", err)

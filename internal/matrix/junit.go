@@ -357,6 +357,9 @@ func verifierDetail(v *result.VerifierOutcome) string {
 		fmt.Fprintf(&b, " (expected %s)", acceptWord(*v.Expected))
 	}
 	b.WriteString("\n")
+	if why := verifierReasonText(v.Reason); why != "" {
+		fmt.Fprintf(&b, "reason: %s\n", why)
+	}
 	if v.Errno != "" {
 		fmt.Fprintf(&b, "errno: %s\n", v.Errno)
 	}

@@ -3,6 +3,7 @@ package matrix
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -111,6 +112,13 @@ func Markdown(m *result.Matrix) []byte {
 			switch {
 			case k.Bpftool.Ran:
 				bt = strconv.Itoa(k.Bpftool.Disagreements)
+				var parts []string
+				for _, c := range bpftoolCauses(k) {
+					parts = append(parts, fmt.Sprintf("%d %s", c.Cells, c.Cause))
+				}
+				if len(parts) > 0 {
+					bt += ": " + mdEscape(strings.Join(parts, ", "))
+				}
 			case k.Bpftool.Error != "":
 				bt = "not run: " + mdEscape(truncate(k.Bpftool.Error, 80))
 			}
@@ -129,6 +137,7 @@ func Markdown(m *result.Matrix) []byte {
 	w("\n")
 
 	writeFindings(&b, md)
+	writeBpftool(&b, md)
 	writeArchDiffs(&b, md, fn)
 
 	header := func(first string) {
@@ -243,8 +252,15 @@ func verifierCellMarkdown(v *result.VerifierOutcome, fn *footnotes) string {
 		if v.Insns > 0 {
 			s += " " + strconv.Itoa(v.Insns)
 		}
+		if why := verifierReasonText(v.Reason); why != "" {
+			s += fn.ref(why)
+		}
 	default:
-		s = symUnsupported + fn.ref(rejectText(v))
+		why := rejectText(v)
+		if r := verifierReasonText(v.Reason); r != "" {
+			why += " (expected: " + r + ")"
+		}
+		s = symUnsupported + fn.ref(why)
 	}
 	if verifierMismatch(v) != "" {
 		s += " " + symFinding
@@ -321,4 +337,50 @@ func writeArchDiffs(b *bytes.Buffer, md *model, fn *footnotes) {
 		}
 		fmt.Fprintf(b, "| Feature | %s | %s |\n|---|:-:|:-:|\n%s\n\n", mdEscape(ka.Kernel.Arch), mdEscape(kb.Kernel.Arch), strings.Join(rows, "\n"))
 	}
+}
+
+// writeBpftool groups each kernel's disagreements with `bpftool feature
+// probe` by cause, one row per cause: what bpftool gets wrong, and on how
+// many cells of each kernel. Our loads are the ground truth.
+func writeBpftool(b *bytes.Buffer, md *model) {
+	counts := map[string][]int{}
+	texts := map[string]string{}
+	var order []string
+	total := map[string]int{}
+	for ki, k := range md.kernels {
+		for _, c := range bpftoolCauses(k) {
+			if counts[c.Cause] == nil {
+				counts[c.Cause] = make([]int, len(md.kernels))
+				texts[c.Cause] = c.Text
+				order = append(order, c.Cause)
+			}
+			counts[c.Cause][ki] = c.Cells
+			total[c.Cause] += c.Cells
+		}
+	}
+	if len(order) == 0 {
+		return
+	}
+	slices.SortStableFunc(order, func(x, y string) int { return total[y] - total[x] })
+	fmt.Fprintf(b, "## bpftool cross-check\n\nWhere `bpftool feature probe` disagrees with our loads (the ground truth), grouped by what bpftool gets wrong: cells per kernel.\n\n| What bpftool gets wrong |")
+	for _, k := range md.kernels {
+		fmt.Fprintf(b, " %s |", mdEscape(k.Kernel.Name))
+	}
+	fmt.Fprintf(b, "\n|---|")
+	for range md.kernels {
+		fmt.Fprintf(b, "--:|")
+	}
+	fmt.Fprintf(b, "\n")
+	for _, cause := range order {
+		label := mdEscape(cause)
+		if t := texts[cause]; t != "" && t != cause {
+			label = "**" + label + "**: " + mdEscape(t)
+		}
+		fmt.Fprintf(b, "| %s |", label)
+		for _, n := range counts[cause] {
+			fmt.Fprintf(b, " %d |", n)
+		}
+		fmt.Fprintf(b, "\n")
+	}
+	fmt.Fprintf(b, "\n")
 }

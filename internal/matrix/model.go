@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
@@ -272,6 +273,8 @@ func ReasonText(r *result.Reason) string {
 		}
 	case result.ReasonUnexplained:
 		s = "unexplained (expected by version and config)"
+	case result.ReasonBackport:
+		s = "backported to stable " + orUnknown(r.Version)
 	default:
 		s = string(r.Kind)
 	}
@@ -288,6 +291,20 @@ func ReasonText(r *result.Reason) string {
 		s += ": " + r.Detail
 	}
 	return s
+}
+
+// verifierReasonText renders a verifier outcome's reason: why the kernel
+// is expected to do what it did, beyond being new enough. Backport and arch
+// reasons carry their whole sentence in Detail ("loads, cannot attach:
+// arm64 attaches it from 6.4 (...)").
+func verifierReasonText(r *result.Reason) string {
+	if r == nil {
+		return ""
+	}
+	if (r.Kind == result.ReasonBackport || r.Kind == result.ReasonArch) && r.Detail != "" {
+		return string(r.Kind) + ": " + r.Detail
+	}
+	return ReasonText(r)
 }
 
 // reasonFootnote is ReasonText for Markdown footnotes: without the
@@ -373,4 +390,38 @@ func kernelLabel(k result.Kernel) string {
 		return k.Name
 	}
 	return k.Name + " (" + strings.Join(parts, ", ") + ")"
+}
+
+// bpftoolCauses returns a kernel's disagreements with bpftool grouped by
+// cause: the agent's own grouping (BpftoolCheck.Causes), or, for a result
+// from an agent that recorded none, the causes counted from the features'
+// labels ("supported (misread refusal)"), each named by its label.
+func bpftoolCauses(k *result.KernelResult) []result.BpftoolCause {
+	if k.Bpftool == nil || !k.Bpftool.Ran {
+		return nil
+	}
+	if len(k.Bpftool.Causes) > 0 {
+		return k.Bpftool.Causes
+	}
+	n := map[string]int{}
+	var order []string
+	for _, f := range k.Features {
+		if f.Bpftool == "" {
+			continue
+		}
+		cause := "other"
+		if i := strings.Index(f.Bpftool, " ("); i >= 0 {
+			cause = strings.TrimSuffix(f.Bpftool[i+2:], ")")
+		}
+		if n[cause] == 0 {
+			order = append(order, cause)
+		}
+		n[cause]++
+	}
+	var out []result.BpftoolCause
+	for _, c := range order {
+		out = append(out, result.BpftoolCause{Cause: c, Text: c, Cells: n[c]})
+	}
+	slices.SortStableFunc(out, func(a, b result.BpftoolCause) int { return b.Cells - a.Cells })
+	return out
 }

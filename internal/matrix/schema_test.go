@@ -231,6 +231,9 @@ func TestSchemaEnums(t *testing.T) {
 	for r := range validReason {
 		reasons = append(reasons, string(r))
 	}
+	for r := range verifierOnlyReason {
+		reasons = append(reasons, string(r))
+	}
 	assert.ElementsMatch(t, kinds, enum("feature", "kind"))
 	assert.ElementsMatch(t, statuses, enum("feature", "status"))
 	assert.ElementsMatch(t, reasons, enum("reason", "kind"))
@@ -254,6 +257,7 @@ func TestSchemaCoversTypes(t *testing.T) {
 		{"reason", reflect.TypeFor[result.Reason]()},
 		{"verifier_outcome", reflect.TypeFor[result.VerifierOutcome]()},
 		{"bpftool_check", reflect.TypeFor[result.BpftoolCheck]()},
+		{"bpftool_cause", reflect.TypeFor[result.BpftoolCause]()},
 	} {
 		t.Run(tc.typ.Name(), func(t *testing.T) {
 			s := root

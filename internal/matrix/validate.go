@@ -24,6 +24,10 @@ var validReason = map[result.ReasonKind]bool{
 	result.ReasonArch: true, result.ReasonUnexplained: true, result.ReasonProgramType: true,
 }
 
+// verifierOnlyReason: reason kinds that explain a verifier outcome's
+// expectation and never an unsupported feature.
+var verifierOnlyReason = map[result.ReasonKind]bool{result.ReasonBackport: true}
+
 // Validate checks the invariants the schema promises beyond its shape:
 // the schema version matches, kernel names are unique and non-empty, every
 // feature has a known kind and status, every unsupported feature has a
@@ -101,6 +105,9 @@ func Validate(m *result.Matrix) error {
 				bad("kernel %s: verifier case %s listed twice", name, v.Case)
 			}
 			cases[verifierKey(v)] = true
+			if v.Reason != nil && !validReason[v.Reason.Kind] && !verifierOnlyReason[v.Reason.Kind] {
+				bad("kernel %s: verifier case %s: unknown reason kind %q", name, v.Case, v.Reason.Kind)
+			}
 		}
 	}
 	if len(errs) > 0 {

@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
@@ -96,12 +98,14 @@ func CrossCheck(ctx context.Context, path string, feats []result.Feature) *resul
 	}
 	check.Ran = true
 	check.Disagreements = applyClaims(claims, feats)
+	check.Causes = BpftoolCauseList(feats)
 	return check
 }
 
 // Causes of bpftool's disagreements with our loads, recorded after its
 // claim ("supported (misread refusal)") so that a kernel's disagreements
-// can be grouped by what bpftool gets wrong.
+// can be grouped by what bpftool gets wrong (BpftoolCauses). Measured with
+// Debian bookworm's bpftool 7.1 (libbpf 1.1) on the catalog's kernels.
 const (
 	// BpftoolMisreadRefusal: bpftool 7.1 (libbpf 1.1) counts any verifier
 	// answer but "invalid func" and "unknown func" as support, so it reads
@@ -115,6 +119,16 @@ const (
 	// struct_ops programs without an attach target, which the kernel
 	// refuses, and reports none of their helpers.
 	BpftoolNoAttachTarget = "no attach target"
+	// BpftoolSkipsDmesg: bpftool leaves out the helpers whose probe
+	// writes to the kernel log (bpf_trace_printk, bpf_trace_vprintk,
+	// bpf_probe_write_user) unless run as `feature probe full`
+	// (tools/bpf/bpftool/feature.c, "Skip helper functions which emit
+	// dmesg messages when not in the full mode").
+	BpftoolSkipsDmesg = "skipped: writes to the kernel log"
+	// BpftoolUnknownHelper: the helper is newer than the uapi headers
+	// bpftool was built with (7.1: those of 6.1, whose last helper is
+	// bpf_user_ringbuf_drain), so bpftool never asks about it.
+	BpftoolUnknownHelper = "helper unknown to bpftool"
 	// BpftoolAttachType: the helper is offered only with an expected
 	// attach type, a sleepable flag or a program type bpftool does not
 	// load that way.
@@ -123,23 +137,62 @@ const (
 	BpftoolOther = "other"
 )
 
+// bpftoolCauseText says, for a reader of the matrix, what bpftool gets
+// wrong for each cause.
+var bpftoolCauseText = map[string]string{
+	BpftoolMisreadRefusal: "misreads newer verifier messages (a refusal other than \"unknown func\" counts as support)",
+	BpftoolNoAttachTarget: "loads tracing, LSM, extension and struct_ops programs without an attach target, so lists none of their helpers",
+	BpftoolSkipsDmesg:     "skips helpers whose probe writes to the kernel log unless run as `feature probe full`",
+	BpftoolUnknownHelper:  "does not know helpers newer than its own headers",
+	BpftoolAttachType:     "does not try the expected attach type or sleepable variant the helper needs",
+	BpftoolOther:          "disagrees for no cause we know",
+}
+
+// dmesgHelpers are the helpers bpftool probes only in full mode.
+var dmesgHelpers = map[string]bool{"bpf_trace_printk": true, "bpf_trace_vprintk": true, "bpf_probe_write_user": true}
+
 var needsAttachTarget = map[string]bool{"tracing": true, "lsm": true, "ext": true, "struct_ops": true}
 
 // bpftoolCause says why bpftool's claim differs from our load on f.
-func bpftoolCause(claim bool, f *result.Feature) string {
+// lastKnown is the highest helper ID bpftool listed for any program type.
+func bpftoolCause(claim bool, f *result.Feature, lastKnown int32) string {
 	switch {
 	case claim && f.Kind == result.KindHelper && f.Reason != nil &&
 		(f.Reason.Kind == result.ReasonProgramType || f.Reason.Kind == result.ReasonConfig):
 		return BpftoolMisreadRefusal
 	case !claim && needsAttachTarget[f.ProgramType]:
 		return BpftoolNoAttachTarget
+	case !claim && f.Kind == result.KindHelper && dmesgHelpers[f.Name]:
+		return BpftoolSkipsDmesg
+	case !claim && f.Kind == result.KindHelper && helperID(f.Name) > lastKnown:
+		return BpftoolUnknownHelper
 	case !claim && f.Kind == result.KindHelper:
 		return BpftoolAttachType
 	}
 	return BpftoolOther
 }
 
+var helperIDs = sync.OnceValue(func() map[string]int32 {
+	m := make(map[string]int32, len(helpers))
+	for _, h := range helpers {
+		m[h.Name] = h.ID
+	}
+	return m
+})
+
+func helperID(name string) int32 { return helperIDs()[name] }
+
 func applyClaims(claims map[string]bool, feats []result.Feature) int {
+	// bpftool lists a helper only if it knows it: the highest ID it lists
+	// anywhere bounds what it knows (bpftool 7.1 on 6.12+ lists nearly
+	// every helper it knows for most program types, misread refusals).
+	var lastKnown int32
+	for key, claim := range claims {
+		if name, ok := strings.CutPrefix(key, string(result.KindHelper)+"/"); ok && claim {
+			_, name, _ = strings.Cut(name, "/")
+			lastKnown = max(lastKnown, helperID(name))
+		}
+	}
 	n := 0
 	for i := range feats {
 		f := &feats[i]
@@ -152,7 +205,7 @@ func applyClaims(claims map[string]bool, feats []result.Feature) int {
 			if claim {
 				f.Bpftool = "supported"
 			}
-			f.Bpftool += " (" + bpftoolCause(claim, f) + ")"
+			f.Bpftool += " (" + bpftoolCause(claim, f, lastKnown) + ")"
 			n++
 		}
 	}
@@ -172,5 +225,25 @@ func BpftoolCauses(feats []result.Feature) map[string]int {
 		}
 		out[cause]++
 	}
+	return out
+}
+
+// BpftoolCauseList is BpftoolCauses as the result records it: most cells
+// first, each with the sentence saying what bpftool gets wrong.
+func BpftoolCauseList(feats []result.Feature) []result.BpftoolCause {
+	var out []result.BpftoolCause
+	for cause, n := range BpftoolCauses(feats) {
+		text := bpftoolCauseText[cause]
+		if text == "" {
+			text = cause
+		}
+		out = append(out, result.BpftoolCause{Cause: cause, Text: text, Cells: n})
+	}
+	slices.SortFunc(out, func(a, b result.BpftoolCause) int {
+		if a.Cells != b.Cells {
+			return b.Cells - a.Cells
+		}
+		return strings.Compare(a.Cause, b.Cause)
+	})
 	return out
 }

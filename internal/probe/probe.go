@@ -22,8 +22,12 @@ func Probe(ctx context.Context, opts Options) (*result.KernelResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	classified := time.Now()
 	feats := Classify(env, obs)
 	SortFeatures(feats)
+	if opts.Phase != nil {
+		opts.Phase("classify", time.Since(classified))
+	}
 	var uts unix.Utsname
 	_ = unix.Uname(&uts)
 	release := opts.Release
@@ -43,7 +47,11 @@ func Probe(ctx context.Context, opts Options) (*result.KernelResult, error) {
 		Features:  feats,
 	}
 	if opts.BpftoolPath != "" {
+		checked := time.Now()
 		kr.Bpftool = CrossCheck(ctx, opts.BpftoolPath, kr.Features)
+		if opts.Phase != nil {
+			opts.Phase("bpftool cross-check (after probe time)", time.Since(checked))
+		}
 	}
 	return kr, nil
 }

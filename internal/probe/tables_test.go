@@ -228,16 +228,33 @@ func TestApplyBpftoolClaims(t *testing.T) {
 		{Kind: result.KindHelper, ProgramType: "lsm", Name: "bpf_map_lookup_elem", Status: result.Supported},
 		{Kind: result.KindHelper, ProgramType: "kprobe", Name: "bpf_map_lookup_elem", Status: result.Supported},
 		{Kind: result.KindHelper, ProgramType: "kprobe", Name: "bpf_loop", Status: result.Inconclusive},
+		// Seen on debian-6.12 with bpftool 7.1: it skips the helpers
+		// that write to the kernel log, and knows none after 6.1's last.
+		{Kind: result.KindHelper, ProgramType: "kprobe", Name: "bpf_trace_printk", Status: result.Supported},
+		{Kind: result.KindHelper, ProgramType: "socket_filter", Name: "bpf_cgrp_storage_get", Status: result.Supported},
+		{Kind: result.KindHelper, ProgramType: "cgroup_sysctl", Name: "bpf_get_retval", Status: result.Supported},
 	}
 	n := applyClaims(map[string]bool{
 		"helper/kprobe/bpf_skb_store_bytes": true, "helper/kprobe/bpf_map_lookup_elem": true, "helper/kprobe/bpf_loop": false,
 		"helper/kprobe/bpf_skb_load_bytes": true, "helper/lsm/bpf_map_lookup_elem": false,
+		"helper/kprobe/bpf_trace_printk": false, "helper/socket_filter/bpf_cgrp_storage_get": false,
+		"helper/cgroup_sysctl/bpf_get_retval": false, "helper/socket_filter/bpf_user_ringbuf_drain": true,
 	}, fs)
-	assert.Equal(t, 3, n)
+	assert.Equal(t, 6, n)
 	assert.Equal(t, "supported (misread refusal)", fs[1].Bpftool)
 	assert.Equal(t, "unsupported (no attach target)", fs[2].Bpftool)
-	assert.Equal(t, map[string]int{BpftoolOther: 1, BpftoolMisreadRefusal: 1, BpftoolNoAttachTarget: 1}, BpftoolCauses(fs))
+	assert.Equal(t, "unsupported (skipped: writes to the kernel log)", fs[5].Bpftool)
+	assert.Equal(t, "unsupported (helper unknown to bpftool)", fs[6].Bpftool)
+	assert.Equal(t, "unsupported (attach type or sleepable variant not tried)", fs[7].Bpftool)
+	assert.Equal(t, map[string]int{BpftoolOther: 1, BpftoolMisreadRefusal: 1, BpftoolNoAttachTarget: 1,
+		BpftoolSkipsDmesg: 1, BpftoolUnknownHelper: 1, BpftoolAttachType: 1}, BpftoolCauses(fs))
 	assert.Equal(t, "supported (other)", fs[0].Bpftool, "no reason recorded: cause unknown")
 	assert.Empty(t, fs[3].Bpftool)
 	assert.Empty(t, fs[4].Bpftool, "inconclusive cells are not compared")
+	list := BpftoolCauseList(fs)
+	require.Len(t, list, 6)
+	for _, c := range list {
+		assert.NotEqual(t, c.Cause, c.Text, "every cause has a sentence")
+		assert.Equal(t, 1, c.Cells)
+	}
 }

@@ -55,6 +55,11 @@ const (
 	// kernel but is not offered to this program type, or the program type
 	// itself is unsupported (Detail says which).
 	ReasonProgramType ReasonKind = "program_type"
+	// ReasonBackport: only on a verifier outcome, never an unsupported
+	// feature: the kernel's stable series took the capability from a later
+	// mainline release (Version is the first stable release with it), so
+	// it is expected to accept a case its mainline version predates.
+	ReasonBackport ReasonKind = "backport"
 )
 
 // Reason explains an Unsupported status.
@@ -122,6 +127,12 @@ type VerifierOutcome struct {
 	Log          string `json:"log,omitempty"`
 	Finding      string `json:"finding,omitempty"`
 	Inconclusive string `json:"inconclusive,omitempty"`
+	// Reason says why Expected is what it is, where that is more than the
+	// kernel being new enough: version or config (a case expected to be
+	// rejected), arch (an architecture's JIT lacks it, or the program
+	// loads but cannot be attached there: Detail says which), backport (a
+	// stable release took it). Corpus cases only.
+	Reason *Reason `json:"reason,omitempty"`
 }
 
 // Kernel describes the kernel a result was produced on.
@@ -175,6 +186,20 @@ type BpftoolCheck struct {
 	Ran           bool   `json:"ran"`
 	Error         string `json:"error,omitempty"`
 	Disagreements int    `json:"disagreements"`
+	// Causes groups the disagreements by what bpftool gets wrong, most
+	// cells first; their counts add up to Disagreements.
+	Causes []BpftoolCause `json:"causes,omitempty"`
+}
+
+// BpftoolCause is one reason bpftool's claims differ from our loads, and
+// how many cells it accounts for.
+type BpftoolCause struct {
+	// Cause is the label recorded in the disagreeing features' Bpftool
+	// field ("misread refusal").
+	Cause string `json:"cause"`
+	// Text says, for a reader, what bpftool gets wrong.
+	Text  string `json:"text"`
+	Cells int    `json:"cells"`
 }
 
 // Matrix is the content of matrix.json.

@@ -27,6 +27,11 @@ type Kernel struct {
 	// Config maps CONFIG_ options to their value (y, m, a string). nil means
 	// unknown: every option is assumed present.
 	Config kconfig.Config
+	// Stable is the stable release the kernel was built from (6.1.192),
+	// zero when unknown; it decides the case's backports
+	// (bpf.Case.Backports). Debian's `uname -r` (6.1.0-57-cloud-amd64)
+	// does not carry it: RunningKernel reads it from /proc/version.
+	Stable catalog.Version
 	// Arch is the kernel's architecture as the catalog spells it (x86_64,
 	// arm64); it picks a case's per-architecture version (bpf.Case.Arch).
 	Arch catalog.Arch
@@ -53,8 +58,9 @@ func Cases() ([]bpf.Case, error) {
 	return cases, nil
 }
 
-// CaseSpec returns the collection a case loads from, and the program to judge.
-func CaseSpec(c bpf.Case) (*ebpf.CollectionSpec, string, error) {
+// CaseSpec returns the collection a case loads from, and the program to
+// judge, as kernel k is to see it (specFixups may depend on k's version).
+func CaseSpec(c bpf.Case, k Kernel) (*ebpf.CollectionSpec, string, error) {
 	if c.Source == bpf.SourceAsm {
 		build := asmCases[c.Name]
 		if build == nil {
@@ -71,7 +77,7 @@ func CaseSpec(c bpf.Case) (*ebpf.CollectionSpec, string, error) {
 		return nil, "", fmt.Errorf("case %s: parse object: %w", c.Name, err)
 	}
 	if fix := specFixups[c.Name]; fix != nil {
-		if err := fix(spec); err != nil {
+		if err := fix(spec, k); err != nil {
 			return nil, "", fmt.Errorf("case %s: fix up object: %w", c.Name, err)
 		}
 	}
@@ -117,7 +123,7 @@ func RunCorpus(ctx context.Context, k Kernel, opts CorpusOptions) ([]result.Veri
 					return
 				}
 				c := cases[i]
-				spec, prog, err := CaseSpec(c)
+				spec, prog, err := CaseSpec(c, k)
 				if err != nil {
 					errs[i] = err
 					broken.Store(true)
@@ -148,38 +154,140 @@ func RunCorpus(ctx context.Context, k Kernel, opts CorpusOptions) ([]result.Veri
 	return outs, took, nil
 }
 
+// Expectation is what a kernel should do with a corpus case, and why.
+type Expectation struct {
+	// Accept: the kernel should accept the case.
+	Accept bool
+	// Why is the sentence the outcome's finding quotes.
+	Why string
+	// Reason is set where the expectation is more than "the kernel is new
+	// enough": version, config or arch when Accept is false; backport, or
+	// arch for a tracing program that loads but cannot be attached, when
+	// Accept is true. Nil for a negative case.
+	Reason *result.Reason
+	// Before is the pattern the log of a kernel that predates the case
+	// must match (the case's Before), when the reason is its version.
+	Before string
+	// JIT: the verifier takes the case and the architecture's JIT does
+	// not, so the load must fail with ENOTSUPP.
+	JIT bool
+}
+
 // Expect says whether kernel k should accept case c, and why.
 func Expect(c bpf.Case, k Kernel) (bool, string) {
+	e := ExpectCase(c, k)
+	return e.Accept, e.Why
+}
+
+// ExpectCase says what kernel k should do with case c: accept it from the
+// version that introduced it on k's architecture (bpf.Case.For), or from
+// the stable release of k's series that took it (bpf.Case.Backports, read
+// from Kernel.Stable), given its config. A backport into the verifier of
+// a series whose JIT on k's architecture cannot compile the instruction is
+// an arch reason (JIT set). A tracing case accepted on an architecture
+// that attaches it only from a later release (bpf.Case.Attach) is expected
+// to load, with an arch reason saying it cannot be attached.
+func ExpectCase(c bpf.Case, k Kernel) Expectation {
 	if c.Expect == bpf.ExpectReject {
-		return false, "negative case: every kernel rejects it"
+		return Expectation{Why: "negative case: every kernel rejects it"}
 	}
-	first := c.For(string(k.Arch))
+	arch := string(k.Arch)
+	first := c.For(arch)
 	since, err := catalog.ParseVersion(first.Since)
 	if err != nil {
-		return false, err.Error()
+		return Expectation{Why: err.Error()}
 	}
 	on := ""
 	if first.Since != c.Since {
-		on = " on " + string(k.Arch)
+		on = " on " + arch
 	}
+	series := k.Version.Mainline()
 	if k.Version.Less(since) {
-		return false, fmt.Sprintf("needs %s%s (%s %q), kernel is %s", first.Since, on, first.Commit, first.Subject, k.Version)
-	}
-	if k.Config != nil {
-		for _, opt := range c.Config {
-			if v := k.Config[opt]; v == "" || v == "n" {
-				return false, fmt.Sprintf("needs %s, not set in the kernel config", opt)
+		if b, ok := c.BackportFor(series.String(), arch); ok && k.hasStable(b.Stable) {
+			if e, ok := k.configMissing(c); ok {
+				return e
 			}
+			return Expectation{Accept: true,
+				Why: fmt.Sprintf("stable %s took %s %q (a backport from %s), kernel is %s", b.Stable, c.Commit, b.Subject, c.Since, k.Stable),
+				Reason: &result.Reason{Kind: result.ReasonBackport, Version: b.Stable, Commit: c.Commit,
+					Detail: fmt.Sprintf("stable %s took %s (%q) from %s", b.Stable, shortCommit(c.Commit), b.Subject, c.Since)}}
+		}
+		if b, ok := c.BackportElsewhere(series.String(), arch); ok && k.hasStable(b.Stable) {
+			// The backport is the verifier's half only: the other
+			// architectures' JITs of the series have no encoding.
+			return Expectation{JIT: true,
+				Why: fmt.Sprintf("stable %s took the verifier half of %s %q, but the %s JIT of %s lacks the instruction (ENOTSUPP)", b.Stable, c.Commit, b.Subject, arch, series),
+				Reason: &result.Reason{Kind: result.ReasonArch, Version: first.Since, Commit: first.Commit,
+					Detail: fmt.Sprintf("the %s JIT lacks the instruction: ENOTSUPP (524), although stable %s took the verifier half of %s", arch, b.Stable, shortCommit(c.Commit))}}
+		}
+		r := &result.Reason{Kind: result.ReasonVersion, Version: first.Since, Commit: first.Commit,
+			Detail: fmt.Sprintf("%s %q", shortCommit(first.Commit), first.Subject)}
+		before := c.Before
+		if on != "" && !k.Version.Less(mustVersion(c.Since)) {
+			// Mainline has it, this architecture gained it later.
+			r.Kind, before = result.ReasonArch, ""
+		}
+		return Expectation{Why: fmt.Sprintf("needs %s%s (%s %q), kernel is %s", first.Since, on, first.Commit, first.Subject, k.Version),
+			Reason: r, Before: before}
+	}
+	if e, ok := k.configMissing(c); ok {
+		return e
+	}
+	e := Expectation{Accept: true, Why: fmt.Sprintf("kernel %s >= %s%s", k.Version, first.Since, on)}
+	if a, ok := c.AttachFor(arch); ok {
+		if av, err := catalog.ParseVersion(a.Since); err == nil && k.Version.Less(av) {
+			e.Why += fmt.Sprintf("; loads, but cannot be attached on %s before %s", arch, a.Since)
+			e.Reason = &result.Reason{Kind: result.ReasonArch, Version: a.Since, Commit: a.Commit,
+				Detail: fmt.Sprintf("loads, cannot attach: %s attaches it from %s (%s %q)", arch, a.Since, shortCommit(a.Commit), a.Subject)}
 		}
 	}
-	return true, fmt.Sprintf("kernel %s >= %s%s", k.Version, first.Since, on)
+	return e
 }
 
-// Judge sets o.Expected and, when the outcome contradicts the expectation,
-// o.Finding with a log excerpt. Inconclusive outcomes are never findings.
+// configMissing returns the expectation for a kernel whose config lacks an
+// option c needs.
+func (k Kernel) configMissing(c bpf.Case) (Expectation, bool) {
+	if k.Config == nil {
+		return Expectation{}, false
+	}
+	for _, opt := range c.Config {
+		if v := k.Config[opt]; v == "" || v == "n" {
+			return Expectation{Why: fmt.Sprintf("needs %s, not set in the kernel config", opt),
+				Reason: &result.Reason{Kind: result.ReasonConfig, Config: opt, Version: c.Since, Commit: c.Commit}}, true
+		}
+	}
+	return Expectation{}, false
+}
+
+// hasStable reports whether k's stable release is stable or later; an
+// unknown stable release (zero) has no backport.
+func (k Kernel) hasStable(stable string) bool {
+	v, err := catalog.ParseVersion(stable)
+	return err == nil && k.Stable != (catalog.Version{}) && !k.Stable.Less(v)
+}
+
+func mustVersion(s string) catalog.Version {
+	v, _ := catalog.ParseVersion(s)
+	return v
+}
+
+func shortCommit(c string) string {
+	if len(c) > 12 {
+		return c[:12]
+	}
+	return c
+}
+
+// Judge sets o.Expected and o.Reason and, when the outcome contradicts the
+// expectation, o.Finding with a log excerpt. Inconclusive outcomes are
+// never findings. A kernel that predates a case must reject it with the
+// case's Before pattern, where one is known, and a JIT that lacks an
+// instruction must answer ENOTSUPP: anything else is a finding too.
 func Judge(c bpf.Case, o *result.VerifierOutcome, k Kernel) {
-	want, why := Expect(c, k)
+	e := ExpectCase(c, k)
+	want, why := e.Accept, e.Why
 	o.Expected = &want
+	o.Reason = e.Reason
 	o.Finding = ""
 	if o.Inconclusive != "" {
 		return
@@ -193,6 +301,10 @@ func Judge(c bpf.Case, o *result.VerifierOutcome, k Kernel) {
 		o.Finding = fmt.Sprintf("rejected although expected (%s):\n%s", why, excerptOf(*o))
 	case c.Expect == bpf.ExpectAccept && !want && o.Accepted:
 		o.Finding = "accepted although not expected (" + why + "): a backport, or the case's version is wrong"
+	case e.Before != "" && !LogMatches(*o, e.Before):
+		o.Finding = fmt.Sprintf("rejected as expected (%s), but not with /%s/:\n%s", why, e.Before, excerptOf(*o))
+	case e.JIT && o.Errno != "ENOTSUPP":
+		o.Finding = fmt.Sprintf("rejected as expected (%s), but not with ENOTSUPP:\n%s", why, excerptOf(*o))
 	}
 }
 

@@ -236,6 +236,17 @@ func loadOnce(spec *ebpf.CollectionSpec, name string, level ebpf.LogLevel, sizeH
 // failure into -EFAULT.
 const efaultSummary = "bad address (EFAULT) and no verifier log (cilium/ebpf returns none with EFAULT): the verifier's answer to a branch past its limit of 8192 pending branches (\"The sequence of 8193 jumps is too complex.\"), or a verifier-internal error"
 
+// enotsupp is the kernel-internal ENOTSUPP (include/linux/errno.h).
+const enotsupp = 524
+
+// jitSummary stands for the reason when the load failed with ENOTSUPP and
+// the verifier's log holds no complaint: the verifier passed the program
+// and bpf_prog_select_runtime refused it because the JIT could not compile
+// it and the interpreter is off (CONFIG_BPF_JIT_ALWAYS_ON, Debian's
+// default). Measured: 6.1 arm64, whose JIT has no encoding for the 32-bit
+// offset jump (BPF_JMP32|BPF_JA) that stable 6.1.72 let the verifier take.
+const jitSummary = "ENOTSUPP (524) after the verifier passed the program: the JIT lacks an instruction it uses"
+
 func fill(out *result.VerifierOutcome, log, summary string, err error) {
 	st := ParseStats(log)
 	out.Insns, out.PeakStates = st.Insns, st.PeakStates
@@ -255,6 +266,9 @@ func fill(out *result.VerifierOutcome, log, summary string, err error) {
 	out.Summary = summary
 	if out.Summary == "" && errors.Is(err, unix.EFAULT) {
 		out.Summary = efaultSummary
+	}
+	if out.Summary == "" && errors.Is(err, syscall.Errno(enotsupp)) {
+		out.Summary = jitSummary
 	}
 	if out.Summary == "" {
 		out.Summary = err.Error()
@@ -376,7 +390,7 @@ func errnoName(errno syscall.Errno) string {
 	if n := unix.ErrnoName(errno); n != "" {
 		return n
 	}
-	if errno == 524 {
+	if errno == enotsupp {
 		return "ENOTSUPP"
 	}
 	return fmt.Sprintf("errno %d", int(errno))

@@ -9,6 +9,7 @@ import (
 	"github.com/bpfmatrix/bpfmatrix/bpf"
 	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
+	"github.com/cilium/ebpf/btf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -142,6 +143,35 @@ func TestJudge(t *testing.T) {
 			}
 		})
 	}
+	// The logs of debian-5.10 (x86_64, 5.10.251) and debian-6.1-arm64
+	// (6.1.192), from the run's result cache.
+	k510 := Kernel{Version: catalog.Version{Major: 5, Minor: 10}, Stable: catalog.Version{Major: 5, Minor: 10, Patch: 251}, Arch: catalog.AMD64}
+	arm61 := Kernel{Version: k61.Version, Stable: catalog.Version{Major: 6, Minor: 1, Patch: 192}, Arch: catalog.ARM64}
+	for _, tc := range []struct {
+		name    string
+		k       Kernel
+		out     result.VerifierOutcome
+		finding string
+	}{
+		{"timer", k510, result.VerifierOutcome{Errno: "EINVAL", Summary: "number of funcs in func_info doesn't match number of subprogs"}, ""},
+		{"timer", k510, result.VerifierOutcome{Errno: "EINVAL", Summary: "R1 type=ctx expected=map_value"}, "but not with"},
+		{"user_ringbuf", k510, result.VerifierOutcome{Errno: "EINVAL", Summary: "map input: map create: invalid argument"}, ""},
+		{"snprintf_fmt", k510, result.VerifierOutcome{Errno: "EINVAL", Summary: "invalid func unknown#165"}, ""},
+		{"isa_v4_gotol", arm61, result.VerifierOutcome{Errno: "ENOTSUPP", Summary: jitSummary}, ""},
+		{"isa_v4_gotol", arm61, result.VerifierOutcome{Errno: "EINVAL", Summary: "unknown opcode 06"}, "not with ENOTSUPP"},
+		{"isa_v4_gotol", Kernel{Version: k61.Version, Stable: arm61.Stable, Arch: catalog.AMD64}, result.VerifierOutcome{Accepted: true}, ""},
+	} {
+		t.Run(tc.name+"@"+tc.k.Stable.String()+"/"+string(tc.k.Arch), func(t *testing.T) {
+			o := tc.out
+			Judge(caseNamed(t, tc.name), &o, tc.k)
+			require.NotNil(t, o.Expected)
+			if tc.finding == "" {
+				assert.Empty(t, o.Finding)
+			} else {
+				assert.Contains(t, o.Finding, tc.finding)
+			}
+		})
+	}
 }
 
 func TestWriteLogs(t *testing.T) {
@@ -165,4 +195,93 @@ func TestErrnoName(t *testing.T) {
 	assert.Equal(t, "EACCES", errnoName(syscall.EACCES))
 	assert.Equal(t, "ENOTSUPP", errnoName(syscall.Errno(524)))
 	assert.Equal(t, "errno 4095", errnoName(syscall.Errno(4095)))
+}
+
+// TestStableRelease reads the stable release from the banners of the
+// catalog's Debian kernels (the strings in their images, as /proc/version
+// prints them): the arm64 banner names the compiler's Debian version first.
+func TestStableRelease(t *testing.T) {
+	for _, tc := range []struct {
+		name, release, banner, want string
+	}{
+		{"debian-6.1", "6.1.0-57-cloud-amd64", "Linux version 6.1.0-57-cloud-amd64 (debian-kernel@lists.debian.org) #1 SMP PREEMPT_DYNAMIC Debian 6.1.192-3 (2026-11-26)", "6.1.192"},
+		{"debian-6.1-arm64", "6.1.0-57-cloud-arm64", "Linux version 6.1.0-57-cloud-arm64 (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) #1 SMP Debian 6.1.192-3 (2026-11-26)", "6.1.192"},
+		{"host", "6.18.44-fc-v1045", "Linux version 6.18.44-fc-v1045 (builder@sandboxing) (gcc (GCC) 15.3.0, GNU ld (GNU Binutils) 2.46) #1 SMP PREEMPT_DYNAMIC @0", "6.18.44"},
+		{"unknown", "6.1.0-57-cloud-amd64", "", "0.0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, StableRelease(tc.release, tc.banner).String())
+		})
+	}
+}
+
+// TestExpectCaseReasons covers the corpus metadata the expectation reads
+// (issue 15.7): a stable backport, a JIT that lacks what the backport's
+// verifier takes, tracing programs arm64 cannot attach before 6.4, and the
+// reason kinds of a case a kernel is too old for.
+func TestExpectCaseReasons(t *testing.T) {
+	debian := map[string]string{"CONFIG_DEBUG_INFO_BTF": "y", "CONFIG_BPF_LSM": "y", "CONFIG_BPF_JIT": "y", "CONFIG_NET": "y"}
+	v61 := catalog.Version{Major: 6, Minor: 1}
+	for _, tc := range []struct {
+		name    string
+		kernel  Kernel
+		accept  bool
+		kind    result.ReasonKind // "": no reason
+		version string
+		config  string
+		jit     bool
+		before  bool
+	}{
+		{"isa_v4_gotol", Kernel{Version: v61, Stable: catalog.Version{Major: 6, Minor: 1, Patch: 192}, Arch: catalog.AMD64, Config: debian}, true, result.ReasonBackport, "6.1.72", "", false, false},
+		{"isa_v4_gotol", Kernel{Version: v61, Stable: catalog.Version{Major: 6, Minor: 1, Patch: 71}, Arch: catalog.AMD64, Config: debian}, false, result.ReasonVersion, "6.6", "", false, false},
+		{"isa_v4_gotol", Kernel{Version: v61, Arch: catalog.AMD64, Config: debian}, false, result.ReasonVersion, "6.6", "", false, false},
+		{"isa_v4_gotol", Kernel{Version: v61, Stable: catalog.Version{Major: 6, Minor: 1, Patch: 192}, Arch: catalog.ARM64, Config: debian}, false, result.ReasonArch, "6.6", "", true, false},
+		{"isa_v4_gotol", Kernel{Version: catalog.Version{Major: 6, Minor: 12}, Stable: catalog.Version{Major: 6, Minor: 12, Patch: 117}, Arch: catalog.ARM64, Config: debian}, true, "", "", "", false, false},
+		{"fentry", Kernel{Version: v61, Arch: catalog.ARM64, Config: debian}, true, result.ReasonArch, "6.4", "", false, false},
+		{"fmod_ret", Kernel{Version: catalog.Version{Major: 5, Minor: 10}, Arch: catalog.ARM64, Config: debian}, true, result.ReasonArch, "6.4", "", false, false},
+		{"lsm", Kernel{Version: catalog.Version{Major: 6, Minor: 12}, Arch: catalog.ARM64, Config: debian}, true, "", "", "", false, false},
+		{"fexit", Kernel{Version: v61, Arch: catalog.AMD64, Config: debian}, true, "", "", "", false, false},
+		{"bpf_loop", Kernel{Version: catalog.Version{Major: 5, Minor: 10}, Arch: catalog.AMD64, Config: debian}, false, result.ReasonVersion, "5.17", "", false, true},
+		{"tail_call_subprog", Kernel{Version: catalog.Version{Major: 5, Minor: 10}, Arch: catalog.ARM64, Config: debian}, false, result.ReasonArch, "6.0", "", false, false},
+		{"lsm", Kernel{Version: v61, Arch: catalog.AMD64, Config: map[string]string{"CONFIG_DEBUG_INFO_BTF": "y"}}, false, result.ReasonConfig, "5.7", "CONFIG_BPF_LSM", false, false},
+		{"neg_div_by_zero", Kernel{Version: v61, Arch: catalog.AMD64}, false, "", "", "", false, false},
+	} {
+		t.Run(tc.name+"@"+tc.kernel.Version.String()+"."+tc.kernel.Stable.String()+"/"+string(tc.kernel.Arch), func(t *testing.T) {
+			e := ExpectCase(caseNamed(t, tc.name), tc.kernel)
+			assert.Equal(t, tc.accept, e.Accept, e.Why)
+			assert.Equal(t, tc.jit, e.JIT)
+			assert.Equal(t, tc.before, e.Before != "")
+			if tc.kind == "" {
+				assert.Nil(t, e.Reason)
+				return
+			}
+			require.NotNil(t, e.Reason, e.Why)
+			assert.Equal(t, tc.kind, e.Reason.Kind)
+			assert.Equal(t, tc.version, e.Reason.Version)
+			assert.Equal(t, tc.config, e.Reason.Config)
+		})
+	}
+}
+
+// TestKptrTag: the kptr case's map value member carries the tag that the
+// loading kernel reads as a referenced kptr ("kptr_ref" before 6.3).
+func TestKptrTag(t *testing.T) {
+	for _, tc := range []struct {
+		kernel catalog.Version
+		tag    string
+	}{
+		{catalog.Version{Major: 6, Minor: 2}, "kptr_ref"},
+		{catalog.Version{Major: 6, Minor: 3}, "kptr"},
+		{catalog.Version{Major: 6, Minor: 12}, "kptr"},
+	} {
+		t.Run(tc.kernel.String(), func(t *testing.T) {
+			spec, _, err := CaseSpec(caseNamed(t, "kptr"), Kernel{Version: tc.kernel})
+			require.NoError(t, err)
+			val := spec.Maps["tasks"].Value.(*btf.Struct)
+			require.Len(t, val.Members, 1)
+			tag, ok := val.Members[0].Type.(*btf.Pointer).Target.(*btf.TypeTag)
+			require.True(t, ok)
+			assert.Equal(t, tc.tag, tag.Value)
+		})
+	}
 }
