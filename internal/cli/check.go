@@ -157,7 +157,7 @@ func runCheck(ctx context.Context, g *globals, f checkFlags, args []string) erro
 	if err != nil {
 		return err
 	}
-	specs, err := selectKernels(f.kernels, f.arch)
+	specs, err := g.selectKernels(f.kernels, f.arch)
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/vm"
 )
 
@@ -109,10 +108,11 @@ func execStdin(r io.Reader) io.Reader {
 
 func runExec(cmd *cobra.Command, g *globals, f execFlags, args []string) error {
 	ctx := cmd.Context()
-	spec, err := catalog.Default().Lookup(f.kernel)
+	specs, err := g.lookupKernels([]string{f.kernel})
 	if err != nil {
-		return usageError("%v", err)
+		return err
 	}
+	spec := specs[0]
 	if err := f.vm.validate(); err != nil {
 		return err
 	}

@@ -53,23 +53,31 @@ func badImage(k *fetch.Kernel, err error) (*fetch.Kernel, error) {
 
 // selectKernels returns the named kernels, or the catalog's default set for
 // arch ("x86_64", "arm64" or "all") when no names are given.
-func selectKernels(names []string, arch string) ([]catalog.KernelSpec, error) {
+func (g *globals) selectKernels(names []string, arch string) ([]catalog.KernelSpec, error) {
 	if len(names) > 0 {
-		return lookupKernels(names)
+		return g.lookupKernels(names)
+	}
+	c, err := g.catalog()
+	if err != nil {
+		return nil, err
 	}
 	switch arch {
 	case "all":
-		return catalog.Default().Defaults(""), nil
+		return c.Defaults(""), nil
 	case string(catalog.AMD64), string(catalog.ARM64):
-		return catalog.Default().Defaults(catalog.Arch(arch)), nil
+		return c.Defaults(catalog.Arch(arch)), nil
 	}
 	return nil, usageError("--arch %q: want x86_64, arm64 or all", arch)
 }
 
 // lookupKernels resolves names against the embedded catalog; an unknown name
 // is bad input (exit 2) with the catalog's closest-match hint.
-func lookupKernels(names []string) ([]catalog.KernelSpec, error) {
-	specs, err := catalog.Default().LookupAll(names)
+func (g *globals) lookupKernels(names []string) ([]catalog.KernelSpec, error) {
+	c, err := g.catalog()
+	if err != nil {
+		return nil, err
+	}
+	specs, err := c.LookupAll(names)
 	if err != nil {
 		return nil, usageError("%v", err)
 	}
@@ -79,11 +87,11 @@ func lookupKernels(names []string) ([]catalog.KernelSpec, error) {
 func newKernelsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "kernels",
-		Short: "List and fetch the catalog's kernels",
+		Short: "List, fetch and build the catalog's kernels",
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newKernelsListCmd(g), newKernelsFetchCmd(g))
+	cmd.AddCommand(newKernelsListCmd(g), newKernelsFetchCmd(g), newKernelsBuildCmd(g))
 	return cmd
 }
 
@@ -119,7 +127,11 @@ it. It does no network I/O and reads no cache.`,
 			if err != nil {
 				return err
 			}
-			kernels := catalog.Default().Kernels
+			c, err := g.catalog()
+			if err != nil {
+				return err
+			}
+			kernels := c.Kernels
 			obtainable := make([]string, len(kernels))
 			if check {
 				var eg errgroup.Group
@@ -179,10 +191,14 @@ func listKernelsJSON(g *globals, names []string, arch string, shards int) error 
 	}
 	var specs []catalog.KernelSpec
 	if arch == "catalog" && len(names) == 0 {
-		specs = catalog.Default().Kernels
+		c, err := g.catalog()
+		if err != nil {
+			return err
+		}
+		specs = c.Kernels
 	} else {
 		var err error
-		if specs, err = selectKernels(names, arch); err != nil {
+		if specs, err = g.selectKernels(names, arch); err != nil {
 			return err
 		}
 	}
@@ -238,7 +254,7 @@ func newKernelsFetchCmd(g *globals) *cobra.Command {
 			if jobs < 1 {
 				return usageError("--jobs must be at least 1")
 			}
-			specs, err := lookupKernels(args)
+			specs, err := g.lookupKernels(args)
 			if err != nil {
 				return err
 			}

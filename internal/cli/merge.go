@@ -74,7 +74,11 @@ func runMerge(cmd *cobra.Command, g *globals, dirs []string, out string) error {
 	for i, in := range inputs {
 		ms[i] = in.m
 	}
-	merged, err := matrix.Merge(catalogRank(catalog.Default()), ms...)
+	c, err := g.catalog()
+	if err != nil {
+		return err
+	}
+	merged, err := matrix.Merge(catalogRank(c), ms...)
 	if errors.Is(err, matrix.ErrConflict) || errors.Is(err, matrix.ErrInvalid) {
 		return usageError("%s", oneLine(err.Error()))
 	}

@@ -166,7 +166,7 @@ func TestShardSplit(t *testing.T) {
 		{"2/2", []string{"debian-5.10", "debian-6.12", "debian-6.1-arm64"}},
 	} {
 		t.Run(tc.shard, func(t *testing.T) {
-			specs, err := lookupKernels([]string{"debian-5.10", "debian-6.1", "debian-6.12", "debian-5.10-arm64", "debian-6.1-arm64"})
+			specs, err := (&globals{cacheDir: t.TempDir()}).lookupKernels([]string{"debian-5.10", "debian-6.1", "debian-6.12", "debian-5.10-arm64", "debian-6.1-arm64"})
 			require.NoError(t, err)
 			got, err := selectShard(specs, tc.shard)
 			require.NoError(t, err)
@@ -177,7 +177,7 @@ func TestShardSplit(t *testing.T) {
 		_, err := selectShard(nil, bad)
 		assert.ErrorContains(t, err, "want I/N", bad)
 	}
-	specs, err := lookupKernels([]string{"debian-6.1"})
+	specs, err := (&globals{cacheDir: t.TempDir()}).lookupKernels([]string{"debian-6.1"})
 	require.NoError(t, err)
 	_, err = selectShard(specs, "2/2")
 	assert.ErrorContains(t, err, "no kernels in this shard (1 kernels for 2 shards)")

@@ -86,11 +86,11 @@ and cached like kernels, unless --busybox or --bpftool are given.`,
 	return cmd
 }
 
-func lookupKernel(name string) (catalog.KernelSpec, error) {
+func (g *globals) lookupKernel(name string) (catalog.KernelSpec, error) {
 	if name == "" {
 		return catalog.KernelSpec{}, usageError("--kernel is required (see 'bpfmatrix kernels list')")
 	}
-	specs, err := lookupKernels([]string{name})
+	specs, err := g.lookupKernels([]string{name})
 	if err != nil {
 		return catalog.KernelSpec{}, err
 	}
@@ -99,14 +99,14 @@ func lookupKernel(name string) (catalog.KernelSpec, error) {
 
 // reproInputs checks repro's flags and inputs on the host, before any VM
 // boots: the timeout (default for the mode), the kernel name and the objects.
-func reproInputs(f *reproFlags, args []string, defaultTimeout time.Duration) (catalog.KernelSpec, []*object.Object, error) {
+func reproInputs(g *globals, f *reproFlags, args []string, defaultTimeout time.Duration) (catalog.KernelSpec, []*object.Object, error) {
 	if f.vm.timeout == 0 {
 		f.vm.timeout = defaultTimeout
 	}
 	if err := f.vm.validate(); err != nil {
 		return catalog.KernelSpec{}, nil, err
 	}
-	spec, err := lookupKernel(f.kernel)
+	spec, err := g.lookupKernel(f.kernel)
 	if err != nil {
 		return catalog.KernelSpec{}, nil, err
 	}
@@ -121,7 +121,7 @@ func runRepro(ctx context.Context, g *globals, f reproFlags, args []string) erro
 	if len(args) != 1 {
 		return usageError("repro: want exactly one OBJECT.o (usage: bpfmatrix repro --kernel NAME [--program NAME] OBJECT.o)")
 	}
-	spec, objs, err := reproInputs(&f, args, 10*time.Minute)
+	spec, objs, err := reproInputs(g, &f, args, 10*time.Minute)
 	if err != nil {
 		return err
 	}
@@ -186,7 +186,7 @@ func runReproShell(ctx context.Context, g *globals, f reproFlags, args []string)
 	if len(args) > 1 {
 		return usageError("repro --shell: at most one OBJECT.o")
 	}
-	spec, objs, err := reproInputs(&f, args, 24*time.Hour)
+	spec, objs, err := reproInputs(g, &f, args, 24*time.Hour)
 	if err != nil {
 		return err
 	}

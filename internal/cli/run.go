@@ -69,7 +69,7 @@ one shard into their own DIR, and merge combines them.`,
 
 func runRun(cmd *cobra.Command, g *globals, f runFlags) error {
 	ctx := cmd.Context()
-	specs, err := selectKernels(f.kernels, f.arch)
+	specs, err := g.selectKernels(f.kernels, f.arch)
 	if err != nil {
 		return err
 	}
