@@ -16,6 +16,7 @@ packages=(
 	ca-certificates
 	gcc make flex bison bc # build kernels from source (bpfmatrix kernels build)
 	libelf-dev libssl-dev cpio xz-utils
+	dwarves               # pahole: kernel BTF for the bpf-full config group
 
 )
 

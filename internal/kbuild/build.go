@@ -354,7 +354,7 @@ func build(ctx context.Context, src *resolvedSource, frags []Fragment, opts Opti
 		if nice {
 			// A kernel build takes every core for minutes: nice keeps the
 			// machine (and other builds' VMs) responsive.
-			argv = append([]string{"nice", "-n", "10"}, argv...)
+			argv = append([]string{"nice", "-n", "5"}, argv...)
 		}
 		if err := runLogged(ctx, logf, srcDir, nil, argv[0], argv[1:]...); err != nil {
 			return &BuildError{Step: step, Log: logPath, Err: err}

@@ -28,6 +28,9 @@ type catalogDoc struct {
 // catalog, under a flock so that concurrent builds do not lose entries.
 func recordInCatalog(cacheDir string, b *Built) error {
 	p := CatalogPath(cacheDir)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("record %s: %w", b.Name, err)
+	}
 	l := flock.New(p + ".lock")
 	if err := l.Lock(); err != nil {
 		return fmt.Errorf("lock %s: %w", p, err)

@@ -30,6 +30,22 @@ type Kernel struct {
 	// Arch is the kernel's architecture as the catalog spells it (x86_64,
 	// arm64); it picks a case's per-architecture version (bpf.Case.Arch).
 	Arch catalog.Arch
+	// JITOff says why programs run in the interpreter when the JIT is
+	// built in but off (net.core.bpf_jit_enable is 0: the default on
+	// kernels without CONFIG_BPF_JIT_DEFAULT_ON); "" when the JIT is on or
+	// the sysctl is unknown. Config tells whether the JIT is built at all.
+	JITOff string
+}
+
+// NoJIT says why k cannot JIT programs ("" when it can, or nothing says
+// it cannot): CONFIG_BPF_JIT not set, or the sysctl that turns it off.
+func (k Kernel) NoJIT() string {
+	if k.Config != nil {
+		if v := k.Config["CONFIG_BPF_JIT"]; v == "" || v == "n" {
+			return "CONFIG_BPF_JIT not set in the kernel config"
+		}
+	}
+	return k.JITOff
 }
 
 // CorpusOptions select and load the corpus.
@@ -171,6 +187,9 @@ func Expect(c bpf.Case, k Kernel) (bool, string) {
 				return false, fmt.Sprintf("needs %s, not set in the kernel config", opt)
 			}
 		}
+	}
+	if why := k.NoJIT(); c.JIT && why != "" {
+		return false, "needs the JIT: " + why
 	}
 	return true, fmt.Sprintf("kernel %s >= %s%s", k.Version, first.Since, on)
 }
