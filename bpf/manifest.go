@@ -56,8 +56,8 @@ type Case struct {
 	// extension's target "should be JITed"). A kernel built without
 	// CONFIG_BPF_JIT, or with net.core.bpf_jit_enable at 0 (the default
 	// before CONFIG_BPF_JIT_DEFAULT_ON), rejects it whatever its version.
-	JIT bool `json:"jit,omitempty"`
-	Expect Expect   `json:"expect"`
+	JIT    bool   `json:"jit,omitempty"`
+	Expect Expect `json:"expect"`
 	// Message is a regular expression the verifier log must match when the
 	// case is rejected as expected (negative cases).
 	Message string `json:"message,omitempty"`

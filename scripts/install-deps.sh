@@ -17,7 +17,6 @@ packages=(
 	gcc make flex bison bc # build kernels from source (bpfmatrix kernels build)
 	libelf-dev libssl-dev cpio xz-utils
 	dwarves               # pahole: kernel BTF for the bpf-full config group
-
 )
 
 missing=()
