@@ -2,6 +2,7 @@ package check
 
 import (
 	"fmt"
+	"github.com/bpfmatrix/bpfmatrix/internal/kconfig"
 	"github.com/bpfmatrix/bpfmatrix/internal/needs"
 	"io"
 	"path/filepath"
@@ -41,6 +42,9 @@ type Kernel struct {
 	// Error is set when the kernel could not be fetched or booted, or the
 	// agent failed: its cells are then "error".
 	Error string `json:"error,omitempty"`
+	// config is the kernel's config where its source has one (nil
+	// otherwise): explanations name a missing option with it.
+	config map[string]string
 }
 
 // Row kinds.
@@ -105,6 +109,10 @@ func Column(kl KernelLoad) Kernel {
 	if kl.Kernel != nil {
 		ck.Source, ck.PackageVersion, ck.Digest = kl.Kernel.Source, kl.Kernel.PackageVersion, kl.Kernel.Digest
 		ck.Release = kl.Kernel.Release
+		if kl.Kernel.Config != "" {
+			// Unreadable: explanations fall back to the version alone.
+			ck.config, _ = kconfig.Read(kl.Kernel.Config)
+		}
 	}
 	if kl.VM != nil && kl.VM.Release != "" {
 		ck.Release = kl.VM.Release
@@ -276,9 +284,9 @@ func explain(obj *object.Object, rows []*Row, kernels []Kernel) {
 	if err != nil {
 		return // nothing to explain with; the kernel's message stands alone
 	}
-	byName := map[string]result.Kernel{}
+	byName := map[string]Kernel{}
 	for _, k := range kernels {
-		byName[k.Name] = k.Kernel
+		byName[k.Name] = k
 	}
 	for _, r := range rows {
 		for name, c := range r.Cells {
@@ -289,9 +297,9 @@ func explain(obj *object.Object, rows []*Row, kernels []Kernel) {
 			var ok bool
 			switch r.Kind {
 			case KindProgram:
-				why, ok = ex.Program(r.Name, byName[name])
+				why, ok = ex.ProgramWithConfig(r.Name, byName[name].Kernel, byName[name].config)
 			case KindMap:
-				why, ok = ex.Map(r.Name, byName[name])
+				why, ok = ex.MapWithConfig(r.Name, byName[name].Kernel, byName[name].config)
 			}
 			if ok {
 				c.Explanation = why
