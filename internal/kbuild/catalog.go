@@ -51,7 +51,9 @@ func recordInCatalog(cacheDir string, b *Built) error {
 	if err != nil {
 		return fmt.Errorf("record %s: %w", b.Name, err)
 	}
-	spec := catalog.KernelSpec{Name: b.Name, Version: v, Arch: b.Arch,
+	// The catalog names mainline versions (as its Debian entries do); the
+	// guest's uname gives the full release.
+	spec := catalog.KernelSpec{Name: b.Name, Version: v.Mainline(), Arch: b.Arch,
 		Sources: []catalog.Source{{File: &catalog.FileSource{Image: b.Image, Config: b.Config}}}}
 	replaced := false
 	for i, k := range doc.Kernels {
