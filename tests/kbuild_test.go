@@ -40,6 +40,9 @@ func cliRun(t *testing.T, args ...string) string {
 // securityfs named where they are the gate, and a corpus without
 // unexpected outcomes.
 func TestBuiltOldKernel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a kernel (minutes, once per cache) and boots it")
+	}
 	cache := cacheDir(t)
 	start := time.Now()
 	out := cliRun(t, "kernels", "build", "linux-source-6.1", "--config", "bpf-no-btf,no-jit", "--cache-dir", cache)
