@@ -49,7 +49,15 @@ type Case struct {
 	Subject string `json:"subject"`
 	// Config lists kernel config options the capability needs (y or m).
 	Config []string `json:"config,omitempty"`
-	Expect Expect   `json:"expect"`
+	// JIT says the capability needs the JIT: the interpreter refuses it
+	// (fixup_call_args in kernel/bpf/verifier.c: "callbacks are not
+	// allowed in non-JITed programs", "calling kernel functions are not
+	// allowed in non-JITed programs", tail calls from subprograms; an
+	// extension's target "should be JITed"). A kernel built without
+	// CONFIG_BPF_JIT, or with net.core.bpf_jit_enable at 0 (the default
+	// before CONFIG_BPF_JIT_DEFAULT_ON), rejects it whatever its version.
+	JIT    bool   `json:"jit,omitempty"`
+	Expect Expect `json:"expect"`
 	// Message is a regular expression the verifier log must match when the
 	// case is rejected as expected (negative cases).
 	Message string `json:"message,omitempty"`

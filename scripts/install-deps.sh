@@ -14,6 +14,9 @@ packages=(
 	debian-archive-keyring # verifies the archive's InRelease signatures
 	chromium              # renders and tests the HTML report
 	ca-certificates
+	gcc make flex bison bc # build kernels from source (bpfmatrix kernels build)
+	libelf-dev libssl-dev cpio xz-utils
+	dwarves               # pahole: kernel BTF for the bpf-full config group
 )
 
 missing=()

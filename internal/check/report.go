@@ -3,6 +3,7 @@ package check
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/bpfmatrix/bpfmatrix/internal/kconfig"
 	"github.com/bpfmatrix/bpfmatrix/internal/needs"
 	"io"
 	"os"
@@ -48,6 +49,9 @@ type Kernel struct {
 	// Error is set when the kernel could not be fetched or booted, or the
 	// agent failed: its cells are then "error".
 	Error string `json:"error,omitempty"`
+	// config is the kernel's config where its source has one (nil
+	// otherwise): explanations name a missing option with it.
+	config map[string]string
 }
 
 // Row kinds.
@@ -127,6 +131,10 @@ func Column(kl KernelLoad) Kernel {
 		// A kernel given by OCI reference leaves its version to the
 		// image; the fetched kernel has it.
 		ck.Version = kl.Kernel.Version.String()
+		if kl.Kernel.Config != "" {
+			// Unreadable: explanations fall back to the version alone.
+			ck.config, _ = kconfig.Read(kl.Kernel.Config)
+		}
 	}
 	if kl.VM != nil && kl.VM.Release != "" {
 		ck.Release = kl.VM.Release
@@ -303,9 +311,9 @@ func explain(ex *needs.Explainer, rows []*Row, kernels []Kernel) {
 	if ex == nil {
 		return // nothing to explain with; the kernel's message stands alone
 	}
-	byName := map[string]result.Kernel{}
+	byName := map[string]Kernel{}
 	for _, k := range kernels {
-		byName[k.Name] = k.Kernel
+		byName[k.Name] = k
 	}
 	for _, r := range rows {
 		for name, c := range r.Cells {
@@ -316,9 +324,9 @@ func explain(ex *needs.Explainer, rows []*Row, kernels []Kernel) {
 			var ok bool
 			switch r.Kind {
 			case KindProgram:
-				why, ok = ex.Program(r.Name, byName[name])
+				why, ok = ex.ProgramWithConfig(r.Name, byName[name].Kernel, byName[name].config)
 			case KindMap:
-				why, ok = ex.Map(r.Name, byName[name])
+				why, ok = ex.MapWithConfig(r.Name, byName[name].Kernel, byName[name].config)
 			}
 			if ok {
 				c.Explanation = why

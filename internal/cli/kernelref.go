@@ -14,6 +14,7 @@ import (
 
 	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/fetch"
+	"github.com/bpfmatrix/bpfmatrix/internal/kbuild"
 	"github.com/spf13/pflag"
 )
 
@@ -57,7 +58,11 @@ func (g *globals) catalogLayers() []string {
 // catalog is the embedded catalog with catalogLayers merged over it. A
 // catalog file that cannot be read or parsed is bad input.
 func (g *globals) catalog() (*catalog.Catalog, error) {
-	cat := catalog.Default()
+	// Kernels built by `kernels build` first, the user's catalogs over them.
+	cat, err := kbuild.WithBuilt(catalog.Default(), g.cacheDir)
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
 	for _, file := range g.catalogLayers() {
 		data, err := os.ReadFile(file)
 		if err != nil {

@@ -77,11 +77,11 @@ func (g *globals) selectKernels(ctx context.Context, names []string, arch, kerne
 func newKernelsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "kernels",
-		Short: "List and fetch the catalog's kernels",
+		Short: "List, fetch and build the catalog's kernels",
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newKernelsListCmd(g), newKernelsFetchCmd(g))
+	cmd.AddCommand(newKernelsListCmd(g), newKernelsFetchCmd(g), newKernelsBuildCmd(g))
 	return cmd
 }
 

@@ -32,6 +32,9 @@ func TestKernelsBadInput(t *testing.T) {
 		{"no names", []string{"kernels", "fetch"}, 2, "requires at least 1 arg"},
 		{"bad jobs", []string{"kernels", "fetch", "-j", "0", "debian-6.1"}, 2, "--jobs must be at least 1"},
 		{"reference's registry not reachable", []string{"kernels", "fetch", "oci:127.0.0.1:1/cilium/ci-kernels:6.1"}, 1, "Error: fetch ci-kernels-6.1: not obtainable here: oci:127.0.0.1:1/cilium/ci-kernels:6.1: pull 127.0.0.1:1/cilium/ci-kernels:6.1: registry 127.0.0.1:1 not reachable (dial tcp 127.0.0.1:1: connect: connection refused)\n"},
+		{"build: unknown group", []string{"kernels", "build", "linux-source-6.1", "--config", "bpf-nobtf"}, 2, `unknown config group "bpf-nobtf" (have base, bpf-full, bpf-no-btf, lockdown, no-jit)`},
+		{"build: no such tarball", []string{"kernels", "build", "./linux-6.1.tar.xz"}, 2, `bad kernel source "./linux-6.1.tar.xz": not a linux-source-X.Y package name nor a readable tarball`},
+		{"build: no source", []string{"kernels", "build"}, 2, "accepts 1 arg(s), received 0"},
 		{"registry not reachable", []string{"--oci-registry", "127.0.0.1:1", "kernels", "fetch", "4.4"}, 1, "Error: fetch 4.4: not obtainable here: oci:cilium/ci-kernels:4.4: pull 127.0.0.1:1/cilium/ci-kernels:4.4: registry 127.0.0.1:1 not reachable (dial tcp 127.0.0.1:1: connect: connection refused; set BPFMATRIX_OCI_REGISTRY or --oci-registry to a registry serving cilium/ci-kernels)\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -98,6 +98,9 @@ func reasonText(f result.Feature) string {
 		}
 	case r.Kind == result.ReasonConfig:
 		s = "needs " + r.Config
+		if strings.HasPrefix(r.Detail, "needs ") {
+			s = r.Detail // "needs kernel BTF (CONFIG_DEBUG_INFO_BTF)"
+		}
 	case r.Detail != "":
 		s += ": " + r.Detail
 	}

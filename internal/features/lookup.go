@@ -15,8 +15,10 @@ var Unprobed = []Spec{
 	// BPF_PSEUDO_MAP_VALUE: .data, .rodata and .bss accessed directly.
 	unprobed("global_data", "5.2", "d8eca5bbb2be"),
 	// BPF_PSEUDO_FUNC: a subprogram's address passed to a helper
-	// (bpf_loop, bpf_for_each_map_elem, bpf_timer_set_callback).
-	unprobed("callbacks", "5.13", ""),
+	// (bpf_loop, bpf_for_each_map_elem, bpf_timer_set_callback). The
+	// interpreter refuses them (fixup_call_args: "callbacks are not
+	// allowed in non-JITed programs").
+	unprobed("callbacks", "5.13", "", "CONFIG_BPF_JIT"),
 	// BPF_PSEUDO_BTF_ID: typed and typeless ksyms.
 	unprobed("ksyms", "5.10", "4976b718c355"),
 	// BPF_ATOMIC with BPF_FETCH, xchg, cmpxchg, and/or/xor; a plain atomic
@@ -38,7 +40,7 @@ var Unprobed = []Spec{
 const KindKfunc result.Kind = "kfunc"
 
 func kfunc(name, version, commit string) Spec {
-	return Spec{Kind: KindKfunc, Name: name, Value: -1, Version: version, Commit: commit, Config: []string{"CONFIG_DEBUG_INFO_BTF"}}
+	return Spec{Kind: KindKfunc, Name: name, Value: -1, Version: version, Commit: commit, Config: []string{"CONFIG_DEBUG_INFO_BTF", "CONFIG_BPF_JIT"}}
 }
 
 // Kfuncs are the kfuncs whose first release is known here: those the

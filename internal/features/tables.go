@@ -69,7 +69,9 @@ var ProgramTypes = []Spec{
 	ps(25, "cgroup_sockopt", "5.3", "0d01da6afc54", "CONFIG_CGROUP_BPF"),
 	ps(26, "tracing", "5.5", "f1b9509c2fb0", "CONFIG_DEBUG_INFO_BTF"),
 	ps(27, "struct_ops", "5.6", "27ae7997a661", "CONFIG_DEBUG_INFO_BTF", "CONFIG_BPF_JIT"),
-	ps(28, "ext", "5.6", "be8704ff07d2"),
+	// An extension's target must be JITed (bpf_check_attach_target:
+	// "Extension programs should be JITed").
+	ps(28, "ext", "5.6", "be8704ff07d2", "CONFIG_BPF_JIT"),
 	ps(29, "lsm", "5.7", "fc611f47f218", "CONFIG_BPF_LSM", "CONFIG_DEBUG_INFO_BTF"),
 	ps(30, "sk_lookup", "5.9", "e9ddbb7707ff", "CONFIG_NET"),
 	ps(31, "syscall", "5.14", "79a7f8bdb159"),
@@ -234,7 +236,9 @@ var MiscFeatures = []Spec{
 	misc("global_functions", "5.6", "51c39bb1d5d1"),
 	misc("prog_test_run", "4.12", "1cf1cae963c2", "CONFIG_NET"),
 	misc("kernel_btf", "5.4", "341dfcf8d78e", "CONFIG_DEBUG_INFO_BTF"),
-	misc("kfuncs", "5.13", "e6ac2450d6de", "CONFIG_DEBUG_INFO_BTF"),
+	// The interpreter refuses kfunc calls (fixup_call_args: "calling kernel
+	// functions are not allowed in non-JITed programs").
+	misc("kfuncs", "5.13", "e6ac2450d6de", "CONFIG_DEBUG_INFO_BTF", "CONFIG_BPF_JIT"),
 	// arm64: the BPF trampoline arrived in 6.0 (efc9909fdce0, "bpf, arm64:
 	// Add bpf trampoline for arm64"), but attaching one to a kernel
 	// function needs ftrace direct calls, which arm64 gained in 6.4
@@ -264,5 +268,6 @@ var SystemState = []Spec{
 	sysSpec("bpf_jit_kallsyms", "CONFIG_BPF_JIT"),
 	sysSpec("bpf_jit_limit", "CONFIG_BPF_JIT"),
 	sysSpec("unprivileged_bpf_disabled", "CONFIG_BPF_SYSCALL"),
-	sysSpec("lockdown", "CONFIG_SECURITY_LOCKDOWN_LSM"),
+	// The mode is read from securityfs (/sys/kernel/security/lockdown).
+	sysSpec("lockdown", "CONFIG_SECURITYFS", "CONFIG_SECURITY_LOCKDOWN_LSM"),
 }

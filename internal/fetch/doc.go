@@ -73,7 +73,10 @@
 // kernels are (signed InRelease, Packages.xz by its listed SHA256, each .deb
 // by its listed size and SHA256), and unpacks them into one tree as dpkg
 // would under / (no maintainer scripts; symlinks kept and resolved only
-// inside the tree; an entry escaping it is an *IntegrityError). Tools builds
+// inside the tree; an entry escaping it is an *IntegrityError).
+// DebianPackage does the same for one package without its dependencies
+// (linux-source-X.Y for `kernels build`: its Depends are the host's
+// business), as a cache entry of its own. Tools builds
 // on it: Debian's static busybox and bpftool, with bpftool's interpreter and
 // libraries at their Debian paths, for guests whose architecture differs
 // from the host's. Their suites default to the release the host's apt

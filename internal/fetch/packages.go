@@ -98,8 +98,9 @@ type packageRecord struct {
 func (f *Fetcher) pkgRoot() string { return filepath.Join(f.opts.CacheDir, "packages") }
 
 // packageSetKey names a request's record and lock: the same suites, arch and
-// names (in any order) are the same entry.
-func packageSetKey(suites []string, arch string, names []string) string {
+// names (in any order) are the same entry. A request without dependencies
+// (DebianPackage) is another entry; with them the key is what it always was.
+func packageSetKey(suites []string, arch string, names []string, deps bool) string {
 	n := append([]string(nil), names...)
 	sort.Strings(n)
 	b, _ := json.Marshal(struct {
@@ -107,6 +108,9 @@ func packageSetKey(suites []string, arch string, names []string) string {
 		Arch   string
 		Names  []string
 	}{suites, arch, n})
+	if !deps {
+		b = append(b, " nodeps"...)
+	}
 	h := sha256.Sum256(b)
 	return arch + "-" + hex.EncodeToString(h[:8])
 }
@@ -126,15 +130,15 @@ func treeDigest(pkgs []Package) string {
 // last hash). A tree that does not match is a miss, left for DebianPackages
 // to quarantine and fetch again. It never touches the network.
 func (f *Fetcher) CachedDebianPackages(suites []string, arch string, names []string) (*Packages, bool) {
-	p, _, err := f.cachedPackages(suites, arch, names)
+	p, _, err := f.cachedPackages(suites, arch, names, true)
 	return p, err == nil
 }
 
 // cachedPackages is CachedDebianPackages with the reason for a miss
 // (errNoRecord, errNoManifest, a *CorruptBlobError) and the tree the
 // record names.
-func (f *Fetcher) cachedPackages(suites []string, arch string, names []string) (*Packages, string, error) {
-	data, err := os.ReadFile(filepath.Join(f.pkgRoot(), "records", packageSetKey(suites, arch, names)+".json"))
+func (f *Fetcher) cachedPackages(suites []string, arch string, names []string, deps bool) (*Packages, string, error) {
+	data, err := os.ReadFile(filepath.Join(f.pkgRoot(), "records", packageSetKey(suites, arch, names, deps)+".json"))
 	if err != nil {
 		return nil, "", errNoRecord
 	}
@@ -182,6 +186,18 @@ func parsePackageRecord(data []byte) (*packageRecord, error) {
 // quarantine and fetched again (Packages.Repaired names it); when it cannot
 // be, the error wraps its *CorruptBlobError.
 func (f *Fetcher) DebianPackages(ctx context.Context, suites []string, arch string, names []string) (*Packages, error) {
+	return f.debianPackages(ctx, suites, arch, names, true)
+}
+
+// DebianPackage is DebianPackages for one package without its
+// dependencies, verified and cached the same way: for a package wanted for
+// its files rather than to run (linux-source-*, whose Depends on binutils
+// and xz-utils are the host's business).
+func (f *Fetcher) DebianPackage(ctx context.Context, suites []string, arch, name string) (*Packages, error) {
+	return f.debianPackages(ctx, suites, arch, []string{name}, false)
+}
+
+func (f *Fetcher) debianPackages(ctx context.Context, suites []string, arch string, names []string, deps bool) (*Packages, error) {
 	what := fmt.Sprintf("fetch %s packages %s", arch, strings.Join(names, ", "))
 	if len(suites) == 0 {
 		return nil, fmt.Errorf("%s: no Debian suite (apt sources name none)", what)
@@ -189,7 +205,7 @@ func (f *Fetcher) DebianPackages(ctx context.Context, suites []string, arch stri
 	if len(names) == 0 {
 		return nil, fmt.Errorf("%s: no package names", what)
 	}
-	if p, _, err := f.cachedPackages(suites, arch, names); err == nil {
+	if p, _, err := f.cachedPackages(suites, arch, names, deps); err == nil {
 		return p, nil
 	}
 	for _, d := range []string{"records", "trees", "locks", "tmp", "manifests", "stamps"} {
@@ -198,7 +214,7 @@ func (f *Fetcher) DebianPackages(ctx context.Context, suites []string, arch stri
 		}
 	}
 	f.removeStalePackageTemps()
-	key := packageSetKey(suites, arch, names)
+	key := packageSetKey(suites, arch, names, deps)
 	l := flock.New(filepath.Join(f.pkgRoot(), "locks", key+".lock"))
 	ok, err := l.TryLockContext(ctx, 100*time.Millisecond)
 	if err != nil || !ok {
@@ -208,7 +224,7 @@ func (f *Fetcher) DebianPackages(ctx context.Context, suites []string, arch stri
 		return nil, fmt.Errorf("%s: lock cache entry: %w", what, err)
 	}
 	defer l.Unlock()
-	p, tree, err := f.cachedPackages(suites, arch, names)
+	p, tree, err := f.cachedPackages(suites, arch, names, deps)
 	if err == nil {
 		return p, nil
 	}
@@ -218,12 +234,12 @@ func (f *Fetcher) DebianPackages(ctx context.Context, suites []string, arch stri
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		if corrupt == nil {
-			if p, _, err := f.cachedPackages(suites, arch, names); err == nil {
+			if p, _, err := f.cachedPackages(suites, arch, names, deps); err == nil {
 				return p, nil
 			}
 		}
 	}
-	p, replaced, err := f.fetchPackageSet(ctx, suites, arch, names, key)
+	p, replaced, err := f.fetchPackageSet(ctx, suites, arch, names, key, deps)
 	if err != nil {
 		if corrupt != nil {
 			return nil, fmt.Errorf("%s: %w; fetching it again: %w", what, corrupt, err)
@@ -250,7 +266,7 @@ type candidate struct {
 	suite, base string
 }
 
-func (f *Fetcher) fetchPackageSet(ctx context.Context, suites []string, arch string, names []string, key string) (*Packages, *CorruptBlobError, error) {
+func (f *Fetcher) fetchPackageSet(ctx context.Context, suites []string, arch string, names []string, key string, deps bool) (*Packages, *CorruptBlobError, error) {
 	var indexes []suiteIndex
 	for _, s := range suites {
 		base, _ := f.mirrorFor(s)
@@ -263,7 +279,7 @@ func (f *Fetcher) fetchPackageSet(ctx context.Context, suites []string, arch str
 		}
 		indexes = append(indexes, suiteIndex{suite: s, base: base, index: idx})
 	}
-	cands, err := resolveClosure(indexes, arch, names)
+	cands, err := resolveClosure(indexes, arch, names, deps)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -308,7 +324,7 @@ func (f *Fetcher) fetchPackageSet(ctx context.Context, suites []string, arch str
 
 // resolveClosure returns, for each package of the closure of names, its
 // candidates across the suites, newest first.
-func resolveClosure(indexes []suiteIndex, arch string, names []string) (map[string][]candidate, error) {
+func resolveClosure(indexes []suiteIndex, arch string, names []string, deps bool) (map[string][]candidate, error) {
 	out := map[string][]candidate{}
 	neededBy := map[string]string{}
 	queue := append([]string(nil), names...)
@@ -347,6 +363,9 @@ func resolveClosure(indexes []suiteIndex, arch string, names []string) (map[stri
 			}
 			sort.SliceStable(cs, func(i, j int) bool { return version.Compare(cs[i].Version, cs[j].Version) > 0 })
 			out[n] = cs
+			if !deps {
+				continue
+			}
 			for _, dep := range [][]string{relationNames(cs[0].PreDepends.Relations), relationNames(cs[0].Depends.Relations)} {
 				for _, d := range dep {
 					if _, seen := neededBy[d]; !seen {

@@ -435,3 +435,43 @@ func readAllBytes(t *testing.T, p string) []byte {
 	require.NoError(t, err)
 	return b
 }
+
+// TestDebianPackageWithoutDependencies: DebianPackage fetches the one
+// package asked for (verified like any set: a tampered .deb is refused),
+// not its Depends, and is its own cache entry beside the full set.
+func TestDebianPackageWithoutDependencies(t *testing.T) {
+	ctx := context.Background()
+	cache := t.TempDir()
+	f, err := New(Options{CacheDir: cache})
+	require.NoError(t, err)
+	p, err := f.DebianPackage(ctx, f.toolSuites, "arm64", "bpftool")
+	require.NoError(t, err)
+	require.Len(t, p.Packages, 1, p.Source())
+	assert.Equal(t, "bpftool", p.Packages[0].Name)
+	_, err = p.Lookup("/usr/sbin/bpftool")
+	require.NoError(t, err)
+	_, err = p.Lookup("/lib/aarch64-linux-gnu/libc.so.6")
+	assert.ErrorIs(t, err, os.ErrNotExist, "libc6 is a dependency, not fetched")
+
+	_, ok := f.CachedDebianPackages(f.toolSuites, "arm64", []string{"bpftool"})
+	assert.False(t, ok, "the full set is another entry")
+	again, err := f.DebianPackage(ctx, f.toolSuites, "arm64", "bpftool")
+	require.NoError(t, err)
+	assert.Equal(t, p.Root, again.Root)
+
+	m := newTamperingMirror(t)
+	m.mu.Lock()
+	m.tamper = func(path string, b []byte) []byte {
+		if strings.Contains(path, "/bpftool_") {
+			b[len(b)/3] ^= 0x20
+		}
+		return b
+	}
+	m.mu.Unlock()
+	f2, err := New(Options{CacheDir: t.TempDir(), DebianMirror: m.srv.URL + "/archive", DebianSecurityMirror: m.srv.URL + "/security"})
+	require.NoError(t, err)
+	_, err = f2.DebianPackage(ctx, f2.toolSuites, "arm64", "bpftool")
+	var ie *IntegrityError
+	require.ErrorAs(t, err, &ie, "%v", err)
+	assert.Contains(t, err.Error(), "sha256 mismatch")
+}

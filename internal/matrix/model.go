@@ -251,6 +251,11 @@ func ReasonText(r *result.Reason) string {
 		}
 	case result.ReasonConfig:
 		s = "needs " + orUnknown(r.Config)
+		if strings.HasPrefix(r.Detail, "needs ") {
+			// The probe's sentence says what the option stands for
+			// ("needs the JIT (net.core.bpf_jit_enable is 0)").
+			s = r.Detail
+		}
 	case result.ReasonPrivilege:
 		s = "needs privilege"
 	case result.ReasonArch:

@@ -34,6 +34,13 @@ func NewExplainer(spec *ebpf.CollectionSpec) (*Explainer, error) {
 // name and version (result.Kernel as check reports it): one line, or false
 // when the program lacks nothing there that the table knows.
 func (e *Explainer) Program(name string, kernel result.Kernel) (string, bool) {
+	return e.ProgramWithConfig(name, kernel, nil)
+}
+
+// ProgramWithConfig is Program for a kernel whose config is known (a
+// built or file kernel's .config): an option it lacks is named too, with
+// what it stands for ("needs the JIT: CONFIG_BPF_JIT is not set").
+func (e *Explainer) ProgramWithConfig(name string, kernel result.Kernel, config map[string]string) (string, bool) {
 	p, ok := Lookup(e.progs, name)
 	if !ok {
 		return "", false
@@ -42,6 +49,7 @@ func (e *Explainer) Program(name string, kernel result.Kernel) (string, bool) {
 	if err != nil {
 		return "", false
 	}
+	k.Config = config
 	m, ok := Explain(p, k)
 	if !ok {
 		return "", false
@@ -51,6 +59,11 @@ func (e *Explainer) Program(name string, kernel result.Kernel) (string, bool) {
 
 // Map is Program for a map the kernel refused to create.
 func (e *Explainer) Map(name string, kernel result.Kernel) (string, bool) {
+	return e.MapWithConfig(name, kernel, nil)
+}
+
+// MapWithConfig is Map for a kernel whose config is known.
+func (e *Explainer) MapWithConfig(name string, kernel result.Kernel, config map[string]string) (string, bool) {
 	i, ok := slices.BinarySearchFunc(e.maps, name, func(m Map, n string) int { return strings.Compare(m.Name, n) })
 	if !ok {
 		return "", false
@@ -59,6 +72,7 @@ func (e *Explainer) Map(name string, kernel result.Kernel) (string, bool) {
 	if err != nil {
 		return "", false
 	}
+	k.Config = config
 	m, ok := ExplainMap(e.maps[i], k)
 	if !ok {
 		return "", false

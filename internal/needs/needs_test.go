@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/matrix"
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
 )
@@ -422,4 +423,38 @@ func TestExtractStructOps(t *testing.T) {
 	n, ok := ModuleNeeded(maps[0].Requirements, Modules{StructOps: map[string]string{"tcp_congestion_ops": "m"}})
 	require.True(t, ok)
 	assert.Equal(t, "needs module m: map bpfmx_cc is a struct_ops map of tcp_congestion_ops, registered in module m", n.String())
+}
+
+// TestExplainerOldKernel: on a kernel whose config lacks the JIT and BTF
+// (a tinyconfig 6.1, built by `kernels build`), the gate is named; with
+// the JIT built but switched off, the probed sysctl names it.
+func TestExplainerOldKernel(t *testing.T) {
+	tiny := map[string]string{"CONFIG_BPF_SYSCALL": "y"}
+	for _, tc := range []struct {
+		object, name, want string
+	}{
+		{"../../bpf/corpus/bpf_loop.o", "loop_helper", "; built-6.1 lacks it (needs the JIT: CONFIG_BPF_JIT is not set)"},
+		{"../../bpf/corpus/core_field_offset.o", "core_field_offset", "; built-6.1 lacks it (needs kernel BTF: CONFIG_DEBUG_INFO_BTF is not set)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec, err := ebpf.LoadCollectionSpec(tc.object)
+			require.NoError(t, err)
+			e, err := NewExplainer(spec)
+			require.NoError(t, err)
+			got, ok := e.ProgramWithConfig(tc.name, result.Kernel{Name: "built-6.1", Version: "6.1"}, tiny)
+			require.True(t, ok)
+			assert.Contains(t, got, tc.want)
+		})
+	}
+	spec, err := ebpf.LoadCollectionSpec("../../bpf/corpus/bpf_loop.o")
+	require.NoError(t, err)
+	progs, err := Extract(spec)
+	require.NoError(t, err)
+	p, ok := Lookup(progs, "loop_helper")
+	require.True(t, ok)
+	jitOff := &result.Feature{Kind: result.KindSystem, Name: "bpf_jit_enable", Status: result.Supported, Value: "0"}
+	m, ok := Explain(p, Kernel{Name: "k", Version: catalog.Version{Major: 6, Minor: 1},
+		Config: map[string]string{"CONFIG_BPF_JIT": "y"}, Features: map[string]*result.Feature{jitOff.Key(): jitOff}})
+	require.True(t, ok)
+	assert.Contains(t, m.String(), "(needs the JIT: net.core.bpf_jit_enable is 0)")
 }

@@ -50,6 +50,9 @@ func (m Missing) String() string {
 	case BasisObject:
 		return s + "; no kernel loads it"
 	case BasisConfig:
+		if g := configGate(m.Reason); g != "" {
+			return s + fmt.Sprintf("; %s lacks it (%s: %s is not set)", m.Kernel, g, m.Reason)
+		}
 		return s + fmt.Sprintf("; %s lacks it (%s is not set)", m.Kernel, m.Reason)
 	}
 	if m.Reason != "" {
@@ -180,7 +183,27 @@ func lacks(progType string, r Requirement, k Kernel) (Missing, bool) {
 			}
 		}
 	}
+	if slices.Contains(r.Config, "CONFIG_BPF_JIT") {
+		// Built in but off: the probed sysctl says the interpreter runs
+		// every program.
+		if f := k.Features[(&result.Feature{Kind: result.KindSystem, Name: "bpf_jit_enable"}).Key()]; f != nil && f.Status == result.Supported && f.Value == "0" {
+			m.Basis, m.Reason = BasisProbed, "needs the JIT: net.core.bpf_jit_enable is 0"
+			return m, true
+		}
+	}
 	return m, false
+}
+
+// configGate says what an option stands for where that says more than its
+// name (a no-BTF or interpreter-only kernel: many 4.x and embedded ones).
+func configGate(opt string) string {
+	switch opt {
+	case "CONFIG_DEBUG_INFO_BTF":
+		return "needs kernel BTF"
+	case "CONFIG_BPF_JIT":
+		return "needs the JIT"
+	}
+	return ""
 }
 
 // probed finds the kernel's probe result for a requirement; helpers were
@@ -199,6 +222,13 @@ func probed(progType string, r Requirement, k Kernel) *result.Feature {
 func reasonText(r *result.Reason) string {
 	switch r.Kind {
 	case result.ReasonConfig:
+		if strings.Contains(r.Detail, "bpf_jit_enable") {
+			// The JIT is built but switched off: the option is set.
+			return r.Detail
+		}
+		if g := configGate(r.Config); g != "" {
+			return g + ": " + r.Config + " is not set"
+		}
 		return r.Config + " is not set"
 	case result.ReasonProgramType:
 		if r.Detail != "" {

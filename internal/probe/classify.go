@@ -2,6 +2,7 @@ package probe
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/features"
@@ -63,6 +64,39 @@ type Env struct {
 	Arch string
 	// Config is the kernel's config; nil when unknown.
 	Config KernelConfig
+	// JITOff says why the JIT is off although it is built in
+	// ("net.core.bpf_jit_enable is 0"); "" when it is on or unknown.
+	// Classify sets it from the bpf_jit_enable observation.
+	JITOff string
+}
+
+// configGates name what a config option stands for where that says more
+// than its name: the reason a no-BTF or interpreter-only kernel (many 4.x
+// and embedded kernels) lacks a feature.
+var configGates = map[string]string{
+	"CONFIG_DEBUG_INFO_BTF": "needs kernel BTF",
+	"CONFIG_BPF_JIT":        "needs the JIT",
+	"CONFIG_SECURITYFS":     "needs securityfs",
+}
+
+// ConfigDetail is the sentence for a missing option: "needs kernel BTF
+// (CONFIG_DEBUG_INFO_BTF)", "needs CONFIG_NET".
+func ConfigDetail(opt string) string {
+	if g, ok := configGates[opt]; ok {
+		return g + " (" + opt + ")"
+	}
+	return "needs " + opt
+}
+
+// jitOff reads the bpf_jit_enable observation: 0 means the interpreter
+// runs every program (the default before CONFIG_BPF_JIT_DEFAULT_ON).
+func jitOff(obs []Observation) string {
+	for _, o := range obs {
+		if o.Kind == result.KindSystem && o.Name == "bpf_jit_enable" && o.Outcome == OutcomeSupported && o.Value == "0" {
+			return "net.core.bpf_jit_enable is 0"
+		}
+	}
+	return ""
 }
 
 // LookupSpec returns the table entry for a feature (features.Lookup).
@@ -75,6 +109,9 @@ func LookupSpec(kind result.Kind, name string) (Spec, bool) {
 // feature gets a Reason; one that should exist by version and config gets
 // ReasonUnexplained and a Finding.
 func Classify(env Env, obs []Observation) []result.Feature {
+	if env.JITOff == "" {
+		env.JITOff = jitOff(obs)
+	}
 	// Program types first: helpers, attach and link types copy their reason.
 	progReason := map[string]*result.Reason{}
 	order := make([]int, 0, len(obs))
@@ -155,7 +192,7 @@ func notOffered(env Env, o Observation) *result.Reason {
 		return r
 	}
 	if g.Config != "" && env.Config != nil && !env.Config.Enabled(g.Config) {
-		return &result.Reason{Kind: result.ReasonConfig, Config: g.Config, Detail: "needs " + g.Config}
+		return &result.Reason{Kind: result.ReasonConfig, Config: g.Config, Detail: ConfigDetail(g.Config)}
 	}
 	if v, err := catalog.ParseVersion(g.Version); err == nil && env.Version.Less(v) {
 		r.Version, r.Commit = g.Version, g.Commit
@@ -191,9 +228,15 @@ func explain(env Env, spec Spec, o Observation) (*result.Reason, string) {
 		for _, opt := range spec.Config {
 			if !env.Config.Enabled(opt) {
 				return &result.Reason{Kind: result.ReasonConfig, Config: opt, Version: spec.Version,
-					Detail: "needs " + opt}, ""
+					Detail: ConfigDetail(opt)}, ""
 			}
 		}
+	}
+	if env.JITOff != "" && slices.Contains(spec.Config, "CONFIG_BPF_JIT") {
+		// Built in but switched off: every program runs in the
+		// interpreter, which refuses what needs the JIT.
+		return &result.Reason{Kind: result.ReasonConfig, Config: "CONFIG_BPF_JIT", Version: spec.Version,
+			Detail: "needs the JIT (" + env.JITOff + ")"}, ""
 	}
 	r := &result.Reason{Kind: result.ReasonUnexplained, Version: spec.Version, Commit: spec.Commit}
 	how := "rejected by the kernel"

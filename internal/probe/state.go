@@ -39,6 +39,10 @@ func (r *runner) probeSystem() {
 		case errors.Is(err, os.ErrNotExist) && s.Name == "lockdown" && !securityfsMounted():
 			if v, how := lockdownFromBoot(r.env.Config); v != "" {
 				o.Outcome, o.Value, o.Detail = OutcomeSupported, v, how
+			} else if r.env.Config != nil && !r.env.Config.Enabled("CONFIG_SECURITYFS") {
+				// Nothing to mount: the mode cannot be read on this
+				// kernel (explained by the config, not inconclusive).
+				o.Outcome, o.Err = OutcomeNotSupported, "no securityfs in this kernel"
 			} else {
 				o.Outcome, o.Err = OutcomeError, "securityfs is not mounted at /sys/kernel/security"
 			}

@@ -258,3 +258,42 @@ func TestApplyBpftoolClaims(t *testing.T) {
 		assert.Equal(t, 1, c.Cells)
 	}
 }
+
+// TestClassifyOldKernel: what a kernel without BTF, JIT or securityfs (a
+// tinyconfig 6.1: many 4.x and embedded kernels look like it) gets, and a
+// kernel whose JIT is built but switched off by the sysctl.
+func TestClassifyOldKernel(t *testing.T) {
+	v61 := Version{Major: 6, Minor: 1}
+	tiny := Env{Version: v61, Config: KernelConfig{"CONFIG_BPF_SYSCALL": "y"}}
+	jitBuilt := Env{Version: v61, Config: KernelConfig{"CONFIG_BPF_SYSCALL": "y", "CONFIG_BPF_JIT": "y", "CONFIG_DEBUG_INFO_BTF": "y"}}
+	jitOffObs := Observation{Kind: result.KindSystem, Name: "bpf_jit_enable", Outcome: OutcomeSupported, Value: "0"}
+	for _, tc := range []struct {
+		name   string
+		env    Env
+		obs    []Observation
+		config string
+		detail string
+	}{
+		{"ext without the JIT", tiny, []Observation{{Kind: result.KindProgramType, Name: "ext", Outcome: OutcomeNotSupported, Err: "invalid argument"}},
+			"CONFIG_BPF_JIT", "needs the JIT (CONFIG_BPF_JIT)"},
+		{"ext with the JIT switched off", jitBuilt, []Observation{{Kind: result.KindProgramType, Name: "ext", Outcome: OutcomeNotSupported, Err: "invalid argument"}, jitOffObs},
+			"CONFIG_BPF_JIT", "needs the JIT (net.core.bpf_jit_enable is 0)"},
+		{"tracing without BTF", tiny, []Observation{{Kind: result.KindProgramType, Name: "tracing", Outcome: OutcomeNotSupported}},
+			"CONFIG_DEBUG_INFO_BTF", "needs kernel BTF (CONFIG_DEBUG_INFO_BTF)"},
+		{"lockdown without securityfs", tiny, []Observation{{Kind: result.KindSystem, Name: "lockdown", Outcome: OutcomeNotSupported, Err: "no securityfs in this kernel"}},
+			"CONFIG_SECURITYFS", "needs securityfs (CONFIG_SECURITYFS)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := Classify(tc.env, tc.obs)[0]
+			assert.Equal(t, result.Unsupported, f.Status)
+			require.NotNil(t, f.Reason)
+			assert.Equal(t, result.ReasonConfig, f.Reason.Kind)
+			assert.Equal(t, tc.config, f.Reason.Config)
+			assert.Equal(t, tc.detail, f.Reason.Detail)
+			assert.Empty(t, f.Finding)
+		})
+	}
+	// The JIT on: ext refused for another reason stays a finding.
+	f := Classify(jitBuilt, []Observation{{Kind: result.KindProgramType, Name: "ext", Outcome: OutcomeNotSupported, Err: "invalid argument"}})[0]
+	assert.Equal(t, result.ReasonUnexplained, f.Reason.Kind)
+}

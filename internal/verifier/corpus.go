@@ -35,6 +35,22 @@ type Kernel struct {
 	// Arch is the kernel's architecture as the catalog spells it (x86_64,
 	// arm64); it picks a case's per-architecture version (bpf.Case.Arch).
 	Arch catalog.Arch
+	// JITOff says why programs run in the interpreter when the JIT is
+	// built in but off (net.core.bpf_jit_enable is 0: the default on
+	// kernels without CONFIG_BPF_JIT_DEFAULT_ON); "" when the JIT is on or
+	// the sysctl is unknown. Config tells whether the JIT is built at all.
+	JITOff string
+}
+
+// NoJIT says why k cannot JIT programs ("" when it can, or nothing says
+// it cannot): CONFIG_BPF_JIT not set, or the sysctl that turns it off.
+func (k Kernel) NoJIT() string {
+	if k.Config != nil {
+		if v := k.Config["CONFIG_BPF_JIT"]; v == "" || v == "n" {
+			return "CONFIG_BPF_JIT not set in the kernel config"
+		}
+	}
+	return k.JITOff
 }
 
 // CorpusOptions select and load the corpus.
@@ -247,14 +263,19 @@ func ExpectCase(c bpf.Case, k Kernel) Expectation {
 // configMissing returns the expectation for a kernel whose config lacks an
 // option c needs.
 func (k Kernel) configMissing(c bpf.Case) (Expectation, bool) {
-	if k.Config == nil {
-		return Expectation{}, false
-	}
-	for _, opt := range c.Config {
-		if v := k.Config[opt]; v == "" || v == "n" {
-			return Expectation{Why: fmt.Sprintf("needs %s, not set in the kernel config", opt),
-				Reason: &result.Reason{Kind: result.ReasonConfig, Config: opt, Version: c.Since, Commit: c.Commit}}, true
+	if k.Config != nil {
+		for _, opt := range c.Config {
+			if v := k.Config[opt]; v == "" || v == "n" {
+				return Expectation{Why: fmt.Sprintf("needs %s, not set in the kernel config", opt),
+					Reason: &result.Reason{Kind: result.ReasonConfig, Config: opt, Version: c.Since, Commit: c.Commit}}, true
+			}
 		}
+	}
+	// A case the interpreter cannot run (bpf.Case.JIT: callbacks, kfuncs,
+	// extensions...) needs the JIT built in and switched on.
+	if why := k.NoJIT(); c.JIT && why != "" {
+		return Expectation{Why: "needs the JIT: " + why,
+			Reason: &result.Reason{Kind: result.ReasonConfig, Config: "CONFIG_BPF_JIT", Detail: "needs the JIT: " + why}}, true
 	}
 	return Expectation{}, false
 }

@@ -6,8 +6,11 @@
 //
 //   - the verifier corpus (bpf/): RunCorpus loads every case and Judge
 //     compares each outcome with the case's expectation (accepted from the
-//     introducing version on, given its config; negatives rejected everywhere
-//     with their message). A mismatch is a Finding carrying a log excerpt.
+//     introducing version on, given its config, and given the JIT for
+//     cases the manifest marks jit: rejected by an interpreter-only kernel,
+//     one without CONFIG_BPF_JIT or with net.core.bpf_jit_enable at 0,
+//     which RunningKernel reads; negatives rejected everywhere with their
+//     message). A mismatch is a Finding carrying a log excerpt.
 //   - `bpfmatrix check` and `repro`: LoadObject/LoadCollection load every
 //     program of a user's ELF object, one outcome per program.
 //   - the orchestrator: WriteLogs moves logs out of the outcomes into files.

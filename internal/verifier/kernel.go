@@ -5,6 +5,7 @@ import (
 	"os"
 	"regexp"
 	"runtime"
+	"strings"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/kconfig"
@@ -60,5 +61,20 @@ func RunningKernel(configPath string) (Kernel, string, error) {
 	if k.Config, err = kconfig.Find(configPath, release); err != nil {
 		return k, release, err
 	}
+	k.JITOff = jitOff(jitEnablePath)
 	return k, release, nil
+}
+
+// jitEnablePath is the sysctl that turns the JIT on (1), off (0) or on with
+// debug output (2); CONFIG_BPF_JIT_ALWAYS_ON pins it at 1.
+const jitEnablePath = "/proc/sys/net/core/bpf_jit_enable"
+
+// jitOff returns why the JIT is off according to the sysctl at p, or ""
+// when it is on or unreadable (no CONFIG_BPF_JIT: the config says so).
+func jitOff(p string) string {
+	raw, err := os.ReadFile(p)
+	if err != nil || strings.TrimSpace(string(raw)) != "0" {
+		return ""
+	}
+	return "net.core.bpf_jit_enable is 0"
 }

@@ -285,3 +285,33 @@ func TestKptrTag(t *testing.T) {
 		})
 	}
 }
+
+// TestExpectNeedsJIT: the manifest's jit cases are expected rejections on
+// an interpreter-only kernel (no CONFIG_BPF_JIT, or the sysctl at 0) and
+// the others keep their expectation.
+func TestExpectNeedsJIT(t *testing.T) {
+	v61 := catalog.Version{Major: 6, Minor: 1}
+	noJIT := Kernel{Version: v61, Config: map[string]string{"CONFIG_BPF_SYSCALL": "y"}}
+	jitOff := Kernel{Version: v61, Config: map[string]string{"CONFIG_BPF_JIT": "y"}, JITOff: "net.core.bpf_jit_enable is 0"}
+	jitOn := Kernel{Version: v61, Config: map[string]string{"CONFIG_BPF_JIT": "y"}}
+	for _, tc := range []struct {
+		name string
+		k    Kernel
+		want bool
+		why  string
+	}{
+		{"bpf_loop", noJIT, false, "needs the JIT: CONFIG_BPF_JIT not set in the kernel config"},
+		{"for_each_map_elem", noJIT, false, "needs the JIT: CONFIG_BPF_JIT not set in the kernel config"},
+		{"freplace", jitOff, false, "needs the JIT: net.core.bpf_jit_enable is 0"},
+		{"timer", jitOff, false, "needs the JIT: net.core.bpf_jit_enable is 0"},
+		{"bpf_loop", jitOn, true, "kernel 6.1 >= 5.17"},
+		{"bpf_to_bpf_call", noJIT, true, "kernel 6.1 >= 4.16"},
+		{"bpf_loop", Kernel{Version: v61}, true, "kernel 6.1 >= 5.17"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, why := Expect(caseNamed(t, tc.name), tc.k)
+			assert.Equal(t, tc.want, got)
+			assert.Equal(t, tc.why, why)
+		})
+	}
+}
