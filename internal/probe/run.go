@@ -716,6 +716,14 @@ func Observe(ctx context.Context, opts Options) ([]Observation, Env, KernelConfi
 		defer close(btfDone)
 		kb, btfErr = loadKernelBTF(btfPath, kernelEnums, btfNames())
 	}()
+	// The whole-BTF index for the kfunc, struct_ops and BTF probes
+	// (dimensions.go) is read alongside the helper matrix.
+	idxDone := make(chan struct{})
+	var idx *btfIndex
+	go func() {
+		defer close(idxDone)
+		idx, _ = loadBTFIndex(btfPath)
+	}()
 	r.pickHelperLogLevel()
 	r.findMaxHelper()
 	plain := progTypesWhere(false)
@@ -743,6 +751,8 @@ func Observe(ctx context.Context, opts Options) ([]Observation, Env, KernelConfi
 	}()
 	r.probeHelpers(ctx, withBTF)
 	wg.Wait()
+	<-idxDone
+	r.probeDimensions(ctx, idx)
 	if err := ctx.Err(); err != nil {
 		return nil, Env{}, nil, fmt.Errorf("probe: %w", err)
 	}
