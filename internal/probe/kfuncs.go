@@ -292,7 +292,12 @@ func (r *runner) probeKfuncMatrix(ctx context.Context, x *btfIndex) {
 			o.Outcome = OutcomeNotSupported
 			o.Detail = "no FUNC " + k.name + " in the kernel's BTF"
 		case errs[k.name] != "":
-			o.Outcome, o.Err = OutcomeError, errs[k.name]
+			// Listed, and no probe program satisfied the verifier far
+			// enough to answer (an argument it checks before the call:
+			// an arena pointer, a device-bound program): present, with
+			// the first load's error; never supported.
+			o.Outcome = OutcomePresent
+			o.Value = "present, not probed: listed by " + source + "; no load could be built (" + errs[k.name] + ")"
 		case source != kfuncSourceTag:
 			// The FUNC exists but no program type may call it: on a
 			// kernel without kfunc tags that means it is not a kfunc here.
