@@ -157,10 +157,12 @@ func classifyKfuncLoad(res loadResult) (helperVerdict, string) {
 		return verdictError, res.err.Error() + " without a verifier complaint"
 	}
 	if n, ok := verifierlog.Processed(log); ok && n == 0 {
-		return verdictError, res.err.Error() + " before the kfunc call was checked: " + string(complaint)
+		return verdictError, res.err.Error() + beforeKfuncCall + string(complaint)
 	}
 	return verdictSupported, ""
 }
+
+const beforeKfuncCall = " before the kfunc call was checked: "
 
 // kernelKfunc is one kfunc of the running kernel.
 type kernelKfunc struct {
@@ -259,6 +261,9 @@ func (r *runner) probeKfuncMatrix(ctx context.Context, x *btfIndex) {
 		j := jobs[i]
 		o := Observation{Kind: result.KindKfunc, Name: j.k.name, ProgramType: j.pt}
 		o.Outcome, o.Err, o.Detail = r.probeKfunc(l, j)
+		if o.Outcome == OutcomePresent {
+			o.Value, o.Detail = o.Detail, ""
+		}
 		obs[i] = o
 	})
 	if ctx.Err() != nil {
@@ -273,9 +278,9 @@ func (r *runner) probeKfuncMatrix(ctx context.Context, x *btfIndex) {
 			offered[o.Name] = append(offered[o.Name], o.ProgramType)
 		case OutcomeNotSupported:
 			unknown[o.Name] = true
-		case OutcomeError:
+		case OutcomeError, OutcomePresent:
 			if errs[o.Name] == "" {
-				errs[o.Name] = o.ProgramType + ": " + o.Err
+				errs[o.Name] = o.ProgramType + ": " + o.Err + strings.TrimPrefix(o.Value, "present, not probed: ")
 			}
 		}
 	}
@@ -342,6 +347,12 @@ func (r *runner) probeKfunc(l *loader, j kfuncJob) (Outcome, string, string) {
 		case verdictUnknownHelper:
 			return OutcomeNotSupported, "", "the kernel does not know " + j.k.name + " as a kfunc"
 		case verdictError:
+			if strings.Contains(errText, beforeKfuncCall) {
+				// The verifier refused an argument it checks before the
+				// call (an arena pointer without an arena): this probe
+				// cannot build the load; not a yes, not a no.
+				return OutcomePresent, "", "present, not probed: " + errText
+			}
 			return OutcomeError, errText, ""
 		case verdictNeedsSleepable:
 			needsSleep = true

@@ -9,6 +9,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
+	"github.com/bpfmatrix/bpfmatrix/internal/features"
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
 	"github.com/bpfmatrix/bpfmatrix/internal/verifierlog"
 )
@@ -96,6 +98,7 @@ func (r *runner) probeStructOps(ctx context.Context, x *btfIndex) {
 		return
 	}
 	types := x.listStructOps()
+	r.structOpsNotInBTF(types)
 	typeOK := make([]bool, len(types))
 	r.parallel(ctx, len(types), func(l *loader, i int) {
 		t := types[i]
@@ -151,4 +154,33 @@ func (r *runner) probeStructOps(ctx context.Context, x *btfIndex) {
 		}
 		r.add(o)
 	})
+}
+
+// structOpsNotInBTF adds a row for each struct_ops type of
+// features.StructOps the kernel's BTF lacks, where its version or config
+// explains that. Otherwise no row: the type may be registered by a module
+// (hid_bpf_ops lives in hid.ko), whose BTF this probe does not read.
+func (r *runner) structOpsNotInBTF(types []structOpsType) {
+	have := map[string]bool{}
+	for _, t := range types {
+		have[t.name] = true
+	}
+	for _, s := range features.StructOps {
+		if have[s.Name] {
+			continue
+		}
+		explained := false
+		if v, err := catalog.ParseVersion(s.Version); err == nil && r.env.Version.Less(v) {
+			explained = true
+		}
+		for _, c := range s.Config {
+			if r.env.Config != nil && !r.env.Config.Enabled(c) {
+				explained = true
+			}
+		}
+		if explained {
+			r.add(Observation{Kind: result.KindStructOps, Name: s.Name, Outcome: OutcomeNotSupported,
+				Detail: "no struct " + s.Name + " with a bpf_struct_ops_" + s.Name + " value type in the kernel's BTF"})
+		}
+	}
 }
