@@ -68,7 +68,7 @@ func TestDimensionFacts(t *testing.T) {
 	for _, c := range []fact{
 		// Kfuncs. bpf_rcu_read_lock: 9bb00b2895cb (6.2). 5.10's BTF tags no
 		// kfunc and its kallsyms names no kfunc set: the table's row says why.
-		{kernel: "debian-5.10", kind: result.KindKfunc, name: "bpf_rcu_read_lock", status: result.Unsupported, reason: result.ReasonVersion, reasonHas: "6.2 (9bb00b2895cb)"},
+		{kernel: "debian-5.10", kind: result.KindKfunc, name: "bpf_rcu_read_lock", status: result.Unsupported, reason: result.ReasonVersion, reasonHas: "6.2 (commit 9bb00b2895cb)"},
 		{kernel: "debian-6.12", kind: result.KindKfunc, name: "bpf_rcu_read_lock", status: result.Supported},
 		{kernel: "debian-6.12", kind: result.KindKfunc, progType: "tracing", name: "bpf_rcu_read_lock", status: result.Supported},
 		{kernel: "debian-7.2", kind: result.KindKfunc, name: "bpf_rcu_read_lock", status: result.Supported},
@@ -87,7 +87,7 @@ func TestDimensionFacts(t *testing.T) {
 		// BTF features, loaded as libbpf's FEAT_BTF_* probes.
 		{kernel: "debian-5.10", kind: result.KindBTF, name: "func_linkage", status: result.Supported},
 		{kernel: "debian-5.10", kind: result.KindBTF, name: "type_tag", status: result.Unsupported, reason: result.ReasonVersion, reasonHas: "5.17"},
-		{kernel: "debian-5.10", kind: result.KindBTF, name: "enum64", status: result.Unsupported, reason: result.ReasonVersion, reasonHas: "6.0 (6089fb325cf7)"},
+		{kernel: "debian-5.10", kind: result.KindBTF, name: "enum64", status: result.Unsupported, reason: result.ReasonVersion, reasonHas: "6.0 (commit 6089fb325cf7)"},
 		{kernel: "debian-6.1", kind: result.KindBTF, name: "enum64", status: result.Supported},
 		{kernel: "debian-6.1", kind: result.KindBTF, name: "qmark_datasec", status: result.Unsupported, reason: result.ReasonVersion},
 		{kernel: "debian-6.12", kind: result.KindBTF, name: "qmark_datasec", status: result.Supported},
