@@ -16,48 +16,59 @@ import (
 	"github.com/bpfmatrix/bpfmatrix/internal/run"
 )
 
-// debian-7.2 is probed on its own (one boot, no corpus): realMatrix has
-// 7.3, and the diff from 7.2 to 7.3 is what shows kfuncs gained and lost.
+// The dimension tests run their own probe-only matrix (no corpus, no
+// bpftool) over the four kernels and 7.3, whose diff from 7.2 shows kfuncs
+// gained and lost. Boot and run deadlines are generous: the kfunc matrix
+// is thousands of loads, and this machine is shared.
 var (
-	kernel72Once sync.Once
-	kernel72     *result.KernelResult
-	kernel72Err  error
+	dimOnce sync.Once
+	dimRes  map[string]*result.KernelResult
+	dimErr  error
 )
 
-func probe72(t *testing.T) *result.KernelResult {
+var dimKernels = []string{"debian-5.10", "debian-6.1", "debian-6.12", "debian-7.2", "debian-7.3"}
+
+func dimensionsMatrix(t *testing.T) map[string]*result.KernelResult {
 	t.Helper()
-	kernel72Once.Do(func() {
-		specs, err := catalog.Default().LookupAll([]string{"debian-7.2"})
+	dimOnce.Do(func() {
+		specs, err := catalog.Default().LookupAll(dimKernels)
 		if err != nil {
-			kernel72Err = err
+			dimErr = err
 			return
 		}
-		fetchKernel(t, "debian-7.2")
+		for _, name := range dimKernels {
+			fetchKernel(t, name)
+		}
 		f, err := fetch.New(fetch.Options{CacheDir: cacheDir(t)})
 		if err != nil {
-			kernel72Err = err
+			dimErr = err
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 		defer cancel()
-		m, err := run.Run(ctx, specs, run.Options{Fetcher: f, Parallel: 1, CPUs: 1})
+		m, err := run.Run(ctx, specs, run.Options{Fetcher: f, Parallel: 2, CPUs: 1, NoCache: true,
+			BootTimeout: 5 * time.Minute, RunTimeout: 10 * time.Minute})
 		if err != nil {
-			kernel72Err = err
+			dimErr = err
 			return
 		}
-		kernel72 = &m.Kernels[0]
+		dimRes = map[string]*result.KernelResult{}
+		for i := range m.Kernels {
+			dimRes[m.Kernels[i].Kernel.Name] = &m.Kernels[i]
+		}
 	})
-	require.NoError(t, kernel72Err)
-	require.Empty(t, kernel72.Error)
-	return kernel72
+	require.NoError(t, dimErr)
+	for name, kr := range dimRes {
+		require.Empty(t, kr.Error, "kernel %s failed", name)
+	}
+	return dimRes
 }
 
 // TestDimensionFacts asserts known cells of the kfunc, BTF and struct_ops
 // dimensions on debian-5.10, 6.1, 6.12 and 7.2: versions from the one
 // table (internal/features), sources upstream.
 func TestDimensionFacts(t *testing.T) {
-	m := realMatrix(t)
-	m["debian-7.2"] = probe72(t)
+	m := dimensionsMatrix(t)
 	type fact struct {
 		kernel, progType, name string
 		kind                   result.Kind
@@ -122,8 +133,8 @@ func TestDimensionFacts(t *testing.T) {
 // TestKfuncDiff72To73: 7.3 adds bpf_icmp_send and the bpf_ksock_* kfuncs
 // and drops scx_bpf_cpu_rq; the diff of the two kernels says so.
 func TestKfuncDiff72To73(t *testing.T) {
-	m := realMatrix(t)
-	d := matrix.CompareKernels(probe72(t), m["debian-7.3"])
+	m := dimensionsMatrix(t)
+	d := matrix.CompareKernels(m["debian-7.2"], m["debian-7.3"])
 	kinds := map[string]matrix.ChangeKind{}
 	for _, kd := range d.Kernels {
 		for _, c := range kd.Changes {
