@@ -109,6 +109,8 @@ func TestDiff(t *testing.T) {
 		{"one file", []string{"diff", root}, 2, "", "accepts 2 arg"},
 		{"missing file", []string{"diff", root, filepath.Join(dir, "nope.json")}, 2, "", "no such file"},
 		{"not json", []string{"diff", garbage, root}, 2, "", "invalid matrix"},
+		{"kernel pair", []string{"diff", "--old-kernel", "host", "--new-kernel", "host", root, nobody}, 1, "host -> host:\n", "lost"},
+		{"kernel pair unknown", []string{"diff", "--old-kernel", "host", "--new-kernel", "debian-7.3", root, nobody}, 2, "", "must name a kernel"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stdout, stderr, code := runCLI(t, tc.args...)

@@ -35,9 +35,9 @@ var Unprobed = []Spec{
 	unprobed("btf_enum64", "6.0", ""),
 }
 
-// KindKfunc marks rows of Kfuncs: kernel functions called by BTF ID. The
-// result schema has no such kind because no probe measures them.
-const KindKfunc result.Kind = "kfunc"
+// KindKfunc marks rows of Kfuncs: kernel functions called by BTF ID
+// (result.KindKfunc, which the guest's kfunc probes report).
+const KindKfunc = result.KindKfunc
 
 func kfunc(name, version, commit string) Spec {
 	return Spec{Kind: KindKfunc, Name: name, Value: -1, Version: version, Commit: commit, Config: []string{"CONFIG_DEBUG_INFO_BTF", "CONFIG_BPF_JIT"}}
@@ -69,7 +69,7 @@ type key struct {
 var index = func() map[key]Spec {
 	m := map[key]Spec{}
 	add := func(s Spec) { m[key{s.Kind, s.Name}] = s }
-	for _, list := range [][]Spec{ProgramTypes, MapTypes, AttachTypes, LinkTypes, MiscFeatures, SystemState, Unprobed, Kfuncs} {
+	for _, list := range [][]Spec{ProgramTypes, MapTypes, AttachTypes, LinkTypes, MiscFeatures, SystemState, Unprobed, Kfuncs, BTFFeatures, StructOps} {
 		for _, s := range list {
 			add(s)
 		}

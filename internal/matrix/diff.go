@@ -122,15 +122,25 @@ func compareKernel(ok, nk *result.KernelResult) []Change {
 		oldF[ok.Features[i].Key()] = &ok.Features[i]
 	}
 	newKeys := map[string]bool{}
+	oldList, newList := hasKfuncList(ok), hasKfuncList(nk)
 	for i := range nk.Features {
 		nf := &nk.Features[i]
 		newKeys[nf.Key()] = true
-		if c, ok := compareFeature(oldF[nf.Key()], nf); ok {
+		of := oldF[nf.Key()]
+		if of == nil && oldList && isKfuncListed(nf) {
+			out = append(out, kfuncMembership(nil, nf))
+			continue
+		}
+		if c, ok := compareFeature(of, nf); ok {
 			out = append(out, c)
 		}
 	}
 	for i := range ok.Features {
 		if of := &ok.Features[i]; !newKeys[of.Key()] {
+			if newList && isKfuncListed(of) {
+				out = append(out, kfuncMembership(of, nil))
+				continue
+			}
 			c, _ := compareFeature(of, nil)
 			out = append(out, c)
 		}
@@ -154,6 +164,47 @@ func compareKernel(ok, nk *result.KernelResult) []Change {
 		}
 	}
 	return out
+}
+
+// isKfuncListed says whether f is a row of a kernel's own kfunc list (a
+// kfunc feature without a program type).
+func isKfuncListed(f *result.Feature) bool {
+	return f.Kind == result.KindKfunc && f.ProgramType == ""
+}
+
+// hasKfuncList says whether a kernel's result lists its kfuncs, so that a
+// kfunc missing from it is missing from the kernel.
+func hasKfuncList(k *result.KernelResult) bool {
+	for i := range k.Features {
+		if isKfuncListed(&k.Features[i]) && k.Features[i].Status != result.Unsupported {
+			return true
+		}
+	}
+	return false
+}
+
+// kfuncMembership is the change for a kfunc one kernel lists and the other
+// does not: the kernel's BTF gained or lost it, which is a gain or loss
+// whatever a probe made of it (a kfunc the new kernel dropped breaks the
+// programs that call it).
+func kfuncMembership(of, nf *result.Feature) Change {
+	if nf != nil {
+		return Change{Kind: Gained, What: string(result.KindKfunc), Name: nf.Name, Old: "absent", New: "listed, " + string(nf.Status),
+			Detail: nf.Value}
+	}
+	return Change{Kind: Lost, What: string(result.KindKfunc), Name: of.Name, Old: "listed, " + string(of.Status), New: "absent",
+		Detail: "not in the new kernel's kfunc list"}
+}
+
+// CompareKernels lists what changed from one kernel's result to another's
+// (two versions of a kernel under different names: debian-7.2 against
+// debian-7.3), as one KernelDiff named "OLD -> NEW".
+func CompareKernels(old, new *result.KernelResult) *Diff {
+	d := &Diff{}
+	if changes := compareKernel(old, new); len(changes) > 0 {
+		d.Kernels = append(d.Kernels, KernelDiff{Kernel: old.Kernel.Name + " -> " + new.Kernel.Name, Changes: changes})
+	}
+	return d
 }
 
 func featureState(f *result.Feature) string {

@@ -167,6 +167,9 @@ func Markdown(m *result.Matrix) []byte {
 			}
 			w("### Program type %s\n\n", mdEscape(g.ptype))
 			header("Helper")
+		} else if g.kind == result.KindKfunc && g.ptype != "" {
+			w("### Kfuncs: program type %s\n\n", mdEscape(g.ptype))
+			header("Kfunc")
 		} else {
 			w("## %s\n\n", kindTitle(g.kind))
 			header("Name")

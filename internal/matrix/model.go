@@ -19,6 +19,9 @@ var kindOrder = []result.Kind{
 	result.KindSystem,
 	result.KindObserve,
 	result.KindHelper,
+	result.KindBTF,
+	result.KindStructOps,
+	result.KindKfunc,
 }
 
 // KindVerifier labels verifier-corpus rows in the HTML page and the JSON
@@ -35,6 +38,15 @@ var kindTitles = map[result.Kind]string{
 	result.KindSystem:      "System state",
 	result.KindObserve:     "Attach and observe",
 	result.KindHelper:      "Helpers",
+	result.KindBTF:         "BTF features",
+	result.KindStructOps:   "struct_ops types (TYPE.MEMBER:sleepable: may the member be a sleepable program)",
+	result.KindKfunc:       "Kfuncs (the kernel's list)",
+}
+
+// perProgramType says whether a kind's features are probed per program
+// type (a group per program type, like helpers).
+func perProgramType(k result.Kind, ptype string) bool {
+	return k == result.KindHelper || (k == result.KindKfunc && ptype != "")
 }
 
 func kindTitle(k result.Kind) string {
@@ -63,6 +75,9 @@ type featureGroup struct {
 func (g *featureGroup) title() string {
 	if g.kind == result.KindHelper {
 		return "Helpers: " + g.ptype
+	}
+	if g.kind == result.KindKfunc && g.ptype != "" {
+		return "Kfuncs: " + g.ptype
 	}
 	return kindTitle(g.kind)
 }
@@ -111,13 +126,13 @@ func newModel(m *result.Matrix) *model {
 				r = &featureRow{key: key, kind: f.Kind, ptype: f.ProgramType, name: f.Name, cells: make([]*result.Feature, n)}
 				rows[key] = r
 				gk := string(f.Kind)
-				if f.Kind == result.KindHelper {
+				if perProgramType(f.Kind, f.ProgramType) {
 					gk += "/" + f.ProgramType
 				}
 				g := groups[gk]
 				if g == nil {
 					g = &featureGroup{kind: f.Kind}
-					if f.Kind == result.KindHelper {
+					if perProgramType(f.Kind, f.ProgramType) {
 						g.ptype = f.ProgramType
 					}
 					groups[gk] = g

@@ -55,6 +55,19 @@
 // milliseconds (an attach target resolved through kallsyms) are issued as
 // ordinary syscalls so that the runtime does not signal them.
 //
+// Kfuncs, BTF features and struct_ops types (dimensions.go) read the whole
+// BTF once (btfIndex). The kernel's kfunc list is the FUNCs its BTF tags
+// bpf_kfunc (kernels from 6.10), else the members of the kfunc BTF_ID sets
+// that /proc/kallsyms names (6.0-6.9), else the table's kfuncs; each is
+// loaded as a call from one program type per kfunc hook (kfuncProgTypes),
+// with the type's first loadable variant and, when the verifier asks for
+// one, its sleepable variant. A kfunc no probed type may call, or whose
+// call no probe program can satisfy (an arena pointer argument), is
+// present, never supported. BTF features load libbpf's FEAT_BTF_* blobs.
+// A struct_ops type is a struct NAME with a bpf_struct_ops_NAME value type
+// in the BTF, supported when a program for one of its members loads; each
+// member gets a sleepable load.
+//
 // The caller must be privileged (CheckPrivilege) and, on kernels before
 // 5.11, should raise RLIMIT_MEMLOCK first (internal/rlimit).
 package probe

@@ -59,6 +59,7 @@ func Probe(ctx context.Context, opts Options) (*result.KernelResult, error) {
 var kindOrder = map[result.Kind]int{
 	result.KindSystem: 0, result.KindProgramType: 1, result.KindMapType: 2, result.KindAttachType: 3,
 	result.KindLinkType: 4, result.KindMisc: 5, result.KindHelper: 6,
+	result.KindBTF: 7, result.KindStructOps: 8, result.KindKfunc: 9,
 }
 
 // SortFeatures orders features by kind, then by program type and enum
@@ -77,6 +78,13 @@ func SortFeatures(fs []result.Feature) {
 			p, _ := LookupSpec(result.KindProgramType, f.ProgramType)
 			h, _ := LookupSpec(result.KindHelper, f.Name)
 			k.val = p.Value*1000 + h.Value
+		} else if f.Kind == result.KindKfunc || f.Kind == result.KindBTF || f.Kind == result.KindStructOps {
+			// The kernel's own list first, then by program type; by name
+			// inside each (kfuncs.go, btffeatures.go, structops.go).
+			if f.ProgramType != "" {
+				p, _ := LookupSpec(result.KindProgramType, f.ProgramType)
+				k.val = p.Value + 1
+			}
 		} else if s, ok := LookupSpec(f.Kind, f.Name); ok {
 			k.val = s.Value
 		} else {

@@ -754,6 +754,14 @@ func Observe(ctx context.Context, opts Options) ([]Observation, Env, KernelConfi
 			opts.Phase("BTF scan (beside plain types)", time.Since(start))
 		}
 	}()
+	// The whole-BTF index for the kfunc, struct_ops and BTF probes
+	// (dimensions.go) is read alongside the helper matrix.
+	idxDone := make(chan struct{})
+	var idx *btfIndex
+	go func() {
+		defer close(idxDone)
+		idx, _ = loadBTFIndex(btfPath)
+	}()
 	phase := func(name string, f func()) {
 		start := time.Now()
 		f()
@@ -789,6 +797,7 @@ func Observe(ctx context.Context, opts Options) ([]Observation, Env, KernelConfi
 	}()
 	phase("helpers (BTF-targeted types)", func() { r.probeHelpers(ctx, withBTF) })
 	wg.Wait()
+	phase("kfuncs, BTF features, struct_ops", func() { <-idxDone; r.probeDimensions(ctx, idx) })
 	if err := ctx.Err(); err != nil {
 		return nil, Env{}, nil, fmt.Errorf("probe: %w", err)
 	}

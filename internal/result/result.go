@@ -35,6 +35,19 @@ const (
 	// delivery bursts one row each (ringbuf.burst, perf_buffer.burst) with
 	// their counts in Value.
 	KindObserve Kind = "observe"
+	// KindKfunc: a kernel function the kernel's BTF lists as a kfunc. A
+	// row without ProgramType is the kernel's own list (status supported
+	// when some program type's load got past the call, present when none
+	// could); with ProgramType, whether that program type may call it.
+	KindKfunc Kind = "kfunc"
+	// KindBTF: a BTF feature (a type kind, func linkage, DATASEC names,
+	// module BTF), probed by loading a BTF blob as libbpf's FEAT_BTF_*
+	// probes do.
+	KindBTF Kind = "btf"
+	// KindStructOps: a struct_ops type the kernel offers (Name is the
+	// type, e.g. tcp_congestion_ops) or, as TYPE.MEMBER, whether that
+	// member may be a sleepable program.
+	KindStructOps Kind = "struct_ops"
 )
 
 // ReasonKind says why a feature is unsupported.
