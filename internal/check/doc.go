@@ -28,7 +28,9 @@
 //   - accepted: the kernel loaded it (a map: created).
 //   - rejected: the kernel said no (verifier, map creation). Fails.
 //   - needs_value: user space sets something first (a map's max_entries of
-//     0, a placeholder attach target); give it with Values. Does not fail.
+//     0, a placeholder attach target, or one this kernel's BTF lacks, which
+//     a tool's user space replaces by other programs); give it with
+//     Values. Does not fail.
 //   - not_loaded: the question could not be asked (an freplace program
 //     without a target in its object). Does not fail.
 //   - error: no verdict (the kernel failed, the object is unreadable, the

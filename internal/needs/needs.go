@@ -240,6 +240,22 @@ func extractProgram(spec *ebpf.CollectionSpec, ps *ebpf.ProgramSpec, objBTF []Re
 		b.add(misc("trampolines", "attaches through a BPF trampoline"))
 	}
 
+	// A kfunc whose address the program loads is tested with
+	// bpf_ksym_exists(), which only takes __weak externs: on a kernel
+	// without it the loader poisons the call (libbpf and cilium/ebpf alike)
+	// and the verifier drops the branch as dead code. The kfuncs called in
+	// that branch are __weak too as a rule, and BTF does not say which
+	// extern is weak, so in such a program no kfunc call decides a load
+	// (cilium/ebpf's kfunc-el.elf call_weak_kfunc, which calls
+	// bpf_cpumask_create and bpf_cpumask_release, loads on 5.10).
+	guarded := false
+	for _, ins := range ps.Instructions {
+		if ins.OpCode.IsDWordLoad() && ins.Reference() != "" && spec.Maps[ins.Reference()] == nil && isKfunc(spec, ins) {
+			guarded = true
+			break
+		}
+	}
+
 	var cur *Source
 	seenMap := map[string]bool{}
 	raw := 0
@@ -271,7 +287,7 @@ func extractProgram(spec *ebpf.CollectionSpec, ps *ebpf.ProgramSpec, objBTF []Re
 		op := ins.OpCode
 		switch op.Class() {
 		case asm.JumpClass, asm.Jump32Class:
-			jumpRequirements(*ins, op, at, b.has)
+			jumpRequirements(*ins, op, at, b.has, guarded)
 		case asm.ALUClass, asm.ALU64Class:
 			if v4ALU(op) && !b.has(result.KindMisc, "v4_isa_extension") {
 				at(misc("v4_isa_extension", "uses a v4 instruction ("+fmt.Sprint(ins)+")"))
@@ -356,7 +372,7 @@ func rank(r Requirement) int {
 	return r.order
 }
 
-func jumpRequirements(ins asm.Instruction, op asm.OpCode, at func(Requirement), has func(result.Kind, string) bool) {
+func jumpRequirements(ins asm.Instruction, op asm.OpCode, at func(Requirement), has func(result.Kind, string) bool, guarded bool) {
 	jop := op.JumpOp()
 	switch {
 	case ins.IsBuiltinCall():
@@ -373,8 +389,14 @@ func jumpRequirements(ins asm.Instruction, op asm.OpCode, at func(Requirement), 
 		if r.Advisory {
 			r.Why += " (its first release is not in the features table)"
 		}
+		m := misc("kfuncs", "calls kfunc "+name)
+		if guarded {
+			const weak = " (in a program that tests __weak kfuncs with bpf_ksym_exists: without them the calls are dropped)"
+			r.Advisory, r.Why = true, r.Why+weak
+			m.Advisory, m.Why = true, m.Why+weak
+		}
 		at(r)
-		at(misc("kfuncs", "calls kfunc "+name))
+		at(m)
 		return
 	case ins.IsFunctionCall():
 		at(misc("bpf_to_bpf_calls", "calls subprogram "+ins.Reference()))

@@ -360,3 +360,23 @@ func TestExplainer(t *testing.T) {
 		})
 	}
 }
+
+// TestExtractWeakKfuncs: cilium/ebpf's kfunc-el.elf (a real object,
+// tests/testdata/thirdparty/cilium-ebpf/PROVENANCE). A program that tests
+// __weak kfuncs with bpf_ksym_exists loads where they (and kfuncs
+// altogether) are missing, as debian-5.10 showed: its kfunc calls decide
+// nothing. A plain kfunc call still needs kfuncs (5.13).
+func TestExtractWeakKfuncs(t *testing.T) {
+	progs := extract(t, "../../tests/testdata/thirdparty/cilium-ebpf/kfunc-el.elf")
+	for _, name := range []string{"call_weak_kfunc", "weak_kfunc_missing"} {
+		r, ok := find(progs[name], result.KindMisc, "kfuncs")
+		require.True(t, ok, name)
+		assert.True(t, r.Advisory, "%s: %+v", name, r)
+		assert.Contains(t, r.Why, "bpf_ksym_exists", name)
+		assert.Equal(t, "5.5", progs[name].Minimum, "%s: tp_btf decides", name)
+	}
+	r, ok := find(progs["call_kfunc"], result.KindMisc, "kfuncs")
+	require.True(t, ok)
+	assert.False(t, r.Advisory)
+	assert.Equal(t, "5.13", r.Version)
+}
