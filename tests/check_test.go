@@ -389,7 +389,7 @@ func TestCheckObjectKinds(t *testing.T) {
 		"same_object.o program trace_xdp_main":        acc, // fexit on xdp_main
 		"same_object.o program replace_handle_packet": acc,
 		"user_values.o program count_unlink":          needs("map counts has max_entries 0"),
-		"user_values.o program file_open_fentry":      needs("attach target dummy_file_open is not a function in this kernel's BTF"),
+		"user_values.o program file_open_fentry":      needs("attach target dummy_file_open is not in this kernel's BTF"),
 		"user_values.o map counts":                    {check.CellNeedsValue, "--set map.counts.max_entries=N", ""},
 	} {
 		got, ok := cells[key]

@@ -35,39 +35,38 @@ func needsMatrix(t *testing.T) string {
 	return path
 }
 
-// TestPredictionsMatchRealLoads runs `needs --matrix` (no boot) and `check`
-// (one boot per kernel) over the committed objects on the matrix's kernels
-// and holds every prediction to the real load: a program a kernel accepted
-// lacks nothing there, and a program rejected on one kernel but accepted on
-// another (so rejected for what that kernel lacks) has a missing
-// requirement named, the one the kernel's message is about.
+// TestPredictionsMatchRealLoads runs `needs --matrix` (no boot) over the
+// committed objects and every third-party one (testdata/thirdparty), and
+// holds every prediction to the real loads of `check` on the matrix's
+// kernels (TestCheckThirdParty's run: one boot per kernel): a program a
+// kernel accepted lacks nothing there, and a program rejected on one
+// kernel but accepted on another (so rejected for what that kernel lacks)
+// has a missing requirement named, the one the kernel's message is about,
+// unless it is one of the rejections below that no feature explains.
 func TestPredictionsMatchRealLoads(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots kernels")
 	}
-	kernels := []string{"debian-5.10", "debian-6.1", "debian-6.12"}
-	for _, k := range kernels {
-		fetchKernel(t, k)
-	}
-	// complexity.o is left out: it hits the verifier's limits on every
-	// kernel, which no feature explains.
-	// module_kfunc.o calls a kfunc of the nf_conntrack module: "needs
-	// module" from both, from the kernels' module indexes.
-	objs := []string{obj("loop.o"), obj("never.o"), obj("libbpf_style.o"), obj("custom_section.o"), obj("maps_only.o"), obj("module_kfunc.o")}
+	real, objs, _ := checkEverything(t)
+	kernels := checkKernels
 
-	stdout, stderr, code := bpfmatrix(t, nil, append([]string{"needs", "--json", "--matrix", needsMatrix(t)}, objs...)...)
+	// needs is given the objects it can read: cilium/ebpf's three
+	// deliberately broken or too new objects are bad input to it (exit 2).
+	// javagc.bpf.o (usdt.bpf.h's weak symbols) is read the way libbpf
+	// reads it (object.Object.Relaxed).
+	var readable []string
+	for _, o := range objs {
+		switch filepath.Base(o) {
+		case "invalid_btf_map_init-el.elf", "invalid_map_static-el.elf", "ksym-el.elf":
+			continue
+		}
+		readable = append(readable, o)
+	}
+	stdout, stderr, code := bpfmatrix(t, nil, append([]string{"needs", "--json", "--matrix", needsMatrix(t)}, readable...)...)
 	require.Equal(t, 0, code, stderr)
 	var predicted cli.NeedsReport
 	require.NoError(t, json.Unmarshal([]byte(stdout), &predicted), stdout)
 	require.Equal(t, kernels, predicted.Kernels)
-
-	stdout, stderr, code = bpfmatrix(t, nil, append([]string{"check", "--json", "--kernels", strings.Join(kernels, ",")}, objs...)...)
-	require.Equal(t, 1, code, "rejections => exit 1; stderr: %s", stderr)
-	var real check.Report
-	require.NoError(t, json.Unmarshal([]byte(stdout), &real), stdout)
-	for _, k := range real.Kernels {
-		require.Empty(t, k.Error, k.Name)
-	}
 
 	type progKey struct{ object, program string }
 	lacks := map[progKey]map[string]string{}   // kernel -> explanation ("" when nothing missing)
@@ -103,7 +102,30 @@ func TestPredictionsMatchRealLoads(t *testing.T) {
 		}
 	}
 
-	explained := 0
+	// Rejected on some kernels and accepted on others for a reason that is
+	// no feature of the table: each was read in the kernel's log and the
+	// tool's source.
+	notAFeature := map[progKey]map[string]bool{
+		// The tp_btf arguments of block_rq_insert/issue were (q, rq) until
+		// 5.11 (a54895fa057c): reading the second as the first is out of
+		// bounds. biosnoop's and bitesize's user space pick by kernel.
+		{"biosnoop.bpf.o", "block_rq_insert"}: {"debian-5.10": true},
+		{"biosnoop.bpf.o", "block_rq_issue"}:  {"debian-5.10": true},
+		{"bitesize.bpf.o", "block_rq_issue"}:  {"debian-5.10": true},
+		// raw_tp programs calling bpf_get_socket_cookie only where
+		// bpf_core_enum_value_exists(BPF_FUNC_check_mtu) (5.12+) holds: on
+		// 5.10 the verifier never sees the call (accepted), on 6.1 and
+		// 6.12 it does, and raw_tp programs are not offered the helper.
+		// needs takes a call in such a branch as deciding nothing, so it
+		// predicts no rejection here (a kernel where the branch is live
+		// and the helper still missing for the program type).
+		{"tcppktlat.bpf.o", "tcp_probe"}:            {"debian-6.1": true, "debian-6.12": true},
+		{"tcppktlat.bpf.o", "tcp_rcv_space_adjust"}: {"debian-6.1": true, "debian-6.12": true},
+		{"tcppktlat.bpf.o", "tcp_destroy_sock"}:     {"debian-6.1": true, "debian-6.12": true},
+	}
+	seenNotAFeature := map[progKey]bool{}
+
+	explained, unpredicted := 0, 0
 	for _, row := range real.Rows {
 		key := progKey{filepath.Base(row.Object), row.Name}
 		switch row.Kind {
@@ -114,6 +136,14 @@ func TestPredictionsMatchRealLoads(t *testing.T) {
 			continue
 		}
 		pred, ok := lacks[key]
+		if !ok {
+			// An object only libbpf reads: needs has no programs for it
+			// until it reads such objects too; its rows are counted.
+			if row.Cells[kernels[0]].Loader == "libbpf" {
+				unpredicted++
+				continue
+			}
+		}
 		require.True(t, ok, "no prediction for %v", key)
 		acceptedSomewhere := false
 		for _, c := range row.Cells {
@@ -128,6 +158,9 @@ func TestPredictionsMatchRealLoads(t *testing.T) {
 				assert.Empty(t, modules[key][k], "%v on %s: accepted, but predicted to need a module", key, k)
 			case cell.Status == check.CellNeedsModule:
 				assert.Equal(t, cell.Module, modules[key][k], "%v on %s: %s", key, k, cell.Summary)
+			case cell.Status == check.CellRejected && acceptedSomewhere && notAFeature[key][k]:
+				seenNotAFeature[key] = true
+				t.Logf("%v on %s: rejected (%s), no feature explains it: %q", key, k, cell.Summary, why)
 			case cell.Status == check.CellRejected && acceptedSomewhere:
 				if assert.NotEmpty(t, why, "%v on %s: rejected (%s) but accepted elsewhere, and nothing predicted missing", key, k, cell.Summary) {
 					explained++
@@ -139,7 +172,11 @@ func TestPredictionsMatchRealLoads(t *testing.T) {
 			}
 		}
 	}
-	assert.Equal(t, 4, explained, "loop.o's two programs on debian-5.10, maps_only.o's arena on debian-5.10 and 6.1")
+	for key := range notAFeature {
+		assert.True(t, seenNotAFeature[key], "%v: listed as rejected for no feature, but it was not", key)
+	}
+	t.Logf("%d rejections explained by needs; %d rows loaded with libbpf and not predicted", explained, unpredicted)
+	assert.GreaterOrEqual(t, explained, 4, "loop.o's two programs on debian-5.10, maps_only.o's arena on debian-5.10 and 6.1, and the third-party ones")
 	ct := progKey{"module_kfunc.o", "ct_lookup"}
 	assert.Equal(t, map[string]string{"debian-6.1": "nf_conntrack", "debian-6.12": "nf_conntrack"}, modules[ct])
 	// 5.10's nf_conntrack has no kfuncs (5.18), nor 5.10 kfuncs for XDP.
@@ -153,4 +190,6 @@ func TestPredictionsMatchRealLoads(t *testing.T) {
 	assert.Equal(t, "map arena has type arena (6.9, 317460317a02); debian-6.1 lacks it", lacks[progKey{"maps_only.o", "map arena"}]["debian-6.1"])
 	assert.Equal(t, "calls bpf_loop (5.17, e6f2dd0f8067) at loop.c:30; debian-5.10 lacks it", lacks[progKey{"loop.o", "sum_loop"}]["debian-5.10"])
 	assert.Equal(t, "calls bpf_strncmp (5.17, c5fb19937455) at loop.c:42; debian-5.10 lacks it", lacks[progKey{"loop.o", "match_comm"}]["debian-5.10"])
+	assert.Equal(t, "map arena has type arena (6.9, 317460317a02); debian-6.1 lacks it", lacks[progKey{"arena-el.elf", "map arena"}]["debian-6.1"])
+	assert.Empty(t, lacks[progKey{"arena-el.elf", "map arena"}]["debian-6.12"])
 }

@@ -28,7 +28,9 @@
 //   - accepted: the kernel loaded it (a map: created).
 //   - rejected: the kernel said no (verifier, map creation). Fails.
 //   - needs_value: user space sets something first (a map's max_entries of
-//     0, a placeholder attach target); give it with Values. Does not fail.
+//     0, a placeholder attach target, or one this kernel's BTF lacks, which
+//     a tool's user space replaces by other programs); give it with
+//     Values. Does not fail.
 //   - needs_module: the kernel refused it for want of a kernel module the
 //     guest does not load: a kfunc the module defines (bpf_xdp_ct_lookup in
 //     nf_conntrack) or a struct_ops type it registers, by the kernel's

@@ -100,9 +100,11 @@ with the values it runs with: --set rodata.targ_pid=1 (a .rodata, .data or
 .bss variable), --set map.events.max_entries=1024 (or map.max_entries=N for
 every map that has 0), --attach-target PROG=FUNC, or the same in a --values
 YAML/JSON file. Where such a value is missing (a map with max_entries 0, an
-fentry/fexit target that is neither in the object nor in the kernel's BTF,
-such as libbpf-tools' dummy_file_open placeholders) the cell is "needs
-value" with what to give: not a rejection.
+fentry/fexit or tp_btf target that is neither in the object nor in the
+kernel's BTF, such as libbpf-tools' dummy_file_open placeholders or a
+tracepoint the kernel does not have, for which a tool's user space picks
+other programs) the cell is "needs value" with what to give: not a
+rejection. Both loaders say so.
 
 Objects built for libbpf that cilium/ebpf cannot read (usdt.bpf.h's weak
 symbols, a typedef'd LINUX_KERNEL_VERSION) are loaded with libbpf, through

@@ -14,8 +14,12 @@
 // probes' own table; there is no second one) and the source line of its
 // first use from the object's BTF line info. Requirements that cannot
 // decide a load are Advisory: BTF kinds (cilium/ebpf rewrites what a kernel
-// lacks), kfunc and CO-RE names (no per-name versions in the table), and
-// attach types of program types whose load ignores expected_attach_type.
+// lacks), kfunc and CO-RE names (no per-name versions in the table),
+// attach types of program types whose load ignores expected_attach_type,
+// kfunc calls in a program that tests __weak kfuncs with bpf_ksym_exists,
+// and helper or kfunc calls in the arm of a branch the verifier never walks
+// on a kernel lacking them (a CO-RE existence check, or a .rodata constant
+// at its default).
 // Extract never panics on any input (FuzzExtract).
 //
 // [Explain] names the first requirement a kernel lacks: the newest of the

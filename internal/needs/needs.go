@@ -168,6 +168,12 @@ func (b *builder) has(kind result.Kind, name string) bool {
 func (b *builder) add(r Requirement) {
 	key := string(r.Kind) + "/" + r.Name
 	if i, ok := b.index[key]; ok {
+		if b.reqs[i].Advisory && !r.Advisory {
+			// A use that decides a load after one that does not (a helper
+			// called in a load-time-dead branch first, then unguarded).
+			b.reqs[i] = r
+			return
+		}
 		if b.reqs[i].Source == nil && r.Source != nil {
 			b.reqs[i].Source, b.reqs[i].order = r.Source, r.order
 		}
@@ -253,6 +259,24 @@ func extractProgram(spec *ebpf.CollectionSpec, ps *ebpf.ProgramSpec, objBTF []Re
 		}
 	}
 
+	// A kfunc whose address the program loads is tested with
+	// bpf_ksym_exists(), which only takes __weak externs: on a kernel
+	// without it the loader poisons the call (libbpf and cilium/ebpf alike)
+	// and the verifier drops the branch as dead code. The kfuncs called in
+	// that branch are __weak too as a rule, and BTF does not say which
+	// extern is weak, so in such a program no kfunc call decides a load
+	// (cilium/ebpf's kfunc-el.elf call_weak_kfunc, which calls
+	// bpf_cpumask_create and bpf_cpumask_release, loads on 5.10).
+	guarded := false
+	for _, ins := range ps.Instructions {
+		if ins.OpCode.IsDWordLoad() && ins.Reference() != "" && spec.Maps[ins.Reference()] == nil && isKfunc(spec, ins) {
+			guarded = true
+			break
+		}
+	}
+
+	deadAtLoad := loadTimeBranches(spec, ps.Instructions)
+
 	var cur *Source
 	seenMap := map[string]bool{}
 	raw := 0
@@ -284,7 +308,7 @@ func extractProgram(spec *ebpf.CollectionSpec, ps *ebpf.ProgramSpec, objBTF []Re
 		op := ins.OpCode
 		switch op.Class() {
 		case asm.JumpClass, asm.Jump32Class:
-			jumpRequirements(*ins, op, at, b.has)
+			jumpRequirements(*ins, op, at, b.has, guarded, deadAtLoad(off))
 		case asm.ALUClass, asm.ALU64Class:
 			if v4ALU(op) && !b.has(result.KindMisc, "v4_isa_extension") {
 				at(misc("v4_isa_extension", "uses a v4 instruction ("+fmt.Sprint(ins)+")"))
@@ -369,12 +393,17 @@ func rank(r Requirement) int {
 	return r.order
 }
 
-func jumpRequirements(ins asm.Instruction, op asm.OpCode, at func(Requirement), has func(result.Kind, string) bool) {
+func jumpRequirements(ins asm.Instruction, op asm.OpCode, at func(Requirement), has func(result.Kind, string) bool, guarded, branch bool) {
 	jop := op.JumpOp()
+	const inBranch = " (in a branch a CO-RE existence check or a .rodata constant decides at load: a kernel without it need not see the call)"
 	switch {
 	case ins.IsBuiltinCall():
 		if s, ok := features.ByValue(result.KindHelper, ins.Constant); ok {
-			at(table(result.KindHelper, s.Name, "calls "+s.Name))
+			r := table(result.KindHelper, s.Name, "calls "+s.Name)
+			if branch {
+				r.Advisory, r.Why = true, r.Why+inBranch
+			}
+			at(r)
 		} else {
 			at(Requirement{Kind: result.KindHelper, Name: fmt.Sprintf("helper#%d", ins.Constant), Advisory: true,
 				Why: fmt.Sprintf("calls helper %d, which the features table does not know", ins.Constant)})
@@ -386,8 +415,18 @@ func jumpRequirements(ins asm.Instruction, op asm.OpCode, at func(Requirement), 
 		if r.Advisory {
 			r.Why += " (its first release is not in the features table)"
 		}
+		m := misc("kfuncs", "calls kfunc "+name)
+		if branch && !guarded {
+			r.Advisory, r.Why = true, r.Why+inBranch
+			m.Advisory, m.Why = true, m.Why+inBranch
+		}
+		if guarded {
+			const weak = " (in a program that tests __weak kfuncs with bpf_ksym_exists: without them the calls are dropped)"
+			r.Advisory, r.Why = true, r.Why+weak
+			m.Advisory, m.Why = true, m.Why+weak
+		}
 		at(r)
-		at(misc("kfuncs", "calls kfunc "+name))
+		at(m)
 		return
 	case ins.IsFunctionCall():
 		at(misc("bpf_to_bpf_calls", "calls subprogram "+ins.Reference()))
@@ -454,6 +493,126 @@ func mapRequirements(spec *ebpf.CollectionSpec, ms *ebpf.MapSpec, at func(Requir
 			at(table(result.KindMapType, s.Name, fmt.Sprintf("map %s holds %s maps", ms.Name, s.Name)))
 		}
 	}
+}
+
+// loadTimeBranches returns whether the instruction at a raw offset lies in
+// an arm of a branch that the verifier never walks on a kernel lacking a
+// feature: the condition is a CO-RE existence relocation, 0 on such a
+// kernel (libbpf-tools' `if (bpf_core_enum_value_exists(enum bpf_func_id,
+// BPF_FUNC_get_func_ip)) ip = bpf_get_func_ip(ctx);`), or a value read
+// from .rodata, which the verifier reads as the constant the object holds
+// (opensnoop's `if (full_path)`, false by default). A helper called only
+// there decides nothing: measured with ksnoop, tcppktlat and opensnoop on
+// debian-5.10. Only a taken forward jump is followed (its fall-through arm
+// is dead), and the scan is linear (a register's last writer), which is
+// how clang emits these checks; anything else is left as it was.
+func loadTimeBranches(spec *ebpf.CollectionSpec, insns asm.Instructions) func(off int) bool {
+	type span struct{ from, to int }
+	var spans []span
+	type reg struct {
+		kind  int // 0 unknown, 1 pointer into .rodata, 2 known value
+		value int64
+		ptr   string
+		off   int64
+	}
+	var regs [16]reg
+	read := func(section string, off int64, size int) (int64, bool) {
+		ms := spec.Maps[section]
+		if ms == nil || len(ms.Contents) != 1 {
+			return 0, false
+		}
+		b, ok := ms.Contents[0].Value.([]byte)
+		if !ok || off < 0 || off+int64(size) > int64(len(b)) {
+			return 0, false
+		}
+		var v uint64
+		for i := size - 1; i >= 0; i-- { // little-endian objects only (object.Open)
+			v = v<<8 | uint64(b[off+int64(i)])
+		}
+		return int64(v), true
+	}
+	iter := insns.Iterate()
+	for iter.Next() {
+		ins := iter.Ins
+		off := int(iter.Offset)
+		op := ins.OpCode
+		dst := int(ins.Dst) & 15
+		src := int(ins.Src) & 15
+		switch op.Class() {
+		case asm.JumpClass, asm.Jump32Class:
+			jop := op.JumpOp()
+			if jop == asm.Call {
+				for r := 0; r <= 5; r++ {
+					regs[r] = reg{}
+				}
+				continue
+			}
+			if jop == asm.Exit || jop == asm.Ja || jop == asm.JCOND || ins.Offset <= 0 || op.Source() != asm.ImmSource || regs[dst].kind != 2 {
+				continue
+			}
+			if taken(jop, regs[dst].value, ins.Constant) {
+				spans = append(spans, span{off + 1, off + 1 + int(ins.Offset)})
+			}
+			continue
+		case asm.StClass, asm.StXClass:
+			continue
+		}
+		switch {
+		case btf.CORERelocationMetadata(ins) != nil && strings.HasSuffix(coreKind(btf.CORERelocationMetadata(ins)), "_exists"):
+			regs[dst] = reg{kind: 2, value: 0} // what a kernel without it gives
+		case op.IsDWordLoad() && strings.HasPrefix(ins.Reference(), ".rodata") && spec.Maps[ins.Reference()] != nil:
+			regs[dst] = reg{kind: 1, ptr: ins.Reference(), off: int64(uint64(ins.Constant) >> 32)}
+		case op.Class() == asm.LdXClass && op.Mode() == asm.MemMode && regs[src].kind == 1:
+			if v, ok := read(regs[src].ptr, regs[src].off+int64(ins.Offset), op.Size().Sizeof()); ok {
+				regs[dst] = reg{kind: 2, value: v}
+			} else {
+				regs[dst] = reg{}
+			}
+		case op.Class() == asm.ALU64Class && op.ALUOp() == asm.Mov && op.Source() == asm.RegSource:
+			regs[dst] = regs[src]
+		default:
+			regs[dst] = reg{}
+		}
+	}
+	return func(off int) bool {
+		for _, s := range spans {
+			if off >= s.from && off < s.to {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// taken evaluates a conditional jump of a known value against an
+// immediate, unsigned for the unsigned operators.
+func taken(op asm.JumpOp, v, imm int64) bool {
+	u, ui := uint64(v), uint64(imm)
+	switch op {
+	case asm.JEq:
+		return v == imm
+	case asm.JNE:
+		return v != imm
+	case asm.JGT:
+		return u > ui
+	case asm.JGE:
+		return u >= ui
+	case asm.JLT:
+		return u < ui
+	case asm.JLE:
+		return u <= ui
+	case asm.JSGT:
+		return v > imm
+	case asm.JSGE:
+		return v >= imm
+	case asm.JSLT:
+		return v < imm
+	case asm.JSLE:
+		return v <= imm
+	case asm.JSet:
+		return v&imm != 0
+	}
+	return false
 }
 
 func isDataSection(name string) bool {

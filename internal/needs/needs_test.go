@@ -458,3 +458,52 @@ func TestExplainerOldKernel(t *testing.T) {
 	require.True(t, ok)
 	assert.Contains(t, m.String(), "(needs the JIT: net.core.bpf_jit_enable is 0)")
 }
+
+// TestExtractWeakKfuncs: cilium/ebpf's kfunc-el.elf (a real object,
+// tests/testdata/thirdparty/cilium-ebpf/PROVENANCE). A program that tests
+// __weak kfuncs with bpf_ksym_exists loads where they (and kfuncs
+// altogether) are missing, as debian-5.10 showed: its kfunc calls decide
+// nothing. A plain kfunc call still needs kfuncs (5.13).
+func TestExtractWeakKfuncs(t *testing.T) {
+	progs := extract(t, "../../tests/testdata/thirdparty/cilium-ebpf/kfunc-el.elf")
+	for _, name := range []string{"call_weak_kfunc", "weak_kfunc_missing"} {
+		r, ok := find(progs[name], result.KindMisc, "kfuncs")
+		require.True(t, ok, name)
+		assert.True(t, r.Advisory, "%s: %+v", name, r)
+		assert.Contains(t, r.Why, "bpf_ksym_exists", name)
+		assert.Equal(t, "5.5", progs[name].Minimum, "%s: tp_btf decides", name)
+	}
+	r, ok := find(progs["call_kfunc"], result.KindMisc, "kfuncs")
+	require.True(t, ok)
+	assert.False(t, r.Advisory)
+	assert.Equal(t, "5.13", r.Version)
+}
+
+// TestExtractLoadTimeBranches: a helper called only in a branch the
+// verifier never walks on a kernel without it decides nothing; one called
+// where a .rodata filter merely returns early does. Real objects (bcc's
+// libbpf-tools), as debian-5.10 loaded them: ksnoop and opensnoop
+// accepted, filelife rejected for bpf_get_current_task_btf.
+func TestExtractLoadTimeBranches(t *testing.T) {
+	const dir = "../../tests/testdata/thirdparty/libbpf-tools/"
+	tests := []struct {
+		object, program, helper string
+		advisory                bool
+	}{
+		// if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_func_ip))
+		{"ksnoop.bpf.o", "kprobe_entry", "bpf_get_func_ip", true},
+		// if (full_path && ...), full_path false in .rodata
+		{"opensnoop.bpf.o", "tracepoint__syscalls__sys_exit_openat", "bpf_get_current_task_btf", true},
+		// if (targ_tgid && targ_tgid != tgid) return 0; then the call
+		{"filelife.bpf.o", "vfs_create", "bpf_get_current_task_btf", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.object+"/"+tc.program, func(t *testing.T) {
+			p, ok := extract(t, dir+tc.object)[tc.program]
+			require.True(t, ok)
+			r, ok := find(p, result.KindHelper, tc.helper)
+			require.True(t, ok)
+			assert.Equal(t, tc.advisory, r.Advisory, "%+v", r)
+		})
+	}
+}

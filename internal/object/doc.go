@@ -28,9 +28,10 @@
 // through bpftool instead (one program per "bpftool -d prog loadall", the
 // others hidden from libbpf in a copy of the object); every outcome names
 // its loader. A program or map that cannot be loaded until user space sets
-// something (a map with max_entries 0, an fentry/fexit target that is
-// neither in the object nor a function of the kernel's BTF) is not loaded:
-// its NeedsValue says what to give, and it is no rejection. __kconfig
+// something (a map with max_entries 0, an fentry/fexit/fmod_ret or tp_btf
+// target that is neither in the object nor in the kernel's BTF; with
+// libbpf, its "failed to find kernel BTF type ID" for the target) is not
+// loaded: its NeedsValue says what to give, and it is no rejection. __kconfig
 // externs resolve from /boot/config-$(uname -r), which the guest provides. CO-RE relocations are
 // resolved by cilium/ebpf against the running kernel's BTF. Maps pinned with
 // LIBBPF_PIN_BY_NAME are loaded unpinned: pinning does not change what the

@@ -171,7 +171,10 @@ func runBpftool(bpftool string, args ...string) (string, error) {
 var (
 	libbpfLoadFailed = regexp.MustCompile(`(?m)^libbpf: prog '([^']+)': BPF program load failed: (.*)$`)
 	libbpfMapFailed  = regexp.MustCompile(`(?m)^libbpf: map '([^']+)': failed to create: (.*)$`)
-	libbpfWarning    = regexp.MustCompile(`(?m)^(libbpf: .*(?:[Ff]ailed|[Ee]rror|not found|unsupported|invalid).*)$`)
+	// libbpf_find_attach_btf_id: the target is not in the kernel's BTF
+	// (ESRCH, -3).
+	libbpfNoTarget = regexp.MustCompile(`(?m)^libbpf: prog '([^']+)': failed to find kernel BTF type ID of '([^']+)': -3$`)
+	libbpfWarning  = regexp.MustCompile(`(?m)^(libbpf: .*(?:[Ff]ailed|[Ee]rror|not found|unsupported|invalid).*)$`)
 )
 
 // parseLibbpfOutput reads bpftool -d's output for program name.
@@ -198,6 +201,13 @@ func parseLibbpfOutput(name, out string, runErr error) ProgramOutcome {
 			po.Summary = "libbpf: " + m[2]
 		}
 		return po
+	}
+	for _, m := range libbpfNoTarget.FindAllStringSubmatch(out, -1) {
+		if m[1] == name {
+			po.NeedsValue = attachTargetMissing(m[2], name)
+			po.Log = out
+			return po
+		}
 	}
 	// Refused before the verifier (a map, BTF, an extern, the attach
 	// target): libbpf's warnings say why; the program was not judged.

@@ -1,7 +1,6 @@
 package object
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"runtime/debug"
@@ -283,9 +282,8 @@ func maxEntriesMissing(m string) string {
 
 // needsValue says what user space must set before program name can be
 // loaded ("" when nothing is missing): a map it uses without max_entries,
-// or an fentry/fexit/fmod_ret target that is neither in the object nor a
-// function of the kernel's BTF (libbpf-tools' placeholders, such as
-// SEC("fentry/dummy_file_open"), replaced with bpf_program__set_attach_target).
+// or an fentry/fexit/fmod_ret or tp_btf target that is neither in the
+// object nor in the kernel's BTF (attachTargetMissing).
 func needsValue(spec *ebpf.CollectionSpec, name string, opts verifier.Options) string {
 	ps := spec.Programs[name]
 	if ps == nil {
@@ -303,8 +301,16 @@ func needsValue(spec *ebpf.CollectionSpec, name string, opts verifier.Options) s
 	if ps.Type != ebpf.Tracing || ps.AttachTarget != nil || ps.AttachTo == "" {
 		return ""
 	}
+	// The BTF type the kernel resolves the target to: a function, or for
+	// tp_btf the tracepoint's btf_trace_ typedef (cilium/ebpf's and
+	// libbpf's lookups).
+	var want btf.Type
+	typeName := ps.AttachTo
 	switch ps.AttachType {
 	case ebpf.AttachTraceFEntry, ebpf.AttachTraceFExit, ebpf.AttachModifyReturn:
+		want = (*btf.Func)(nil)
+	case ebpf.AttachTraceRawTp:
+		want, typeName = (*btf.Typedef)(nil), "btf_trace_"+ps.AttachTo
 	default:
 		return ""
 	}
@@ -319,11 +325,42 @@ func needsValue(spec *ebpf.CollectionSpec, name string, opts verifier.Options) s
 		}
 		kernel = k
 	}
-	var fn *btf.Func
-	if err := kernel.TypeByName(ps.AttachTo, &fn); errors.Is(err, btf.ErrNotFound) {
-		return fmt.Sprintf("needs a value from user space: attach target %s is not a function in this kernel's BTF (a placeholder user space replaces before load? give the real one: --attach-target %s=FUNC)", ps.AttachTo, name)
+	if !hasKind(kernel, typeName, want) {
+		return attachTargetMissing(ps.AttachTo, name)
 	}
 	return ""
+}
+
+// hasKind says whether kernel has a type of name of want's kind.
+func hasKind(kernel *btf.Spec, name string, want btf.Type) bool {
+	types, err := kernel.AnyTypesByName(name)
+	if err != nil {
+		return false
+	}
+	for _, t := range types {
+		switch want.(type) {
+		case *btf.Func:
+			if _, ok := t.(*btf.Func); ok {
+				return true
+			}
+		case *btf.Typedef:
+			if _, ok := t.(*btf.Typedef); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// attachTargetMissing is the needs-value reason of a tracing program whose
+// attach target the kernel's BTF lacks: a placeholder (libbpf-tools'
+// SEC("fentry/dummy_file_open"), replaced with
+// bpf_program__set_attach_target), or a function or tracepoint this kernel
+// does not have, for which the tool's user space picks another program or
+// target (biostacks: fentry/blk_account_io_start, tp_btf/block_io_start).
+// Either way user space decides before load; the kernel gave no verdict.
+func attachTargetMissing(target, prog string) string {
+	return fmt.Sprintf("needs a value from user space: attach target %s is not in this kernel's BTF (a placeholder user space replaces before load, or one this kernel does not have: give the one to use with --attach-target %s=NAME)", target, prog)
 }
 
 // notes say which values were set, for the report.

@@ -205,3 +205,18 @@ func TestLoadIsolation(t *testing.T) {
 		assert.Contains(t, out.Log, "verifier.loadObjectTarget")
 	})
 }
+
+// TestLibbpfMissingAttachTarget: libbpf's "failed to find kernel BTF type
+// ID" for a program's fentry target (captured, testdata/README.md) is a
+// value user space sets, as with cilium/ebpf, not a rejection.
+func TestLibbpfMissingAttachTarget(t *testing.T) {
+	out, err := os.ReadFile(filepath.Join("testdata", "fsdist.bpftool-tail.txt"))
+	require.NoError(t, err)
+	po := parseLibbpfOutput("file_read_fentry", string(out), errors.New("exit status 255"))
+	assert.False(t, po.Accepted)
+	assert.Equal(t, "needs a value from user space: attach target dummy_file_read is not in this kernel's BTF (a placeholder user space replaces before load, or one this kernel does not have: give the one to use with --attach-target file_read_fentry=NAME)", po.NeedsValue)
+	assert.Empty(t, po.Summary)
+
+	po = parseLibbpfOutput("file_read_exit", string(out), errors.New("exit status 255"))
+	assert.Empty(t, po.NeedsValue, "another program's target")
+}

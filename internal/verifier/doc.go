@@ -39,7 +39,9 @@
 // An freplace program, and an fentry/fexit program whose target function
 // is in its own object ([TargetInObject]), is loaded against that target
 // program, loaded first: cilium/ebpf would otherwise look for the function
-// in the kernel's BTF ("fentry handle_packet not supported").
+// in the kernel's BTF ("fentry handle_packet not supported"). A tracing
+// program is never such a target: kernels refuse tracing on tracing
+// ("Cannot recursively attach").
 //
 // Outcomes: Accepted=false with a Summary means the kernel (verifier, map
 // creation, attach-target lookup) said no. Inconclusive means the question

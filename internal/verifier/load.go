@@ -327,7 +327,15 @@ func programOnly(spec *ebpf.CollectionSpec, ps *ebpf.ProgramSpec) *ebpf.Collecti
 // TargetInObject returns the program of spec holding the function that
 // program name (fentry, fexit or freplace) attaches to, "" when none does:
 // the program of that name, or the first by name whose instructions hold a
-// function of that name (a global subprogram).
+// function of that name (a global subprogram). A tracing program is never
+// the target of an fentry/fexit program: kernels refuse that ("Cannot
+// recursively attach", bpf_check_attach_target), and the name is then a
+// kernel function the object's fentry program shares (libbpf-tools'
+// klockstat: SEC("fexit/mutex_lock") beside SEC("fentry/mutex_lock") int
+// mutex_lock). Any other program of that name is the target even if the
+// kernel has a function of the name too (the 6.18 host has a static
+// "target", the name of cilium/ebpf's fentry_fexit target program): what
+// the object's author meant, where libbpf needs user space to say so.
 func TargetInObject(spec *ebpf.CollectionSpec, name string) string {
 	ps := spec.Programs[name]
 	if ps == nil || ps.AttachTo == "" {
@@ -340,12 +348,15 @@ func TargetInObject(spec *ebpf.CollectionSpec, name string) string {
 		return ""
 	}
 	fn := ps.AttachTo
-	if t := spec.Programs[fn]; t != nil && fn != name && t.Type != ebpf.Extension && t.Type != ebpf.UnspecifiedProgram {
+	eligible := func(t *ebpf.ProgramSpec) bool {
+		return t.Type != ebpf.Extension && t.Type != ebpf.UnspecifiedProgram && (ps.Type != ebpf.Tracing || t.Type != ebpf.Tracing)
+	}
+	if t := spec.Programs[fn]; t != nil && fn != name && eligible(t) {
 		return fn
 	}
 	var names []string
 	for n, t := range spec.Programs {
-		if n == name || t.Type == ebpf.Extension || t.Type == ebpf.UnspecifiedProgram {
+		if n == name || !eligible(t) {
 			continue
 		}
 		if slices.ContainsFunc(t.Instructions, func(ins asm.Instruction) bool { return ins.Symbol() == fn }) {
