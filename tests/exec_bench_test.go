@@ -42,7 +42,7 @@ func BenchmarkBoot(b *testing.B) {
 		argv := cmd.Argv()
 		empty := b.TempDir()
 		b.Run(kernel, func(b *testing.B) {
-			var bareTimes, execTimes []time.Duration
+			var bareTimes, execTimes []timing
 			bareBoot := func() {
 				start := time.Now()
 				c := exec.Command(argv[0], argv[1:]...)
@@ -53,7 +53,7 @@ func BenchmarkBoot(b *testing.B) {
 				out, err := c.CombinedOutput()
 				devnull.Close()
 				require.NoError(b, err, "%s", out)
-				bareTimes = append(bareTimes, time.Since(start))
+				bareTimes = append(bareTimes, timing{time.Since(start), cpuTime(c.ProcessState)})
 			}
 			execRun := func() { execTimes = append(execTimes, cli.run(b, empty, prog)) }
 			for i := 0; i < b.N; i++ {
@@ -88,7 +88,7 @@ func BenchmarkExecPackageDir(b *testing.B) {
 		empty := benchModule(b, 0)
 		full := benchModule(b, 50)
 		b.Run(kernel, func(b *testing.B) {
-			var emptyTimes, fullTimes []time.Duration
+			var emptyTimes, fullTimes []timing
 			emptyRun := func() { emptyTimes = append(emptyTimes, cli.run(b, empty, prog)) }
 			fullRun := func() { fullTimes = append(fullTimes, cli.run(b, full, prog)) }
 			for i := 0; i < b.N; i++ {
@@ -128,8 +128,9 @@ func newExecBench(tb testing.TB, kernel string) *execBench {
 	}
 }
 
-// run times one `exec --kernel K PROG` started in dir.
-func (e *execBench) run(tb testing.TB, dir, prog string) time.Duration {
+// run times one `exec --kernel K PROG` started in dir: wall time, and CPU
+// time (user + system of the CLI and of QEMU, which it waits for).
+func (e *execBench) run(tb testing.TB, dir, prog string) timing {
 	tb.Helper()
 	start := time.Now()
 	c := exec.Command(e.bin, "exec", "--kernel", e.kernel, "--", prog)
@@ -137,8 +138,17 @@ func (e *execBench) run(tb testing.TB, dir, prog string) time.Duration {
 	out, err := c.CombinedOutput()
 	d := time.Since(start)
 	require.NoError(tb, err, "%s", out)
-	return d
+	return timing{d, cpuTime(c.ProcessState)}
 }
+
+// timing is one run's wall and CPU time.
+type timing struct{ wall, cpu time.Duration }
+
+// cpuTime is the user and system time of a finished process, its waited-for
+// children included (wait4(2)'s rusage): under TCG nearly all of a boot is
+// QEMU's CPU time, which other load on the machine moves much less than
+// wall time.
+func cpuTime(ps *os.ProcessState) time.Duration { return ps.UserTime() + ps.SystemTime() }
 
 // benchModule makes a module (example.com/bench) whose package directory
 // pkg holds mb MiB of test data, and returns pkg's path.
@@ -167,14 +177,28 @@ func benchModule(tb testing.TB, mb int) string {
 	return pkg
 }
 
-// reportPair reports the medians of a and b, b's median minus a's, and the
-// difference of their best runs (the machine's noise only ever adds time).
-func reportPair(b *testing.B, aName string, a []time.Duration, bName string, bt []time.Duration) {
-	aMed, bMed := median(a), median(bt)
+// reportPair reports the median wall times of a and b, b's median minus
+// a's, the difference of their best runs (the machine's noise only ever
+// adds time), and the difference of their median CPU times.
+func reportPair(b *testing.B, aName string, a []timing, bName string, bt []timing) {
+	wall := func(ts []timing) (ds []time.Duration) {
+		for _, t := range ts {
+			ds = append(ds, t.wall)
+		}
+		return ds
+	}
+	cpu := func(ts []timing) (ds []time.Duration) {
+		for _, t := range ts {
+			ds = append(ds, t.cpu)
+		}
+		return ds
+	}
+	aMed, bMed := median(wall(a)), median(wall(bt))
 	b.ReportMetric(aMed.Seconds(), aName+"-s")
 	b.ReportMetric(bMed.Seconds(), bName+"-s")
 	b.ReportMetric((bMed - aMed).Seconds(), "added-s")
-	b.ReportMetric((slices.Min(bt) - slices.Min(a)).Seconds(), "added-min-s")
+	b.ReportMetric((slices.Min(wall(bt)) - slices.Min(wall(a))).Seconds(), "added-min-s")
+	b.ReportMetric((median(cpu(bt)) - median(cpu(a))).Seconds(), "cpu-added-s")
 }
 
 // median returns the middle of ds (the mean of the two middle ones for an
