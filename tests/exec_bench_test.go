@@ -29,7 +29,9 @@ import (
 // The two alternate (ABBA), and the figures are medians, plus the
 // difference of the best runs: on a shared machine the guest's whole boot
 // slows down by 0.2-0.4 s now and then, which moves a mean by tenths of a
-// second. debian-6.1-arm64 runs under qemu-system-aarch64 (TCG) with
+// second. cpu-added-s is the difference of the median CPU times (QEMU's
+// included), which the machine's other load moves much less than wall
+// time. debian-6.1-arm64 runs under qemu-system-aarch64 (TCG) with
 // everything cross-built for arm64.
 func BenchmarkBoot(b *testing.B) {
 	for _, kernel := range []string{"debian-5.10", "debian-6.1", "debian-6.1-arm64"} {
