@@ -6,7 +6,7 @@
 // Everything about QEMU is data first: [MachineFor] and [Command] build the
 // argv (unit-tested, printed by `bpfmatrix exec --print-cmdline`), and [Run]
 // starts it. The initramfs is written in-process, as u-root's pkg/cpio
-// records in the newc format, file contents copied with copy_file_range(2):
+// records in the newc format:
 // /init, /bpfmatrix/job.json (a wire.Job), the program under
 // /bpfmatrix/bin, the job's working directory at /bpfmatrix/work (it may
 // start below it, Job.WorkSubdir), empty directories for its outputs under

@@ -134,111 +134,14 @@ func (r *initramfs) size() uint64 {
 // boots, and 96 MiB (MinMemoryMB) still takes a 10 MB one.
 func maxInitramfsMB(memMB int) int { return (memMB - 64) / 3 }
 
-// writeTo writes the archive in the newc format, byte for byte what
-// u-root's cpio.Newc writer makes of the same records after
-// cpio.MakeReproducible (TestInitramfsWriterMatchesURoot), but with each
-// file's contents copied file to file: io.Copy from an *os.File into an
-// *os.File is copy_file_range(2), so a package's 50 MB of test data is
-// copied inside the host kernel (or shared, on a file system that clones
-// extents) instead of through a 32 KB buffer in two system calls per
-// chunk, which is what u-root's writer does (about 100 ms of CPU per 50 MB
-// here, before QEMU can start).
 func (r *initramfs) writeTo(w io.Writer) error {
-	nw := &newcWriter{w: w, seen: map[string]bool{}}
+	cw := cpio.Newc.Writer(w)
 	for _, rec := range r.records {
-		if err := nw.write(cpio.MakeReproducible(rec)); err != nil {
+		if err := cw.WriteRecord(cpio.MakeReproducible(rec)); err != nil {
 			return err
 		}
 	}
-	return nw.write(cpio.TrailerRecord)
-}
-
-// newcWriter writes cpio records in the newc ("070701") format.
-type newcWriter struct {
-	w    io.Writer
-	pos  int64
-	seen map[string]bool // names written; later records of a name are dropped, as u-root's DedupWriter does
-}
-
-func (nw *newcWriter) put(b []byte) error {
-	n, err := nw.w.Write(b)
-	nw.pos += int64(n)
-	return err
-}
-
-func (nw *newcWriter) pad() error {
-	if n := (4 - nw.pos%4) % 4; n > 0 {
-		return nw.put(make([]byte, n))
-	}
-	return nil
-}
-
-func (nw *newcWriter) write(rec cpio.Record) error {
-	rec.Name = cpio.Normalize(rec.Name)
-	if nw.seen[rec.Name] {
-		return nil
-	}
-	nw.seen[rec.Name] = true
-	size := rec.FileSize
-	if rec.ReaderAt == nil {
-		size = 0
-	}
-	hdr := fmt.Sprintf("070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X",
-		uint32(rec.Ino), uint32(rec.Mode), uint32(rec.UID), uint32(rec.GID), uint32(rec.NLink),
-		uint32(rec.MTime), uint32(size), uint32(rec.Major), uint32(rec.Minor),
-		uint32(rec.Rmajor), uint32(rec.Rminor), uint32(len(rec.Name)+1), 0)
-	if err := nw.put(append([]byte(hdr+rec.Name), 0)); err != nil {
-		return err
-	}
-	if err := nw.pad(); err != nil {
-		return err
-	}
-	if rec.ReaderAt == nil {
-		return nil
-	}
-	var src io.Reader = io.NewSectionReader(rec.ReaderAt, 0, int64(size))
-	if f, ok := rec.ReaderAt.(*os.File); ok {
-		// A LimitedReader of an *os.File is what (*os.File).ReadFrom
-		// hands to copy_file_range(2); addFile's files are unread, at
-		// offset 0, but seek anyway so a record can be written twice.
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return err
-		}
-		src = &io.LimitedReader{R: f, N: int64(size)}
-	}
-	n, err := io.Copy(writerOnly{nw}, src)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", rec.Name, err)
-	}
-	if n != int64(size) {
-		return fmt.Errorf("write %s: copied %d bytes of %d (the file changed while the archive was written)", rec.Name, n, size)
-	}
-	if n > 0 {
-		return nw.pad()
-	}
-	return nil
-}
-
-// writerOnly lets io.Copy reach the destination's ReadFrom (an *os.File's:
-// copy_file_range) while counting what is written.
-type writerOnly struct{ nw *newcWriter }
-
-func (wo writerOnly) Write(b []byte) (int, error) {
-	n, err := wo.nw.w.Write(b)
-	wo.nw.pos += int64(n)
-	return n, err
-}
-
-func (wo writerOnly) ReadFrom(r io.Reader) (int64, error) {
-	var n int64
-	var err error
-	if rf, ok := wo.nw.w.(io.ReaderFrom); ok {
-		n, err = rf.ReadFrom(r)
-	} else {
-		n, err = io.Copy(struct{ io.Writer }{wo.nw.w}, r)
-	}
-	wo.nw.pos += n
-	return n, err
+	return cpio.WriteTrailer(cw)
 }
 
 // buildInitramfs lays out the guest's root file system:

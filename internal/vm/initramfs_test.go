@@ -1,7 +1,6 @@
 package vm
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -9,7 +8,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/u-root/u-root/pkg/cpio"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/guest/wire"
 )
@@ -201,52 +199,4 @@ func TestOutputFiles(t *testing.T) {
 	fi, err := os.Stat(filepath.Join(dir, "empty"))
 	require.NoError(t, err)
 	assert.Zero(t, fi.Size())
-}
-
-// TestInitramfsWriterMatchesURoot checks writeTo (copy_file_range for file
-// contents) against u-root's newc writer on the same records: the same
-// bytes, for a tree with empty, small, odd-sized and large files, a symlink,
-// a device node, a duplicate name and a record from memory.
-func TestInitramfsWriterMatchesURoot(t *testing.T) {
-	dir := t.TempDir()
-	for name, size := range map[string]int{"empty": 0, "one": 1, "odd": 4097, "big": 3<<20 + 3, "sub/x.elf": 10} {
-		b := make([]byte, size)
-		for i := range b {
-			b[i] = byte(i*7 + len(name))
-		}
-		require.NoError(t, os.MkdirAll(filepath.Join(dir, "tree", filepath.Dir(name)), 0o755))
-		require.NoError(t, os.WriteFile(filepath.Join(dir, "tree", name), b, 0o640))
-	}
-	require.NoError(t, os.Symlink("big", filepath.Join(dir, "tree", "link")))
-	prog := filepath.Join(dir, "prog")
-	require.NoError(t, os.WriteFile(prog, []byte("prog"), 0o755))
-	r, err := buildInitramfs(prog, Job{Program: prog, Dir: filepath.Join(dir, "tree"), Busybox: prog,
-		Files: map[string]string{"/etc/x": prog}}, "/dev/ttyS1")
-	require.NoError(t, err)
-	defer r.close()
-	r.addBytes("etc/x", []byte("a later duplicate is dropped by both"), 0o644)
-
-	out := filepath.Join(dir, "out.cpio")
-	f, err := os.Create(out)
-	require.NoError(t, err)
-	require.NoError(t, r.writeTo(f))
-	require.NoError(t, f.Close())
-	got, err := os.ReadFile(out)
-	require.NoError(t, err)
-	// Written a second time (the file offsets were moved by the first),
-	// into a plain io.Writer.
-	var again bytes.Buffer
-	require.NoError(t, r.writeTo(&again))
-
-	// u-root's writer last: it closes each file it has written.
-	var want bytes.Buffer
-	uw := cpio.Newc.Writer(&want)
-	for _, rec := range r.records {
-		require.NoError(t, uw.WriteRecord(cpio.MakeReproducible(rec)))
-	}
-	require.NoError(t, cpio.WriteTrailer(uw))
-
-	require.Equal(t, want.Len(), len(got))
-	require.True(t, bytes.Equal(want.Bytes(), got), "writeTo's archive differs from u-root's")
-	require.True(t, bytes.Equal(want.Bytes(), again.Bytes()), "a second writeTo differs")
 }
