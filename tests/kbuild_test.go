@@ -95,6 +95,11 @@ func TestBuiltOldKernel(t *testing.T) {
 	for _, f := range kr.Features {
 		if f.Kind == result.KindHelper && f.ProgramType == "ext" {
 			require.NotNil(t, f.Reason, f.Name)
+			if f.Reason.Kind == result.ReasonVersion {
+				// A helper newer than this 6.1 (bpf_cgrp_storage_*, 6.2):
+				// missing everywhere, its version is the first gate.
+				continue
+			}
 			assert.Equal(t, "CONFIG_BPF_JIT", f.Reason.Config, "ext helper %s inherits the program type's reason", f.Name)
 		}
 	}

@@ -202,7 +202,9 @@ var LinkTypes = []Spec{
 		ArchMin{Arch: "arm64", Version: "6.4", Commit: "2aa6ac03516d", Why: "fentry on kernel functions needs ftrace direct calls"}),
 	ls(3, "cgroup", "5.8", "cgroup_skb", "CONFIG_CGROUP_BPF"),
 	ls(4, "iter", "5.8", "tracing"),
-	ls(5, "netns", "5.8", "flow_dissector", "CONFIG_NET"),
+	// A netns link names a namespace by fd: without CONFIG_NET_NS there is
+	// no /proc/self/ns/net and get_net_ns_by_fd refuses every fd (EINVAL).
+	ls(5, "netns", "5.8", "flow_dissector", "CONFIG_NET", "CONFIG_NET_NS"),
 	ls(6, "xdp", "5.9", "xdp", "CONFIG_NET"),
 	ls(7, "perf_event", "5.15", "perf_event", "CONFIG_PERF_EVENTS"),
 	ls(8, "kprobe_multi", "5.18", "kprobe", "CONFIG_FPROBE"),

@@ -157,6 +157,11 @@ var linkProbes = map[string]func(r *runner, l *loader, s Spec) (Outcome, string)
 		}
 		defer unix.Close(fd)
 		ns, err := os.Open("/proc/self/ns/net")
+		if errors.Is(err, os.ErrNotExist) {
+			// No network namespaces (CONFIG_NET_NS): nothing a netns link
+			// could name; the spec's config gate explains it.
+			return OutcomeNotSupported, err.Error()
+		}
 		if err != nil {
 			return OutcomeError, err.Error()
 		}
