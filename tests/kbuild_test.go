@@ -124,4 +124,20 @@ func TestBuiltOldKernel(t *testing.T) {
 		"../bpf/corpus/bpf_loop.o", "../bpf/corpus/core_field_offset.o")
 	assert.Contains(t, needsOut, "needs the JIT")
 	assert.Contains(t, needsOut, "needs kernel BTF")
+
+	// The same image given by path under a misleading name and without
+	// --kernel-config: the version comes from the image, the config from
+	// its own IKCONFIG (base.config builds it in), and check's explanation
+	// reads that config.
+	fields := strings.Fields(out)
+	image := filepath.Join(t.TempDir(), "vmlinuz-4.19.0-fake")
+	copyFile(t, fields[len(fields)-1], image)
+	fetched := cliRun(t, "kernels", "fetch", image, "--cache-dir", cache)
+	assert.Contains(t, fetched, "(config from the image's IKCONFIG)", fetched)
+	assert.True(t, strings.HasPrefix(fetched, "6.1.192"), fetched)
+	var stdout, stderr strings.Builder
+	err = cli.Run(context.Background(), []string{"check", "--kernels", image, "--cache-dir", cache, "../bpf/corpus/bpf_loop.o"},
+		strings.NewReader(""), &stdout, &stderr)
+	require.Error(t, err, "bpf_loop is rejected without the JIT")
+	assert.Contains(t, stdout.String(), "needs the JIT: CONFIG_BPF_JIT is not set", "stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
 }

@@ -15,8 +15,8 @@ import (
 	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
-	"github.com/ulikunitz/xz"
 	"github.com/ulikunitz/xz/lzma"
+	xi2xz "github.com/xi2/xz"
 )
 
 // ImageInfo is what a kernel image says about itself.
@@ -174,7 +174,12 @@ func decompressPayload(r io.Reader) (io.Reader, error) {
 		zr.Multistream(false)
 		return zr, nil
 	case bytes.HasPrefix(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
-		zr, err := xz.NewReader(br)
+		// The kernel's xz payload carries the x86 (or arm) BCJ filter
+		// (scripts/xz_wrap.sh), which ulikunitz/xz does not decode: its
+		// output would be the kernel with call targets rewritten, IKCONFIG's
+		// gzip stream damaged. xi2/xz, a port of XZ Embedded (the decoder the
+		// kernel itself uses), decodes the filters.
+		zr, err := xi2xz.NewReader(br, 0)
 		if err != nil {
 			return nil, fmt.Errorf("xz: %w", err)
 		}
