@@ -462,3 +462,33 @@ func TestCheckModuleKfunc(t *testing.T) {
 		assert.Contains(t, stdout, "NEEDS A MODULE: needs module nf_conntrack: calls kfunc bpf_xdp_ct_lookup at module_kfunc.c:35")
 	})
 }
+
+// TestCheckPlainStructOps: a struct_ops map in the plain .struct_ops
+// section (registered without a link, before 6.4), which cilium/ebpf v0.22
+// refuses, is loaded with libbpf, and the programs the map holds load
+// together (each one alone fails libbpf's struct_ops relocation).
+func TestCheckPlainStructOps(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots kernels")
+	}
+	kernels := []string{"debian-6.1", "debian-6.12"}
+	for _, k := range kernels {
+		fetchKernel(t, k)
+	}
+	stdout, stderr, code := bpfmatrix(t, nil, "check", "--kernels", strings.Join(kernels, ","), "--json", obj("struct_ops_plain.o"))
+	require.Equal(t, 0, code, "stderr: %s", stderr)
+	var rep check.Report
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep), stdout)
+	programs := 0
+	for _, r := range rep.Rows {
+		if r.Kind != "program" {
+			continue
+		}
+		programs++
+		for _, k := range kernels {
+			assert.Equal(t, check.CellAccepted, r.Cells[k].Status, "%s on %s: %+v", r.Name, k, r.Cells[k])
+			assert.Equal(t, "libbpf", r.Cells[k].Loader, "%s on %s", r.Name, k)
+		}
+	}
+	assert.Equal(t, 3, programs, "bpfmx_ssthresh, bpfmx_cong_avoid, bpfmx_undo_cwnd")
+}

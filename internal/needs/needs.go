@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -51,6 +52,11 @@ type Requirement struct {
 	Advisory bool `json:"advisory,omitempty"`
 	// Unloadable: no kernel loads it (a section that names no program type).
 	Unloadable bool `json:"unloadable,omitempty"`
+	// LiveFrom: an Advisory use in a branch that a CO-RE check of a helper's
+	// existence opens (bpf_core_enum_value_exists(enum bpf_func_id,
+	// BPF_FUNC_x)) decides the load on kernels from this version, the
+	// checked helper's: there the verifier walks the branch.
+	LiveFrom string `json:"live_from,omitempty"`
 
 	order int // instruction index of the first use, for a stable order
 }
@@ -275,7 +281,7 @@ func extractProgram(spec *ebpf.CollectionSpec, ps *ebpf.ProgramSpec, objBTF []Re
 		}
 	}
 
-	deadAtLoad := loadTimeBranches(spec, ps.Instructions)
+	deadAtLoad, liveFrom := loadTimeBranches(spec, ps.Instructions)
 
 	var cur *Source
 	seenMap := map[string]bool{}
@@ -308,7 +314,7 @@ func extractProgram(spec *ebpf.CollectionSpec, ps *ebpf.ProgramSpec, objBTF []Re
 		op := ins.OpCode
 		switch op.Class() {
 		case asm.JumpClass, asm.Jump32Class:
-			jumpRequirements(*ins, op, at, b.has, guarded, deadAtLoad(off))
+			jumpRequirements(*ins, op, at, b.has, guarded, deadAtLoad(off), liveFrom(off))
 		case asm.ALUClass, asm.ALU64Class:
 			if v4ALU(op) && !b.has(result.KindMisc, "v4_isa_extension") {
 				at(misc("v4_isa_extension", "uses a v4 instruction ("+fmt.Sprint(ins)+")"))
@@ -393,7 +399,7 @@ func rank(r Requirement) int {
 	return r.order
 }
 
-func jumpRequirements(ins asm.Instruction, op asm.OpCode, at func(Requirement), has func(result.Kind, string) bool, guarded, branch bool) {
+func jumpRequirements(ins asm.Instruction, op asm.OpCode, at func(Requirement), has func(result.Kind, string) bool, guarded, branch bool, liveFrom string) {
 	jop := op.JumpOp()
 	const inBranch = " (in a branch a CO-RE existence check or a .rodata constant decides at load: a kernel without it need not see the call)"
 	switch {
@@ -401,7 +407,7 @@ func jumpRequirements(ins asm.Instruction, op asm.OpCode, at func(Requirement), 
 		if s, ok := features.ByValue(result.KindHelper, ins.Constant); ok {
 			r := table(result.KindHelper, s.Name, "calls "+s.Name)
 			if branch {
-				r.Advisory, r.Why = true, r.Why+inBranch
+				r.Advisory, r.Why, r.LiveFrom = true, r.Why+inBranch, liveFrom
 			}
 			at(r)
 		} else {
@@ -505,15 +511,22 @@ func mapRequirements(spec *ebpf.CollectionSpec, ms *ebpf.MapSpec, at func(Requir
 // there decides nothing: measured with ksnoop, tcppktlat and opensnoop on
 // debian-5.10. Only a taken forward jump is followed (its fall-through arm
 // is dead), and the scan is linear (a register's last writer), which is
-// how clang emits these checks; anything else is left as it was.
-func loadTimeBranches(spec *ebpf.CollectionSpec, insns asm.Instructions) func(off int) bool {
-	type span struct{ from, to int }
+// how clang emits these checks; anything else is left as it was. liveFrom
+// gives, for such an instruction, the version from which the branch is
+// walked when its condition is the existence of a helper (the features
+// table's version of BPF_FUNC_x), "" otherwise.
+func loadTimeBranches(spec *ebpf.CollectionSpec, insns asm.Instructions) (dead func(off int) bool, liveFrom func(off int) string) {
+	type span struct {
+		from, to int
+		live     string
+	}
 	var spans []span
 	type reg struct {
 		kind  int // 0 unknown, 1 pointer into .rodata, 2 known value
 		value int64
 		ptr   string
 		off   int64
+		live  string // kind 2 from a helper's CO-RE existence check: its version
 	}
 	var regs [16]reg
 	read := func(section string, off int64, size int) (int64, bool) {
@@ -551,7 +564,7 @@ func loadTimeBranches(spec *ebpf.CollectionSpec, insns asm.Instructions) func(of
 				continue
 			}
 			if taken(jop, regs[dst].value, ins.Constant) {
-				spans = append(spans, span{off + 1, off + 1 + int(ins.Offset)})
+				spans = append(spans, span{off + 1, off + 1 + int(ins.Offset), regs[dst].live})
 			}
 			continue
 		case asm.StClass, asm.StXClass:
@@ -559,7 +572,7 @@ func loadTimeBranches(spec *ebpf.CollectionSpec, insns asm.Instructions) func(of
 		}
 		switch {
 		case btf.CORERelocationMetadata(ins) != nil && strings.HasSuffix(coreKind(btf.CORERelocationMetadata(ins)), "_exists"):
-			regs[dst] = reg{kind: 2, value: 0} // what a kernel without it gives
+			regs[dst] = reg{kind: 2, value: 0, live: helperExistsVersion(spec, btf.CORERelocationMetadata(ins))} // what a kernel without it gives
 		case op.IsDWordLoad() && strings.HasPrefix(ins.Reference(), ".rodata") && spec.Maps[ins.Reference()] != nil:
 			regs[dst] = reg{kind: 1, ptr: ins.Reference(), off: int64(uint64(ins.Constant) >> 32)}
 		case op.Class() == asm.LdXClass && op.Mode() == asm.MemMode && regs[src].kind == 1:
@@ -574,14 +587,51 @@ func loadTimeBranches(spec *ebpf.CollectionSpec, insns asm.Instructions) func(of
 			regs[dst] = reg{}
 		}
 	}
-	return func(off int) bool {
-		for _, s := range spans {
-			if off >= s.from && off < s.to {
-				return true
+	in := func(off int) *span {
+		for i := range spans {
+			if off >= spans[i].from && off < spans[i].to {
+				return &spans[i]
 			}
 		}
-		return false
+		return nil
 	}
+	dead = func(off int) bool { return in(off) != nil }
+	liveFrom = func(off int) string {
+		if s := in(off); s != nil {
+			return s.live
+		}
+		return ""
+	}
+	return dead, liveFrom
+}
+
+// helperExistsVersion returns the features table's version of the helper
+// whose existence relo checks (enumval_exists on enum bpf_func_id, as
+// bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_x) emits), or "".
+func helperExistsVersion(spec *ebpf.CollectionSpec, relo *btf.CORERelocation) string {
+	s := relo.String()
+	if !strings.Contains(s, "enumval_exists") || !strings.Contains(s, `"bpf_func_id"`) || spec.Types == nil {
+		return ""
+	}
+	// CORERelocation(enumval_exists, Enum:"bpf_func_id"[N], local_id=...)
+	_, idx, ok := strings.Cut(s, `"bpf_func_id"[`)
+	if !ok {
+		return ""
+	}
+	idx, _, _ = strings.Cut(idx, "]")
+	n, err := strconv.Atoi(idx)
+	if err != nil {
+		return ""
+	}
+	var enum *btf.Enum
+	if err := spec.Types.TypeByName("bpf_func_id", &enum); err != nil || n < 0 || n >= len(enum.Values) {
+		return ""
+	}
+	name := "bpf_" + strings.TrimPrefix(enum.Values[n].Name, "BPF_FUNC_")
+	if f, ok := features.Lookup(result.KindHelper, name); ok {
+		return f.Version
+	}
+	return ""
 }
 
 // taken evaluates a conditional jump of a known value against an

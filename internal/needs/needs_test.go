@@ -489,13 +489,18 @@ func TestExtractLoadTimeBranches(t *testing.T) {
 	tests := []struct {
 		object, program, helper string
 		advisory                bool
+		liveFrom                string
 	}{
 		// if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_func_ip))
-		{"ksnoop.bpf.o", "kprobe_entry", "bpf_get_func_ip", true},
+		{"ksnoop.bpf.o", "kprobe_entry", "bpf_get_func_ip", true, "5.15"},
+		// if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_check_mtu))
+		// (5.12): from there a raw_tp program's call is walked, and 6.1 and
+		// 6.12 refuse it (bpf_get_socket_cookie is not offered to raw_tp).
+		{"tcppktlat.bpf.o", "tcp_probe", "bpf_get_socket_cookie", true, "5.12"},
 		// if (full_path && ...), full_path false in .rodata
-		{"opensnoop.bpf.o", "tracepoint__syscalls__sys_exit_openat", "bpf_get_current_task_btf", true},
+		{"opensnoop.bpf.o", "tracepoint__syscalls__sys_exit_openat", "bpf_get_current_task_btf", true, ""},
 		// if (targ_tgid && targ_tgid != tgid) return 0; then the call
-		{"filelife.bpf.o", "vfs_create", "bpf_get_current_task_btf", false},
+		{"filelife.bpf.o", "vfs_create", "bpf_get_current_task_btf", false, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.object+"/"+tc.program, func(t *testing.T) {
@@ -504,6 +509,7 @@ func TestExtractLoadTimeBranches(t *testing.T) {
 			r, ok := find(p, result.KindHelper, tc.helper)
 			require.True(t, ok)
 			assert.Equal(t, tc.advisory, r.Advisory, "%+v", r)
+			assert.Equal(t, tc.liveFrom, r.LiveFrom, "%+v", r)
 		})
 	}
 }

@@ -135,7 +135,7 @@ func explain(progType string, reqs []Requirement, k Kernel) (m Missing, ok bool)
 		if r.Unloadable {
 			return Missing{Requirement: r, Kernel: k.Name, Basis: BasisObject}, true
 		}
-		if r.Advisory {
+		if r.Advisory && !liveOn(r, k) {
 			continue
 		}
 		cand, lacks := lacks(progType, r, k)
@@ -296,4 +296,11 @@ func MatrixKernels(m *result.Matrix) ([]Kernel, error) {
 		out = append(out, k)
 	}
 	return out, nil
+}
+
+// liveOn: r is an advisory use in a branch that k's verifier walks (the
+// helper whose existence opens it is in k: Requirement.LiveFrom).
+func liveOn(r Requirement, k Kernel) bool {
+	v, err := catalog.ParseVersion(r.LiveFrom)
+	return r.LiveFrom != "" && err == nil && !k.Version.Less(v)
 }

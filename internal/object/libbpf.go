@@ -74,12 +74,24 @@ func loadLibbpf(path string, opts LoadOptions, notes []string) ObjectReport {
 	}
 	defer os.RemoveAll(dir)
 
+	// A struct_ops map's relocations name every program it holds: those
+	// load together (libbpf: "struct_ops reloc ...: cannot find prog"
+	// otherwise), and a rejection among them can hide the others'.
+	structOps := map[string]bool{}
+	for name, sec := range progSec {
+		if sec > 0 && sec < len(ef.Sections) && strings.HasPrefix(ef.Sections[sec].Name, "struct_ops") {
+			structOps[name] = true
+		}
+	}
+
 	mapErr := map[string]string{}
 	loadedMaps := false
 	for i, name := range want {
 		img := slices.Clone(raw)
 		for other, sec := range progSec {
 			switch {
+			case structOps[name] && structOps[other]:
+				// Loaded with it: see structOps.
 			case sec != progSec[name]:
 				clearExec(img, ef, sec)
 			case other != name:

@@ -238,9 +238,12 @@ func (o *Object) Select(names ...string) error {
 // LibbpfOnly says whether err, cilium/ebpf's answer to parsing an object,
 // names a feature only libbpf has (the object is then loaded with libbpf):
 // weak symbols, which usdt.bpf.h declares (bpf_usdt_* helpers and the
-// __bpf_usdt_* maps: "unsupported binding: STB_WEAK").
+// __bpf_usdt_* maps: "unsupported binding: STB_WEAK"), and struct_ops maps
+// in the plain .struct_ops section (cilium/ebpf reads .struct_ops.link
+// only: "got '.struct_ops' section: not supported").
 func LibbpfOnly(err error) bool {
-	return strings.Contains(err.Error(), "unsupported binding")
+	msg := err.Error()
+	return strings.Contains(msg, "unsupported binding") || strings.Contains(msg, "'.struct_ops' section")
 }
 
 // CiliumCannotLoad says why cilium/ebpf would refuse to load spec though
