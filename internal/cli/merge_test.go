@@ -225,7 +225,7 @@ func TestKernelsListJSON(t *testing.T) {
 		{Name: "debian-6.1", Version: "6.1", Arch: "x86_64", Cost: 1.4, Shard: 2},
 		{Name: "debian-6.1-arm64", Version: "6.1", Arch: "arm64", Cost: 5.6, Shard: 1},
 	}}, got)
-	stdout, stderr, code = runCLI(t, "kernels", "list", "--json", "--arch", "catalog")
+	stdout, stderr, code = runCLI(t, "kernels", "list", "--json", "--arch", "catalog", "--cache-dir", t.TempDir()) // no built kernels
 	require.Equal(t, 0, code, stderr)
 	var all kernelsJSON
 	require.NoError(t, json.Unmarshal([]byte(stdout), &all))

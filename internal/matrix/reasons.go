@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"sort"
+	"strings"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
@@ -44,7 +45,10 @@ func ExplainAcrossKernels(m *result.Matrix) {
 		}
 		byArch[kr.Kernel.Arch] = append(byArch[kr.Kernel.Arch], col{kr, v})
 	}
-	type cell struct{ progType, name string }
+	type cell struct {
+		kind           result.Kind
+		progType, name string
+	}
 	for _, cols := range byArch {
 		sort.SliceStable(cols, func(a, b int) bool { return cols[a].v.Less(cols[b].v) })
 		// idx[i] maps a helper cell to its feature in cols[i].
@@ -53,8 +57,8 @@ func ExplainAcrossKernels(m *result.Matrix) {
 			idx[i] = map[cell]*result.Feature{}
 			for j := range c.kr.Features {
 				f := &c.kr.Features[j]
-				if f.Kind == result.KindHelper {
-					idx[i][cell{f.ProgramType, f.Name}] = f
+				if acrossKernels(f) {
+					idx[i][cell{f.Kind, f.ProgramType, f.Name}] = f
 				}
 			}
 		}
@@ -82,8 +86,8 @@ func ExplainAcrossKernels(m *result.Matrix) {
 				switch {
 				case r.Kind == result.ReasonVersion && firstOK == nil && newestNotOffered != nil:
 					f.Reason = replaced(&result.Reason{Kind: result.ReasonProgramType,
-						Detail: "not offered to " + key.progType + " programs on any kernel of this run up to " +
-							newestNotOffered.kr.Kernel.Name + "; the helper itself came in " + r.Version}, r)
+						Detail: "not offered to " + offeredTo(key.kind, key.progType) + " on any kernel of this run up to " +
+							newestNotOffered.kr.Kernel.Name + "; the " + string(key.kind) + " itself came in " + r.Version}, r)
 				case r.Kind == result.ReasonProgramType && firstOK != nil:
 					if r.Version != "" {
 						if rv, err := catalog.ParseVersion(r.Version); err == nil && c.v.Less(rv) && !firstOK.v.Less(rv) {
@@ -91,12 +95,35 @@ func ExplainAcrossKernels(m *result.Matrix) {
 						}
 					}
 					f.Reason = replaced(&result.Reason{Kind: result.ReasonProgramType, Version: firstOK.kr.Kernel.Version,
-						Detail: "offered to " + key.progType + " programs by " + firstOK.kr.Kernel.Version +
+						Detail: "offered to " + offeredTo(key.kind, key.progType) + " by " + firstOK.kr.Kernel.Version +
 							" (" + firstOK.kr.Kernel.Name + ", the first kernel of this run that offers it)"}, r)
 				}
 			}
 		}
 	}
+}
+
+// acrossKernels: the cells whose program_type reason is completed across
+// kernels: helpers and kfuncs per program type, and struct_ops members'
+// sleepable rows (a program type's offer that a later kernel makes).
+func acrossKernels(f *result.Feature) bool {
+	switch f.Kind {
+	case result.KindHelper:
+		return true
+	case result.KindKfunc:
+		return f.ProgramType != ""
+	case result.KindStructOps:
+		return strings.HasSuffix(f.Name, ":sleepable")
+	}
+	return false
+}
+
+// offeredTo names what a later kernel offers the cell to.
+func offeredTo(kind result.Kind, progType string) string {
+	if kind == result.KindStructOps {
+		return "sleepable struct_ops programs"
+	}
+	return progType + " programs"
 }
 
 // restoreProbeReason puts back the reason a kernel's own probe gave a cell
