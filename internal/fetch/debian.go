@@ -336,28 +336,42 @@ func (f *Fetcher) fetchCompanion(ctx context.Context, kernel, base string, index
 // fetchDeb downloads p into a temp file, checks size and SHA256 against the
 // index, and extracts the kernel files.
 func (f *Fetcher) fetchDeb(ctx context.Context, kernel, base string, p debPackage, wantRelease string, needImage bool) (*kernelFiles, error) {
+	tmp, err := f.downloadDeb(ctx, kernel, base, p, f.tmpDir())
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	return extractDeb(tmp, f.tmpDir(), wantRelease, needImage)
+}
+
+// downloadDeb downloads p into a temp file in dir, checked against the
+// index's size and SHA256 as it arrives (progress reported under label),
+// and returns it rewound. The caller removes and closes it.
+func (f *Fetcher) downloadDeb(ctx context.Context, label, base string, p debPackage, dir string) (*os.File, error) {
 	resp, err := f.get(ctx, base+"/"+p.Filename)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	tmp, err := os.CreateTemp(f.tmpDir(), "deb-*")
+	tmp, err := os.CreateTemp(dir, "deb-*")
 	if err != nil {
 		return nil, fmt.Errorf("create temp file: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
 	var progress func(done, total int64)
 	if f.opts.Progress != nil {
-		progress = func(done, total int64) { f.opts.Progress(kernel, done, total) }
+		progress = func(done, total int64) { f.opts.Progress(label, done, total) }
 	}
-	if err := checkedCopy(tmp, resp.Body, p.Filename, p.Size, p.SHA256, progress); err != nil {
+	err = checkedCopy(tmp, resp.Body, p.Filename, p.Size, p.SHA256, progress)
+	if err == nil {
+		_, err = tmp.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
 		return nil, err
 	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		return nil, err
-	}
-	return extractDeb(tmp, f.tmpDir(), wantRelease, needImage)
+	return tmp, nil
 }
 
 // extractDeb unpacks the kernel files of a verified .deb.

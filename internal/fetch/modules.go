@@ -328,27 +328,12 @@ func (f *Fetcher) buildModuleIndex(ctx context.Context, spec catalog.KernelSpec)
 // downloadModuleIndex downloads p, checks it against the index and reads
 // its modules.
 func (f *Fetcher) downloadModuleIndex(ctx context.Context, kernel, base string, p debPackage) (*ModuleIndex, error) {
-	resp, err := f.get(ctx, base+"/"+p.Filename)
+	tmp, err := f.downloadDeb(ctx, kernel, base, p, f.tmpDir())
 	if err != nil {
 		return nil, err
-	}
-	defer resp.Body.Close()
-	tmp, err := os.CreateTemp(f.tmpDir(), "deb-*")
-	if err != nil {
-		return nil, fmt.Errorf("create temp file: %w", err)
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	var progress func(done, total int64)
-	if f.opts.Progress != nil {
-		progress = func(done, total int64) { f.opts.Progress(kernel, done, total) }
-	}
-	if err := checkedCopy(tmp, resp.Body, p.Filename, p.Size, p.SHA256, progress); err != nil {
-		return nil, err
-	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		return nil, err
-	}
 	data, closeData, err := debData(tmp)
 	if err != nil {
 		return nil, fmt.Errorf("unpack deb: %w", err)

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -417,27 +416,12 @@ func sortedKeys[V any](m map[string]V) []string {
 // unpackDeb downloads p into a temp file, checks size and SHA256 against the
 // index and unpacks its data.tar into root.
 func (f *Fetcher) unpackDeb(ctx context.Context, base string, p debPackage, root string, links map[string]bool) error {
-	resp, err := f.get(ctx, base+"/"+p.Filename)
+	tmp, err := f.downloadDeb(ctx, p.Name, base, p, filepath.Join(f.pkgRoot(), "tmp"))
 	if err != nil {
 		return err
-	}
-	defer resp.Body.Close()
-	tmp, err := os.CreateTemp(filepath.Join(f.pkgRoot(), "tmp"), "deb-*")
-	if err != nil {
-		return fmt.Errorf("create temp file: %w", err)
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	var progress func(done, total int64)
-	if f.opts.Progress != nil {
-		progress = func(done, total int64) { f.opts.Progress(p.Name, done, total) }
-	}
-	if err := checkedCopy(tmp, resp.Body, p.Filename, p.Size, p.SHA256, progress); err != nil {
-		return err
-	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
 	data, closeData, err := debData(tmp)
 	if err != nil {
 		return fmt.Errorf("unpack %s: %w", p, err)
