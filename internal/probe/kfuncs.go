@@ -347,6 +347,13 @@ func (r *runner) probeKfunc(l *loader, j kfuncJob) (Outcome, string, string) {
 		case verdictUnknownHelper:
 			return OutcomeNotSupported, "", "the kernel does not know " + j.k.name + " as a kfunc"
 		case verdictError:
+			if j.k.name == "__bpf_trap" && errText == unix.EFAULT.Error() {
+				// The verifier refuses every call of __bpf_trap with EFAULT
+				// ("unexpected __bpf_trap() due to uninitialized
+				// variable?"): clang emits it where a program reads an
+				// uninitialised variable. No program can call it.
+				return OutcomePresent, "", "present, not probed: every call is refused (EFAULT): clang emits __bpf_trap for a read of an uninitialised variable"
+			}
 			if strings.Contains(errText, beforeKfuncCall) {
 				// The verifier refused an argument it checks before the
 				// call (an arena pointer without an arena): this probe
