@@ -51,27 +51,36 @@ func ExplainAcrossKernels(m *result.Matrix) {
 	}
 	for _, cols := range byArch {
 		sort.SliceStable(cols, func(a, b int) bool { return cols[a].v.Less(cols[b].v) })
-		// idx[i] maps a helper cell to its feature in cols[i].
-		idx := make([]map[cell]*result.Feature, len(cols))
+		// byKey holds each cell's feature per column (nil where a kernel
+		// has no such cell): one map lookup per cell, not one per pair
+		// of kernels (a merge of 20 kernels has 20 x 12,000 cells).
+		byKey := map[cell][]*result.Feature{}
 		for i, c := range cols {
-			idx[i] = map[cell]*result.Feature{}
 			for j := range c.kr.Features {
 				f := &c.kr.Features[j]
-				if acrossKernels(f) {
-					idx[i][cell{f.Kind, f.ProgramType, f.Name}] = f
-				}
-			}
-		}
-		for i, c := range cols {
-			for key, f := range idx[i] {
-				if f.Status != result.Unsupported || f.Reason == nil {
+				if !acrossKernels(f) {
 					continue
 				}
+				key := cell{f.Kind, f.ProgramType, f.Name}
+				row := byKey[key]
+				if row == nil {
+					row = make([]*result.Feature, len(cols))
+					byKey[key] = row
+				}
+				row[i] = f
+			}
+		}
+		for key, row := range byKey {
+			for i, f := range row {
+				if f == nil || f.Status != result.Unsupported || f.Reason == nil {
+					continue
+				}
+				c := cols[i]
 				// The first later kernel that offers the helper, and the
 				// newest one that has it without offering it.
 				var firstOK, newestNotOffered *col
 				for j := i + 1; j < len(cols); j++ {
-					g := idx[j][key]
+					g := row[j]
 					if g == nil {
 						continue
 					}
