@@ -43,38 +43,20 @@ func loadBTFIndex(path string) (*btfIndex, error) {
 }
 
 func parseBTFIndex(raw []byte) (*btfIndex, error) {
+	types, strs, layout, err := btfSections(raw)
+	if err != nil {
+		return nil, fmt.Errorf("index kernel btf: %w", err)
+	}
 	le := binary.LittleEndian
-	if len(raw) < 24 || le.Uint16(raw) != 0xeb9f {
-		return nil, errors.New("index kernel btf: bad magic (only little-endian BTF is supported)")
-	}
-	hdrLen := le.Uint32(raw[4:])
-	typeOff, typeLen := le.Uint32(raw[8:]), le.Uint32(raw[12:])
-	strOff, strLen := le.Uint32(raw[16:]), le.Uint32(raw[20:])
-	tstart, sstart := uint64(hdrLen)+uint64(typeOff), uint64(hdrLen)+uint64(strOff)
-	if tstart+uint64(typeLen) > uint64(len(raw)) || sstart+uint64(strLen) > uint64(len(raw)) {
-		return nil, errors.New("index kernel btf: truncated")
-	}
-	x := &btfIndex{raw: raw, types: raw[tstart : tstart+uint64(typeLen)], strs: raw[sstart : sstart+uint64(strLen)],
+	x := &btfIndex{raw: raw, types: types, strs: strs,
 		kinds: []uint8{0}, infos: []uint32{0}, offs: []uint32{0}, kindCount: map[uint8]int{}, structs: map[string]uint32{}}
-	types := x.types
 	kfuncName := []byte("bpf_kfunc")
 	for off := 0; off+12 <= len(types); {
 		id := uint32(len(x.kinds))
 		nameOff, info := le.Uint32(types[off:]), le.Uint32(types[off+4:])
 		kind, vlen := uint8((info>>24)&0x1f), int(info&0xffff)
-		extra := 0
-		switch kind {
-		case btfKindInt, btfKindVar, btfKindDeclTag:
-			extra = 4
-		case btfKindArray:
-			extra = 12
-		case btfKindStruct, btfKindUnion, btfKindDatasec, btfKindEnum64:
-			extra = 12 * vlen
-		case btfKindEnum, btfKindFuncProto:
-			extra = 8 * vlen
-		case btfKindPtr, btfKindFwd, btfKindTypedef, btfKindVolatile, btfKindConst,
-			btfKindRestrict, btfKindFunc, btfKindFloat, btfKindTypeTag:
-		default:
+		extra, ok := btfTypeExtra(uint32(kind), vlen, layout)
+		if !ok {
 			// A kind this walk cannot size: keep what was read.
 			return x, nil
 		}
@@ -100,16 +82,7 @@ func parseBTFIndex(raw []byte) (*btfIndex, error) {
 	return x, nil
 }
 
-func (x *btfIndex) name(off uint32) []byte {
-	if uint64(off) >= uint64(len(x.strs)) {
-		return nil
-	}
-	s := x.strs[off:]
-	if i := bytes.IndexByte(s, 0); i >= 0 {
-		return s[:i]
-	}
-	return s
-}
+func (x *btfIndex) name(off uint32) []byte { return btfString(x.strs, off) }
 
 // typeName returns the name of type id.
 func (x *btfIndex) typeName(id uint32) string {

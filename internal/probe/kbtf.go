@@ -75,39 +75,12 @@ func loadKernelBTF(path string, enums []string, names []string) (*kernelBTF, err
 }
 
 func parseKernelBTF(raw []byte, enums []string, names []string) (*kernelBTF, error) {
-	if len(raw) < 24 || binary.LittleEndian.Uint16(raw) != 0xeb9f {
-		return nil, errors.New("parse kernel btf: bad magic (only little-endian BTF is supported)")
+	types, strs, layout, err := btfSections(raw)
+	if err != nil {
+		return nil, fmt.Errorf("parse kernel btf: %w", err)
 	}
 	le := binary.LittleEndian
-	hdrLen := le.Uint32(raw[4:])
-	typeOff, typeLen := le.Uint32(raw[8:]), le.Uint32(raw[12:])
-	strOff, strLen := le.Uint32(raw[16:]), le.Uint32(raw[20:])
-	tstart, sstart := uint64(hdrLen)+uint64(typeOff), uint64(hdrLen)+uint64(strOff)
-	if tstart+uint64(typeLen) > uint64(len(raw)) || sstart+uint64(strLen) > uint64(len(raw)) {
-		return nil, errors.New("parse kernel btf: truncated")
-	}
-	types, strs := raw[tstart:tstart+uint64(typeLen)], raw[sstart:sstart+uint64(strLen)]
-	// A header longer than the 24 bytes known here may describe the size
-	// of every kind (the proposed kind layout section: per kind, a u8 size
-	// of its info and a u8 size of each of its vlen elements), which lets
-	// the scan skip kinds it does not know.
-	var layout []byte
-	if hdrLen >= 32 {
-		lOff, lLen := le.Uint32(raw[24:]), le.Uint32(raw[28:])
-		if lstart := uint64(hdrLen) + uint64(lOff); lLen > 0 && lstart+uint64(lLen) <= uint64(len(raw)) {
-			layout = raw[lstart : lstart+uint64(lLen)]
-		}
-	}
-	name := func(off uint32) []byte {
-		if uint64(off) >= uint64(len(strs)) {
-			return nil
-		}
-		s := strs[off:]
-		if i := bytes.IndexByte(s, 0); i >= 0 {
-			return s[:i]
-		}
-		return s
-	}
+	name := func(off uint32) []byte { return btfString(strs, off) }
 	wantEnum := make(map[string]bool, len(enums))
 	for _, e := range enums {
 		wantEnum[e] = true
@@ -122,23 +95,8 @@ func parseKernelBTF(raw []byte, enums []string, names []string) (*kernelBTF, err
 		nameOff, info := le.Uint32(types[off:]), le.Uint32(types[off+4:])
 		kind, vlen := (info>>24)&0x1f, int(info&0xffff)
 		off += 12
-		extra := 0
-		switch kind {
-		case btfKindInt, btfKindVar, btfKindDeclTag:
-			extra = 4
-		case btfKindArray:
-			extra = 12
-		case btfKindStruct, btfKindUnion, btfKindDatasec, btfKindEnum64:
-			extra = 12 * vlen
-		case btfKindEnum, btfKindFuncProto:
-			extra = 8 * vlen
-		case btfKindPtr, btfKindFwd, btfKindTypedef, btfKindVolatile, btfKindConst,
-			btfKindRestrict, btfKindFunc, btfKindFloat, btfKindTypeTag:
-		default:
-			if i := int(kind) * 4; i+4 <= len(layout) {
-				extra = int(layout[i]) + vlen*int(layout[i+1])
-				break
-			}
+		extra, ok := btfTypeExtra(kind, vlen, layout)
+		if !ok {
 			// Without a size for the kind the rest cannot be walked: keep
 			// what was read (a future kernel must not lose every BTF probe
 			// to one new kind).
@@ -213,4 +171,66 @@ func (kb *kernelBTF) id(name string) uint32 {
 		return 0
 	}
 	return kb.ids[name]
+}
+
+// btfSections checks raw's header (little-endian BTF only) and returns its
+// type and string sections, and its kind layout section when the header
+// has one: a header longer than the 24 bytes known here may describe the
+// size of every kind (per kind, a u8 size of its info and a u8 size of each
+// of its vlen elements), which lets a walk skip kinds it does not know.
+func btfSections(raw []byte) (types, strs, layout []byte, err error) {
+	le := binary.LittleEndian
+	if len(raw) < 24 || le.Uint16(raw) != 0xeb9f {
+		return nil, nil, nil, errors.New("bad magic (only little-endian BTF is supported)")
+	}
+	hdrLen := le.Uint32(raw[4:])
+	typeOff, typeLen := le.Uint32(raw[8:]), le.Uint32(raw[12:])
+	strOff, strLen := le.Uint32(raw[16:]), le.Uint32(raw[20:])
+	tstart, sstart := uint64(hdrLen)+uint64(typeOff), uint64(hdrLen)+uint64(strOff)
+	if tstart+uint64(typeLen) > uint64(len(raw)) || sstart+uint64(strLen) > uint64(len(raw)) {
+		return nil, nil, nil, errors.New("truncated")
+	}
+	types, strs = raw[tstart:tstart+uint64(typeLen)], raw[sstart:sstart+uint64(strLen)]
+	if hdrLen >= 32 {
+		lOff, lLen := le.Uint32(raw[24:]), le.Uint32(raw[28:])
+		if lstart := uint64(hdrLen) + uint64(lOff); lLen > 0 && lstart+uint64(lLen) <= uint64(len(raw)) {
+			layout = raw[lstart : lstart+uint64(lLen)]
+		}
+	}
+	return types, strs, layout, nil
+}
+
+// btfTypeExtra returns how many bytes follow a type's 12-byte header for
+// its kind and vlen (from the kind layout section for a kind not known
+// here); false when nothing says.
+func btfTypeExtra(kind uint32, vlen int, layout []byte) (int, bool) {
+	switch kind {
+	case btfKindInt, btfKindVar, btfKindDeclTag:
+		return 4, true
+	case btfKindArray:
+		return 12, true
+	case btfKindStruct, btfKindUnion, btfKindDatasec, btfKindEnum64:
+		return 12 * vlen, true
+	case btfKindEnum, btfKindFuncProto:
+		return 8 * vlen, true
+	case btfKindPtr, btfKindFwd, btfKindTypedef, btfKindVolatile, btfKindConst,
+		btfKindRestrict, btfKindFunc, btfKindFloat, btfKindTypeTag:
+		return 0, true
+	}
+	if i := int(kind) * 4; i+4 <= len(layout) {
+		return int(layout[i]) + vlen*int(layout[i+1]), true
+	}
+	return 0, false
+}
+
+// btfString returns the NUL-terminated string at off in a string section.
+func btfString(strs []byte, off uint32) []byte {
+	if uint64(off) >= uint64(len(strs)) {
+		return nil
+	}
+	s := strs[off:]
+	if i := bytes.IndexByte(s, 0); i >= 0 {
+		return s[:i]
+	}
+	return s
 }
