@@ -3,14 +3,12 @@ package probe
 import (
 	"bytes"
 	"context"
-	"errors"
 	"os"
 	"sort"
 	"strings"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/features"
 	"github.com/bpfmatrix/bpfmatrix/internal/result"
-	"github.com/bpfmatrix/bpfmatrix/internal/verifierlog"
 	"golang.org/x/sys/unix"
 )
 
@@ -127,39 +125,21 @@ var (
 // availability first, then "yes" only when the verifier walked the call and
 // complained about something else.
 func classifyKfuncLoad(res loadResult) (helperVerdict, string) {
-	if res.err == nil {
-		return verdictSupported, ""
-	}
-	if interrupted(res.err) {
-		return verdictError, "verification interrupted: " + res.err.Error()
-	}
-	log := res.raw
-	if log == nil && res.log != "" {
-		log = []byte(res.log)
-	}
-	switch {
-	case bytes.Contains(log, msgKfuncNotAllowed):
-		return verdictNotOffered, ""
-	case bytes.Contains(log, msgKfuncDevBound):
-		return verdictNotOffered, "the verifier asks for a device-bound XDP program first"
-	case bytes.Contains(log, msgKfuncSleepable):
-		return verdictNeedsSleepable, ""
-	case bytes.Contains(log, msgKfuncNotFunc), bytes.Contains(log, msgKfuncNoAddr):
-		return verdictUnknownHelper, ""
-	case bytes.Contains(log, msgNonSleepable):
-		return verdictNeedsSleepable, ""
-	}
-	if !errors.Is(res.err, unix.EACCES) && !errors.Is(res.err, unix.EINVAL) && !errors.Is(res.err, enoTSUPP) {
-		return verdictError, res.err.Error()
-	}
-	complaint := verifierlog.Complaint(log)
-	if complaint == nil {
-		return verdictError, res.err.Error() + " without a verifier complaint"
-	}
-	if n, ok := verifierlog.Processed(log); ok && n == 0 {
-		return verdictError, res.err.Error() + beforeKfuncCall + string(complaint)
-	}
-	return verdictSupported, ""
+	return classifyCallLoad(res, func(log []byte) (helperVerdict, string, bool) {
+		switch {
+		case bytes.Contains(log, msgKfuncNotAllowed):
+			return verdictNotOffered, "", true
+		case bytes.Contains(log, msgKfuncDevBound):
+			return verdictNotOffered, "the verifier asks for a device-bound XDP program first", true
+		case bytes.Contains(log, msgKfuncSleepable):
+			return verdictNeedsSleepable, "", true
+		case bytes.Contains(log, msgKfuncNotFunc), bytes.Contains(log, msgKfuncNoAddr):
+			return verdictUnknownHelper, "", true
+		case bytes.Contains(log, msgNonSleepable):
+			return verdictNeedsSleepable, "", true
+		}
+		return 0, "", false
+	}, func([]byte) bool { return false }, beforeKfuncCall)
 }
 
 const beforeKfuncCall = " before the kfunc call was checked: "

@@ -503,6 +503,29 @@ var (
 // holds nothing but the statistics print_verification_stats adds to every
 // answer, whatever shape a kernel gives those.
 func classifyHelperLoad(res loadResult) (helperVerdict, string) {
+	return classifyCallLoad(res, func(log []byte) (helperVerdict, string, bool) {
+		switch {
+		case bytes.Contains(log, msgInvalidFunc):
+			return verdictUnknownHelper, "", true
+		case bytes.Contains(log, msgCannotUse), bytes.Contains(log, msgUnknownFunc), bytes.Contains(log, msgNotForType):
+			return verdictNotOffered, "", true
+		case bytes.Contains(log, msgNonSleepable):
+			return verdictNeedsSleepable, "", true
+		}
+		return 0, "", false
+	}, func(log []byte) bool { return bytes.Contains(log, msgExtension) }, beforeHelperCall)
+}
+
+const beforeHelperCall = " before the helper call was checked: "
+
+// classifyCallLoad is what classifyHelperLoad and classifyKfuncLoad share:
+// a load that succeeded is a yes and one the verifier abandoned an error;
+// then the verifier's own messages about the call's availability, wherever
+// they are in the log (availability); then "yes" only for EACCES, EINVAL
+// or ENOTSUPP with a verifier complaint made after the verifier walked the
+// call. A refusal before it reached the call (nothing processed, or
+// refusedEarly) is an error whose text carries before and the complaint.
+func classifyCallLoad(res loadResult, availability func(log []byte) (helperVerdict, string, bool), refusedEarly func(log []byte) bool, before string) (helperVerdict, string) {
 	if res.err == nil {
 		return verdictSupported, ""
 	}
@@ -513,13 +536,8 @@ func classifyHelperLoad(res loadResult) (helperVerdict, string) {
 	if log == nil && res.log != "" {
 		log = []byte(res.log)
 	}
-	switch {
-	case bytes.Contains(log, msgInvalidFunc):
-		return verdictUnknownHelper, ""
-	case bytes.Contains(log, msgCannotUse), bytes.Contains(log, msgUnknownFunc), bytes.Contains(log, msgNotForType):
-		return verdictNotOffered, ""
-	case bytes.Contains(log, msgNonSleepable):
-		return verdictNeedsSleepable, ""
+	if v, text, ok := availability(log); ok {
+		return v, text
 	}
 	if !errors.Is(res.err, unix.EACCES) && !errors.Is(res.err, unix.EINVAL) && !errors.Is(res.err, enoTSUPP) {
 		return verdictError, res.err.Error()
@@ -527,12 +545,12 @@ func classifyHelperLoad(res loadResult) (helperVerdict, string) {
 	complaint := verifierlog.Complaint(log)
 	if complaint == nil {
 		// No verifier log, or only its statistics: the load failed before
-		// or outside the helper check.
+		// or outside the availability check.
 		return verdictError, res.err.Error() + " without a verifier complaint"
 	}
-	if n, ok := verifierlog.Processed(log); (ok && n == 0) || bytes.Contains(log, msgExtension) {
+	if n, ok := verifierlog.Processed(log); (ok && n == 0) || refusedEarly(log) {
 		// Refused before the verifier reached the call.
-		return verdictError, res.err.Error() + " before the helper call was checked: " + string(complaint)
+		return verdictError, res.err.Error() + before + string(complaint)
 	}
 	// Any other verifier complaint (argument types, unreleased references,
 	// "not allowed in probe") comes after the availability check passed.
