@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"archive/tar"
 	"bytes"
 	"encoding/json"
 	"io"
@@ -14,17 +13,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/bpfmatrix/bpfmatrix/internal/check"
+	"github.com/bpfmatrix/bpfmatrix/internal/fetch/fetchtest"
 )
 
 // TestKernelSources boots Debian's 6.1 kernel given three ways other than
@@ -56,7 +50,11 @@ func TestKernelSources(t *testing.T) {
 	srv := httptest.NewServer(reg)
 	t.Cleanup(srv.Close)
 	host := strings.TrimPrefix(srv.URL, "http://")
-	pushKernelImage(t, host+"/cilium/ci-kernels:6.1", map[string]string{"boot/vmlinuz": k.Image, "boot/config": k.Config})
+	image61, err := os.ReadFile(k.Image)
+	require.NoError(t, err)
+	config61, err := os.ReadFile(k.Config)
+	require.NoError(t, err)
+	fetchtest.PushImage(t, host+"/cilium/ci-kernels:6.1", map[string][]byte{"boot/vmlinuz": image61, "boot/config": config61})
 	ociRef := "oci:" + host + "/cilium/ci-kernels:6.1"
 
 	cache := t.TempDir() // kernels by path and reference enter a cache of their own
@@ -140,29 +138,4 @@ func copyFile(t *testing.T, from, to string) {
 	b, err := os.ReadFile(from)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(to, b, 0o644))
-}
-
-// pushKernelImage pushes a one-layer linux/amd64 image holding the named
-// host files at the given paths, as cilium/ci-kernels lays them out.
-func pushKernelImage(t *testing.T, ref string, files map[string]string) {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for n, p := range files {
-		b, err := os.ReadFile(p)
-		require.NoError(t, err)
-		require.NoError(t, tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg}))
-		_, err = tw.Write(b)
-		require.NoError(t, err)
-	}
-	require.NoError(t, tw.Close())
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil })
-	require.NoError(t, err)
-	img, err := mutate.AppendLayers(empty.Image, layer)
-	require.NoError(t, err)
-	img, err = mutate.ConfigFile(img, &v1.ConfigFile{OS: "linux", Architecture: "amd64"})
-	require.NoError(t, err)
-	r, err := name.ParseReference(ref, name.Insecure)
-	require.NoError(t, err)
-	require.NoError(t, remote.Write(r, img))
 }

@@ -1,8 +1,6 @@
 package fetch_test
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -20,13 +18,8 @@ import (
 
 	"github.com/bpfmatrix/bpfmatrix/internal/catalog"
 	"github.com/bpfmatrix/bpfmatrix/internal/fetch"
-	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/bpfmatrix/bpfmatrix/internal/fetch/fetchtest"
 	"github.com/google/go-containerregistry/pkg/registry"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -166,7 +159,7 @@ func TestDebianKernel(t *testing.T) {
 			},
 		}
 		for ref, files := range layouts {
-			pushImage(t, host+"/"+ref, files)
+			fetchtest.PushImage(t, host+"/"+ref, files)
 		}
 		for _, tc := range []struct{ name, repo, tag string }{
 			{"ci-kernels layout", "cilium/ci-kernels", "6.1"},
@@ -248,28 +241,6 @@ func readAll(t *testing.T, p string) []byte {
 	b, err := os.ReadFile(p)
 	require.NoError(t, err)
 	return b
-}
-
-// pushImage pushes a one-layer linux/amd64 image holding files.
-func pushImage(t *testing.T, ref string, files map[string][]byte) {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for n, b := range files {
-		require.NoError(t, tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg}))
-		_, err := tw.Write(b)
-		require.NoError(t, err)
-	}
-	require.NoError(t, tw.Close())
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil })
-	require.NoError(t, err)
-	img, err := mutate.AppendLayers(empty.Image, layer)
-	require.NoError(t, err)
-	img, err = mutate.ConfigFile(img, &v1.ConfigFile{OS: "linux", Architecture: "amd64"})
-	require.NoError(t, err)
-	r, err := name.ParseReference(ref, name.Insecure)
-	require.NoError(t, err)
-	require.NoError(t, remote.Write(r, img))
 }
 
 func TestNotObtainable(t *testing.T) {
