@@ -169,27 +169,7 @@ func burstProgram(m *maps, out output) asm.Instructions {
 		asm.Mov.Imm(asm.R7, 0),
 		asm.StoreMem(asm.RFP, -16, asm.R7, asm.DWord).WithSymbol("loop"),
 	}
-	switch out {
-	case outRingbuf:
-		insns = append(insns,
-			asm.LoadMapPtr(asm.R1, m.events.FD()),
-			asm.Mov.Reg(asm.R2, asm.RFP),
-			asm.Add.Imm(asm.R2, -16),
-			asm.Mov.Imm(asm.R3, 8),
-			asm.Mov.Imm(asm.R4, 0),
-			asm.FnRingbufOutput.Call(),
-		)
-	case outPerf:
-		insns = append(insns,
-			asm.Mov.Reg(asm.R1, asm.R6),
-			asm.LoadMapPtr(asm.R2, m.events.FD()),
-			asm.LoadImm(asm.R3, 0xffffffff, asm.DWord), // BPF_F_CURRENT_CPU
-			asm.Mov.Reg(asm.R4, asm.RFP),
-			asm.Add.Imm(asm.R4, -16),
-			asm.Mov.Imm(asm.R5, 8),
-			asm.FnPerfEventOutput.Call(),
-		)
-	}
+	insns = append(insns, outputStack(m, out)...)
 	return append(insns,
 		asm.JEq.Imm(asm.R0, 0, "next"),
 		asm.StoreImm(asm.RFP, -4, 0, asm.Word),

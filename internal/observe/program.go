@@ -97,12 +97,20 @@ func body(m *maps, slot int32, out output, ret int32) asm.Instructions {
 
 // emit writes the constant v as one 8-byte event (R6 holds the context).
 func emit(m *maps, out output, v int64) asm.Instructions {
+	return append(asm.Instructions{
+		// StoreImm has no DWord form in cilium/ebpf's asm (INVALID).
+		asm.Mov.Imm(asm.R1, int32(v)),
+		asm.StoreMem(asm.RFP, -16, asm.R1, asm.DWord),
+	}, outputStack(m, out)...)
+}
+
+// outputStack sends the 8 bytes at fp-16 as one event through the ring
+// buffer or the perf buffer (R6 holds the context); R0 is the helper's
+// return value.
+func outputStack(m *maps, out output) asm.Instructions {
 	switch out {
 	case outRingbuf:
 		return asm.Instructions{
-			// StoreImm has no DWord form in cilium/ebpf's asm (INVALID).
-			asm.Mov.Imm(asm.R1, int32(v)),
-			asm.StoreMem(asm.RFP, -16, asm.R1, asm.DWord),
 			asm.LoadMapPtr(asm.R1, m.events.FD()),
 			asm.Mov.Reg(asm.R2, asm.RFP),
 			asm.Add.Imm(asm.R2, -16),
@@ -112,9 +120,6 @@ func emit(m *maps, out output, v int64) asm.Instructions {
 		}
 	case outPerf:
 		return asm.Instructions{
-			// StoreImm has no DWord form in cilium/ebpf's asm (INVALID).
-			asm.Mov.Imm(asm.R1, int32(v)),
-			asm.StoreMem(asm.RFP, -16, asm.R1, asm.DWord),
 			asm.Mov.Reg(asm.R1, asm.R6),
 			asm.LoadMapPtr(asm.R2, m.events.FD()),
 			asm.LoadImm(asm.R3, 0xffffffff, asm.DWord), // BPF_F_CURRENT_CPU
