@@ -250,7 +250,7 @@ var families = []family{
 	},
 	{
 		name:  "sk_lookup",
-		need:  need{version: "5.9", commit: "e9ddbb7707ff", config: []string{"CONFIG_NET", "CONFIG_NET_NS"}}, // attached to a netns by fd
+		need:  need{version: "5.9", commit: "e9ddbb7707ff", config: []string{"CONFIG_NET", "CONFIG_NET_NS"}},      // attached to a netns by fd
 		shape: func(*env) progShape { return progShape{typ: ebpf.SkLookup, attach: ebpf.AttachSkLookup, ret: 1} }, // SK_PASS
 		attach: func(e *env, p *ebpf.Program) (io.Closer, error) {
 			ns, err := os.Open("/proc/self/ns/net")
