@@ -6,7 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"io"
+	"github.com/bpfmatrix/bpfmatrix/internal/digest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -252,19 +252,6 @@ func pinFiles(spec catalog.KernelSpec) (catalog.KernelSpec, error) {
 	return spec, nil
 }
 
-func sha256File(p string) (string, error) {
-	fh, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer fh.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, fh); err != nil {
-		return "", err
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
-}
-
 // releaseName makes a kernel name (catalog.ValidName) of a release:
 // 6.12.117+deb13-cloud-amd64 -> 6.12.117-deb13-cloud-amd64.
 func releaseName(release string) string {
@@ -300,4 +287,13 @@ func shortDigest(spec catalog.KernelSpec) string {
 		return strings.TrimPrefix(f.Digest, "sha256:")[:8]
 	}
 	return hex.EncodeToString(h[:4])
+}
+
+// sha256File is the "sha256:"-prefixed digest the catalog pins a file by.
+func sha256File(p string) (string, error) {
+	d, err := digest.File(p)
+	if err != nil {
+		return "", err
+	}
+	return "sha256:" + d, nil
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/bpfmatrix/bpfmatrix/internal/digest"
 	"io"
 	"io/fs"
 	"os"
@@ -224,7 +225,7 @@ func compilerVersion(arch catalog.Arch) (string, error) {
 func resolveSource(ctx context.Context, source string, opts Options) (*resolvedSource, error) {
 	m := debianSourceRE.FindStringSubmatch(source)
 	if m == nil {
-		sum, err := fileSHA256(source)
+		sum, err := digest.File(source)
 		if err != nil {
 			return nil, fmt.Errorf("%w %q: %w", ErrBadSource, source, err)
 		}
@@ -276,19 +277,6 @@ func debianSuites(c *catalog.Catalog, mm string) []string {
 		}
 	}
 	return out
-}
-
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // BuildError is a failed build step; Log is the kept build log.

@@ -5,7 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
+	"github.com/bpfmatrix/bpfmatrix/internal/digest"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -115,22 +115,9 @@ func fileDigest(path string) (string, error) {
 	if d, ok := digests.Load(memo); ok {
 		return d.(string), nil
 	}
-	d, err := hashFile(path)
+	d, err := digest.File(path)
 	if err == nil {
 		digests.Store(memo, d)
 	}
 	return d, err
-}
-
-func hashFile(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bpfmatrix/bpfmatrix/internal/digest"
 	"io"
 	"log/slog"
 	"maps"
@@ -291,12 +292,12 @@ func buildJob(k *fetch.Kernel, agent, bpftool string, bpftoolLibs map[string]str
 		"corpus=" + corpus,
 	}
 	for _, g := range slices.Sorted(maps.Keys(job.Files)) {
-		digest := fileDigest
+		hash := fileDigest
 		if g == guestConfig {
 			// Small, and what a finding is judged against: never memoised.
-			digest = hashFile
+			hash = digest.File
 		}
-		d, err := digest(job.Files[g])
+		d, err := hash(job.Files[g])
 		if err != nil {
 			return job, "", "", fmt.Errorf("digest %s: %w", g, err)
 		}
